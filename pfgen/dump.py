@@ -1,0 +1,76 @@
+"""The one YAML/JSON dumper for every Kubernetes object pfgen writes.
+
+Objects are plain dicts and lists. Output is canonical: ``apiVersion``,
+``kind``, ``metadata``, ``spec`` lead, every other key is sorted, so the bytes
+depend only on the objects. Strings that a YAML 1.1 reader (the Go YAML
+library behind kubectl) would take for something else are quoted; multi-line
+strings use literal blocks so shell scripts stay readable in review.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable
+
+import yaml
+
+_LEAD = ("apiVersion", "kind", "metadata", "name", "namespace", "spec")
+# Plain scalars that go-yaml v2 (YAML 1.1) or YAML 1.2 resolve to non-strings.
+_AMBIGUOUS = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|null|Null|NULL|~|[-+]?(?:\.inf|\.Inf|\.INF)|\.nan|\.NaN|\.NAN"
+    r"|[-+]?[0-9][0-9_:.]*(?:[eE][-+]?[0-9]+)?|[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?\.[0-9]+(?:[eE][-+]?[0-9]+)?"
+    r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|=|<<)$"
+)
+
+
+def canonical(value: Any) -> Any:
+    """Recursively order mapping keys: the leading Kubernetes keys, then sorted."""
+    if isinstance(value, dict):
+        lead = [k for k in _LEAD if k in value]
+        rest = sorted(k for k in value if k not in _LEAD)
+        return {k: canonical(value[k]) for k in lead + rest}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+_Base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_Base):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _represent_str(dumper: Any, data: str) -> Any:
+    if "\n" in data and not any(line != line.rstrip() for line in data.split("\n")):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    if _AMBIGUOUS.match(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.dump(
+        canonical(obj),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1 << 16,
+        indent=2,
+        explicit_start=False,
+    )
+
+
+def to_yaml_stream(objs: Iterable[Any]) -> str:
+    """Several objects as one multi-document stream, each introduced by ``---``."""
+    return "".join("---\n" + to_yaml(obj) for obj in objs)
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(canonical(obj), indent=2, ensure_ascii=False) + "\n"

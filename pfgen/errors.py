@@ -1,0 +1,69 @@
+"""User errors as data.
+
+A user error is a :class:`Diagnostic` carrying the file, line and column it is
+about. Stages collect diagnostics instead of raising on the first one, so that
+every problem in a template is reported at once; :class:`UserError` carries a
+batch of them out of the pipeline to the CLI, which reports and exits 2.
+Anything else that escapes is a bug in pfgen and may show a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    file: str
+    line: int
+    col: int
+    message: str
+    severity: str = ERROR
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+
+class UserError(Exception):
+    """One or more problems with the user's input; never a bug in pfgen."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = sorted(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+@dataclass
+class Collector:
+    """Accumulates diagnostics for one file."""
+
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, pos: tuple[int, int], message: str) -> None:
+        self.diagnostics.append(Diagnostic(self.file, pos[0], pos[1], message))
+
+    def warning(self, pos: tuple[int, int], message: str) -> None:
+        self.diagnostics.append(Diagnostic(self.file, pos[0], pos[1], message, WARNING))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            raise UserError(self.diagnostics)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"; did you mean '{matches[0]}'?" if matches else ""

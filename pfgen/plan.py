@@ -1,0 +1,95 @@
+"""The job plan: the one resolved, typed view of a job that every emitter reads.
+
+``resolve`` builds a :class:`JobPlan` from a validated template and the
+project config; emitters turn it into Kubernetes objects and never look at
+the template again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class VM:
+    """A VM type: what one node of the job looks like."""
+
+    name: str
+    cloud: str  # aws | azure | gcp | custom
+    gpu: str  # e.g. v100, a100
+    gpus: int  # GPUs per VM (= per node)
+    gpu_memory_gb: Optional[int] = None
+    region: Optional[str] = None
+    spot: bool = False
+    instance_type: Optional[str] = None
+    source: str = "catalogue"  # catalogue | grammar | config
+    node_selector: tuple[tuple[str, str], ...] = ()  # extra selector from project config
+    tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the pods may run: node selector, tolerations, GPU resource name."""
+
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()
+    gpu_resource: str = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume mounted into every replica's training container."""
+
+    volume: str  # volume name inside the pod
+    mount_path: str
+    read_only: bool
+    claim: Optional[str] = None  # PVC name; None for non-PVC volumes
+    sub_path: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A PersistentVolumeClaim that pfgen emits (as opposed to an existing one it only refers to)."""
+
+    name: str
+    size: str
+    access_modes: tuple[str, ...]
+    storage_class: Optional[str] = None
+    purpose: str = ""  # data | checkpoint | cache, for labels and docs
+
+
+@dataclass(frozen=True)
+class Dist:
+    dp: int
+    pp: int
+    mp: int
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    name: str  # Kubernetes object name (DNS-1035 label)
+    template: Path  # the source template
+    namespace: Optional[str]
+    experiment: Optional[str]
+    image: str
+    setup: str  # shell run before `run`, fail-fast; may be ""
+    run: str
+    vm: VM
+    nodes: int
+    procs_per_node: int
+    master_port: int
+    env: tuple[tuple[str, str], ...]  # user env (docker.env_var), in template order
+    mounts: tuple[Mount, ...]
+    claims: tuple[Claim, ...]
+    placement: Placement
+    labels: tuple[tuple[str, str], ...]
+    dist: Optional[Dist] = None
+    checkpoint_dir: Optional[str] = None
+    image_pull_secrets: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.procs_per_node

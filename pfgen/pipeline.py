@@ -1,6 +1,6 @@
 """The compiler pipeline, one template at a time:
 
-    load -> schema.check -> rules.check -> resolve -> emit
+    load -> schema.check -> rules.check (+ tuning.parse) -> resolve -> emit
 
 Each stage adds diagnostics; the pipeline stops after the first stage that
 found errors (later stages trust what earlier ones checked) and raises them
@@ -9,13 +9,13 @@ all at once as a UserError.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from pfgen import dump, rules, schema
+from pfgen import dump, rules, schema, tuning
 from pfgen.config import ProjectConfig, config_for
-from pfgen.emit import kustomization, pvc, pytorchjob
+from pfgen.emit import katib, kustomization, pvc, pytorchjob
 from pfgen.errors import Collector, Diagnostic, UserError
 from pfgen.load import Document, load_file, load_text
 from pfgen.plan import JobPlan
@@ -61,7 +61,11 @@ def check_document(doc: Document, template: Path, config: ProjectConfig) -> tupl
         rules.check(doc, issues)
     plan = None
     if not issues.has_errors:
+        hpo = tuning.parse(doc, issues)
         plan = resolve_plan(doc, template, config, issues)
+        if plan is not None and hpo is not None:
+            hpo = tuning.check_trial_spec(doc, hpo, pytorchjob.build(plan), plan.name, issues)
+            plan = replace(plan, tuning=hpo)
     return (None if issues.has_errors else plan), issues.diagnostics
 
 
@@ -72,7 +76,10 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
 
 
 def emit(plan: JobPlan) -> list[dict]:
-    return [pytorchjob.build(plan), *pvc.build(plan)]
+    job = pytorchjob.build(plan)
+    if plan.tuning is not None:
+        job = katib.build(plan, job)  # the Experiment, whose trials are this PyTorchJob
+    return [job, *pvc.build(plan)]
 
 
 def compile_document(doc: Document, template: Path, config: Optional[ProjectConfig] = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ class JobPlan:
     checkpoint_dir: Optional[str] = None
     image_pull_secrets: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    tuning: Optional[Any] = None  # pfgen.tuning.Tuning when the template has `tuning:`
 
     @property
     def world_size(self) -> int:

@@ -506,7 +506,8 @@ def check_trial_spec(doc: Document, tuning: Tuning, trial_spec: dict, job_name: 
             "no tuning parameter is used in the command; write ${trialParameters.NAME} where the value goes",
         )
     if len(job_name) > MAX_EXPERIMENT_NAME:
-        where = doc.pos(("name",)) if "name" in doc.data else doc.key_pos(ROOT)
+        source = next((k for k in ("name", "experiment") if isinstance(doc.data.get(k), str)), None)
+        where = doc.pos((source,)) if source else doc.key_pos(ROOT)
         issues.error(
             where,
             f"job name '{job_name}' is {len(job_name)} characters; a Katib experiment name may have at most "
@@ -514,13 +515,17 @@ def check_trial_spec(doc: Document, tuning: Tuning, trial_spec: dict, job_name: 
         )
     if tuning.collector.kind == "file" and tuning.collector.path:
         directory = posixpath.dirname(tuning.collector.path)
-        for mount in _mount_paths(trial_spec):
+        workspace = doc.get(("job_setting", "workspace", "mount_path"), "/workspace")
+        hidden = [(m, "the volume mounted at") for m in _mount_paths(trial_spec)]
+        if isinstance(workspace, str):
+            hidden.append((workspace, "the workspace (code in the image) at"))
+        for mount, what in hidden:
             mount = posixpath.normpath(mount)
             if mount == directory or mount.startswith(directory.rstrip("/") + "/"):
                 issues.error(
                     doc.pos(ROOT + ("metrics_collector", "path")),
-                    f"metrics file directory '{directory}' would hide the volume mounted at '{mount}': Katib mounts "
-                    "an empty directory there; put the metrics file in a directory of its own",
+                    f"metrics file directory '{directory}' would hide {what} '{mount}': Katib mounts "
+                    "an empty directory over it; put the metrics file in a directory of its own",
                 )
                 break
     return Tuning(**{**tuning.__dict__, "unused": tuple(unused)})

@@ -95,6 +95,10 @@ class Tuning:
         return tuple(p for p in self.parameters if p.name not in self.unused)
 
 
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -207,11 +211,11 @@ def _algorithm(doc: Document, issues: Collector) -> tuple[str, tuple[tuple[str, 
             "which pfgen does not generate (use a hyperparameter algorithm such as random, tpe or bayesianoptimization)",
         )
     elif name not in ALGORITHMS:
-        hint = did_you_mean(str(name), ALGORITHMS)
+        known = ", ".join(a for a in ALGORITHMS if a not in NAS_ALGORITHMS)
         issues.error(
             doc.pos(name_path),
-            f"unknown algorithm '{name}'{hint or ''}; Katib's default config has: "
-            + ", ".join(a for a in ALGORITHMS if a not in NAS_ALGORITHMS),
+            f"unknown algorithm '{name}' (Katib's default config has: {known})"
+            + did_you_mean(str(name), ALGORITHMS),
         )
     return str(name), settings
 
@@ -311,14 +315,14 @@ def _range_parameter(doc: Document, issues: Collector, name: str, spec: dict, wh
     kind = spec["type"]
     ok = True
     if "values" in spec:
-        issues.error(doc.key_pos(where + ("values",)), f"parameter '{name}': a {kind} parameter takes min/max, not values")
+        issues.error(doc.key_pos(where + ("values",)), f"parameter '{name}': {_a(kind)} parameter takes min/max, not values")
         ok = False
     bounds = {}
     for key in ("min", "max", "step"):
         value = spec.get(key)
         if value is None:
             if key != "step":
-                issues.error(doc.pos(where), f"parameter '{name}': a {kind} parameter needs {key}")
+                issues.error(doc.pos(where), f"parameter '{name}': {_a(kind)} parameter needs {key}")
                 ok = False
             continue
         if not _is_number(value) or not math.isfinite(value):
@@ -354,12 +358,12 @@ def _list_parameter(doc: Document, issues: Collector, name: str, spec: dict, whe
         if key in spec:
             issues.error(
                 doc.key_pos(where + (key,)),
-                f"parameter '{name}': a {kind} parameter takes values, not min/max/step (Katib rejects {key})",
+                f"parameter '{name}': {_a(kind)} parameter takes values, not min/max/step (Katib rejects {key})",
             )
             ok = False
     values = spec.get("values")
     if not isinstance(values, list) or not values:
-        issues.error(doc.pos(where + ("values",)), f"parameter '{name}': a {kind} parameter needs a non-empty values list")
+        issues.error(doc.pos(where + ("values",)), f"parameter '{name}': {_a(kind)} parameter needs a non-empty values list")
         return None
     texts: list[str] = []
     for index, value in enumerate(values):
@@ -512,6 +516,13 @@ def check_trial_spec(doc: Document, tuning: Tuning, trial_spec: dict, job_name: 
             where,
             f"job name '{job_name}' is {len(job_name)} characters; a Katib experiment name may have at most "
             f"{MAX_EXPERIMENT_NAME} (its trials are named <name>-<8 chars> and their pods <trial>-worker-<i>)",
+        )
+    if isinstance(doc.get(("checkpoint", "output_checkpoint_dir")), str):
+        issues.warning(
+            doc.pos(("checkpoint", "output_checkpoint_dir")),
+            "every trial mounts the same checkpoint claim at this path, and parallel trials would overwrite "
+            "each other's checkpoints; save under a per-trial directory such as $CKPT_DIR/$KATIB_TRIAL_NAME "
+            "(Katib sets KATIB_TRIAL_NAME in every trial pod)",
         )
     if tuning.collector.kind == "file" and tuning.collector.path:
         directory = posixpath.dirname(tuning.collector.path)

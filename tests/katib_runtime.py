@@ -1,11 +1,11 @@
 """What Katib v0.19 and the Training Operator v1.9 do to a trial, re-enacted for tests.
 
-Each function names the upstream code it follows (see
+The Training Operator's env is pfgen.operator's model. Each function names the
+upstream code it follows (see
 /work/shared/reference/kubeflow-runtime.md for the facts):
 
 * ``substitute``: pkg/controller.v1beta1/experiment/manifest/generator.go applyParameters,
   plain string replacement on the JSON-serialised trial template;
-* ``operator_env``: training-operator pkg/controller.v1/pytorch/envvar.go + master.go;
 * ``katib_wrap``: pkg/webhook/v1beta1/pod/utils.go wrapWorkerContainer;
 * ``parse_text`` / ``parse_json``: pkg/metricscollector/v1beta1/file-metricscollector.
 """
@@ -32,7 +32,7 @@ def substitute(trial_spec: dict, values: dict[str, str], trial_name: str, namesp
 
 
 def replicas(job: dict) -> list[tuple[str, int, dict]]:
-    """(replica type, index, container) for every pod of the job."""
+    """(replica type, index, pytorch container) for every pod of the job."""
     pods = []
     for kind in ("Master", "Worker"):
         spec = job["spec"]["pytorchReplicaSpecs"].get(kind)
@@ -41,34 +41,6 @@ def replicas(job: dict) -> list[tuple[str, int, dict]]:
                 container = next(c for c in spec["template"]["spec"]["containers"] if c["name"] == "pytorch")
                 pods.append((kind, index, container))
     return pods
-
-
-def operator_env(job: dict, kind: str, index: int, master_addr: str | None = None) -> dict[str, str]:
-    """The variables the Training Operator appends to every container (non-elastic, with a Master)."""
-    specs = job["spec"]["pytorchReplicaSpecs"]
-    total = sum(spec["replicas"] for spec in specs.values())
-    nproc_text = job["spec"]["nprocPerNode"]
-    nproc = int(nproc_text) if nproc_text.isdigit() else 1
-    master = next(c for c in specs["Master"]["template"]["spec"]["containers"] if c["name"] == "pytorch")
-    port = next(p["containerPort"] for p in master["ports"] if p["name"] == "pytorchjob-port")
-    rank = index + 1 if kind == "Worker" else index
-    addr = master_addr or f"{job['metadata']['name']}-master-0"
-    return {
-        "PYTHONUNBUFFERED": "1",
-        "MASTER_PORT": str(port),
-        "PET_MASTER_PORT": str(port),
-        "MASTER_ADDR": addr,
-        "PET_MASTER_ADDR": addr,
-        "WORLD_SIZE": str(total * nproc),
-        "RANK": str(rank),
-        "PET_NODE_RANK": str(rank),
-        "PET_NPROC_PER_NODE": nproc_text,
-        "PET_NNODES": str(total),
-    }
-
-
-def container_env(container: dict) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
 
 
 def katib_wrap(command: list[str], collector_kind: str, metrics_file: str) -> list[str]:

@@ -17,7 +17,11 @@ from typing import Any
 
 import yaml
 
-CRDS = Path("/work/shared/crds")
+# shared/ sits beside the main checkout; worktrees under /work/wt/ reach it at /work/shared.
+CRDS = next(
+    (p / "crds" for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if (p / "crds").is_dir()),
+    Path("/work/shared/crds"),
+)
 SWAGGER = CRDS / "katib-openapi" / "swagger.json"
 PYTORCHJOB_CRD = CRDS / "kubeflow.org_pytorchjobs.yaml"
 

@@ -22,7 +22,8 @@ import pytest
 
 from pfgen.pipeline import compile_job
 
-from katib_runtime import container_env, katib_wrap, operator_env, parse_text, replicas, substitute
+from katib_runtime import katib_wrap, parse_text, replicas, substitute
+from pfgen.operator import pod_env
 from strict_schema import errors, pytorchjob_validator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +89,7 @@ def _run_trial(template: Path, values: dict[str, str], tmp: Path) -> tuple[dict,
             "PATH": f"{fake}:/usr/bin:/bin",
             "HOME": str(tmp),
             "FAKE_RECORD": str(record),
-            **container_env(container),
-            **operator_env(job, replica, index),
+            **pod_env(job, replica, index),
             "KATIB_TRIAL_NAME": trial_name,
         }
         result = subprocess.run([command[0], command[1], mapped(command[2])], env=env, capture_output=True, text=True, timeout=60)
@@ -153,8 +153,7 @@ def test_failing_setup_fails_the_trial(tmp_path: Path) -> None:
     command = katib_wrap(container["command"], "StdOut", str(tmp_path / "metrics.log"))
     fake = _fake_bin(tmp_path)
     (fake / "pip").write_text("#!/bin/sh\nexit 3\n")
-    env = {"PATH": f"{fake}:/usr/bin:/bin", "FAKE_RECORD": str(tmp_path), **container_env(container),
-           **operator_env(job, "Master", 0)}
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "FAKE_RECORD": str(tmp_path), **pod_env(job, "Master", 0)}
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode != 0
     assert not list(tmp_path.glob("*.pid"))

@@ -37,7 +37,7 @@ class UserError(Exception):
     """One or more problems with the user's input; never a bug in pfgen."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]):
-        self.diagnostics = sorted(diagnostics)
+        self.diagnostics = sorted(set(diagnostics))
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 

@@ -18,7 +18,7 @@ import json
 import math
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Optional
 
 from pfgen.errors import Collector, did_you_mean
@@ -252,6 +252,12 @@ def _collector(doc: Document, issues: Collector) -> MetricsCollector:
     path = ROOT + ("metrics_collector",)
     value = doc.get(path)
     if value is None or value == "stdout":
+        return MetricsCollector()
+    if isinstance(value, str):
+        issues.error(
+            doc.pos(path),
+            f"metrics_collector '{value}' must be stdout or {{kind: file, path, format}}{did_you_mean(value, ['stdout', 'file'])}",
+        )
         return MetricsCollector()
     if not isinstance(value, dict) or value.get("kind") != "file":
         issues.error(doc.pos(path), "metrics_collector must be stdout or {kind: file, path, format}")
@@ -539,7 +545,7 @@ def check_trial_spec(doc: Document, tuning: Tuning, trial_spec: dict, job_name: 
                     "an empty directory over it; put the metrics file in a directory of its own",
                 )
                 break
-    return Tuning(**{**tuning.__dict__, "unused": tuple(unused)})
+    return replace(tuning, unused=tuple(unused))
 
 
 def _mount_paths(trial_spec: dict) -> list[str]:

@@ -85,3 +85,20 @@ def parse_json(lines: Iterable[str], metrics: list[str]) -> list[tuple[str, str]
             if isinstance(obj.get(name), str):  # jsonObj[m].(string): numbers are skipped
                 found.append((name, obj[name]))
     return found
+
+
+def sample_values(experiment_spec: dict) -> dict[str, str]:
+    """A value Katib could suggest for every parameter: the upper bound, or the last list entry."""
+    values = {}
+    for param in experiment_spec["parameters"]:
+        space = param["feasibleSpace"]
+        values[param["name"]] = space["list"][-1] if "list" in space else space["max"]
+    return values
+
+
+def trial_job(experiment: dict, suffix: str = "abcdefgh") -> dict:
+    """The PyTorchJob of one trial, as Katib would create it."""
+    spec = experiment["spec"]
+    meta = experiment["metadata"]
+    return substitute(spec["trialTemplate"]["trialSpec"], sample_values(spec), f"{meta['name']}-{suffix}",
+                      meta.get("namespace", "default"))

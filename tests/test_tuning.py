@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,8 @@ def test_file_collectors() -> None:
     mnist = experiment_of(EXAMPLE)["spec"]["metricsCollectorSpec"]
     assert mnist["source"]["fileSystemPath"]["format"] == "TEXT"
     assert mnist["source"]["filter"] == {"metricsFormat": [katib.PERIFLOW_FILTER]}
+    # Katib's webhook: a filter needs two top-level groups (name, value)
+    assert re.fullmatch(r".*\(.*\).*\(.*\).*", katib.PERIFLOW_FILTER)
     grid = experiment_of(FIXTURES / "good" / "stdout-grid.yml")["spec"]["metricsCollectorSpec"]
     assert grid == {"collector": {"kind": "StdOut"}}
 

@@ -146,6 +146,7 @@ class SecretsConfig:
     remote_key_prefix: str = ""
     scope: str = "strict"  # sealed
     cert: Optional[str] = None  # sealed: path of the controller's certificate, relative to pfgen.yaml
+    pos: tuple[int, int] = (1, 1)  # of the `secrets:` key, for messages
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def parse_config(doc: Optional[Document], issues: Collector) -> CredentialsConfi
         remote_key_prefix=sec.get("remote_key_prefix", ""),
         scope=sec.get("scope", "strict"),
         cert=sec.get("cert"),
+        pos=doc.key_pos(("secrets",)) if "secrets" in data else (1, 1),
     )
     if secrets.mode not in MODES:
         issues.error(doc.pos(("secrets", "mode")), f"unknown secrets mode '{secrets.mode}'; use one of {', '.join(MODES)}")
@@ -325,6 +327,18 @@ def resolve(
     if doc.get(("plugin", "slack")) is not None and not isinstance(channel, str):
         issues.error(doc.pos(("plugin", "slack")), "plugin.slack needs a 'channel' (the channel name, e.g. '#training')")
         channel = None
+
+    from pfgen.emit.secrets import pod_env_names
+
+    user_env = doc.get(("job_setting", "docker", "env_var")) or {}
+    wired = {name: use for use in unique for name in pod_env_names([use], channel)}
+    for name in user_env:
+        if name in wired:
+            use = wired[name]
+            issues.error(
+                doc.key_pos(("job_setting", "docker", "env_var", name)),
+                f"{name} is set by pfgen from credential '{use.id}' ({use.purpose}); remove it from env_var",
+            )
     return tuple(unique), channel
 
 

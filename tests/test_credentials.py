@@ -67,12 +67,12 @@ def test_input_variable_names_are_upper_case_with_underscores():
 
 
 def test_template_references_resolve_to_secrets():
-    doc = load_file(FIXTURES / "credentials" / "pf-template.yml", "pf-template.yml")
+    doc = load_file(FIXTURES / "credentials" / "train" / "pf-template.yml", "pf-template.yml")
     config_doc = load_file(FIXTURES / "credentials" / "pfgen.yaml", "pfgen.yaml")
     issues = Collector("pf-template.yml")
     config = credentials.parse_config(config_doc, issues)
     uses, channel = credentials.resolve(
-        doc, config, issues, image="ghcr.io/acme/trainer:1.0", datastores=["imagenet", "corpus", "checkpoints", "other"]
+        doc, config, issues, image="ghcr.io/acme/trainer:1.0", datastores=["imagenet", "corpus", "laion", "other"]
     )
     assert not issues.diagnostics
     assert channel == "#training"
@@ -83,8 +83,8 @@ def test_template_references_resolve_to_secrets():
     assert by_kind["s3"].secret_name == "aws-training"
     assert by_kind["s3"].purpose == "datastore imagenet"
     assert by_kind["azure-blob"].remote_key == "azure/blob-main"
-    assert (by_kind["docker"].file, by_kind["docker"].pos) == ("pf-template.yml", (11, 20))
-    assert (by_kind["s3"].file, by_kind["s3"].pos) == ("pfgen.yaml", (27, 17))
+    assert (by_kind["docker"].file, by_kind["docker"].pos) == ("pf-template.yml", (12, 20))
+    assert (by_kind["s3"].file, by_kind["s3"].pos) == ("pfgen.yaml", (28, 17))
 
 
 def test_bad_credential_id_is_a_positioned_error():
@@ -174,8 +174,8 @@ def test_references_and_ordinary_settings_are_not_secrets():
     doc = load_file(FIXTURES / "credentials" / "pfgen.yaml", "pfgen.yaml")
     issues = Collector("pfgen.yaml")
     plaintext.check(doc, issues, where="pfgen.yaml")
-    doc = load_file(FIXTURES / "credentials" / "pf-template.yml", "pf-template.yml")
-    plaintext.check(doc, issues)
+    for template in sorted((FIXTURES / "credentials").glob("*/pf-template.yml")):
+        plaintext.check(load_file(template), issues)
     doc = load_text(
         "job_setting:\n  docker:\n    env_var:\n      MAX_TOKENS: '2048'\n      TOKENIZER_PATH: /tok\n"
         "      GOOGLE_APPLICATION_CREDENTIALS: /var/run/key.json\n      SECRET_NAME: x\n"

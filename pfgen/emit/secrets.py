@@ -23,7 +23,7 @@ import copy
 import json
 from typing import Iterable, Mapping, Optional
 
-from pfgen.credentials import KINDS, auth_key, env_var
+from pfgen.credentials import KINDS, CredentialsConfig, auth_key, env_var
 from pfgen.errors import Diagnostic, UserError
 from pfgen.plan import CredentialUse, JobPlan
 
@@ -165,7 +165,7 @@ def merge(groups: Iterable[tuple[Optional[str], Iterable[CredentialUse]]]) -> li
                 )
     if problems:
         raise UserError(problems)
-    return sorted(merged.items(), key=lambda item: (item[0][0] or "", item[0][1]))  # type: ignore[return-value]
+    return [(namespace, use) for (namespace, name), use in sorted(merged.items(), key=lambda item: (item[0][0] or "", item[0][1]))]
 
 
 def _meta(use: CredentialUse, namespace: Optional[str]) -> dict:
@@ -304,3 +304,25 @@ def external_secret(
             ],
         },
     }
+
+
+def specs(plan: JobPlan, config: CredentialsConfig, mode_override: Optional[str] = None) -> list[dict]:
+    """The secret objects ``pfgen build`` writes for a job: ExternalSecrets in external mode, else none.
+
+    In env mode Secrets are made by ``pfgen secrets`` in CI and never written; in sealed mode
+    ``pfgen secrets --seal`` writes SealedSecrets where the user asks.
+    """
+    settings = config.secrets
+    mode = mode_override or settings.mode
+    if mode != "external" or not plan.credentials:
+        return []
+    if not settings.store_name:
+        where = config.file or "pfgen.yaml"
+        raise UserError([Diagnostic(where, settings.pos[0], settings.pos[1],
+                                    "secrets mode 'external' needs the store to read from: set secrets.store.name "
+                                    "(and store.kind: SecretStore or ClusterSecretStore) in pfgen.yaml")])
+    return [
+        external_secret(use, plan.namespace, store_name=settings.store_name, store_kind=settings.store_kind,
+                        refresh_interval=settings.refresh_interval, prefix=settings.remote_key_prefix)
+        for use in _ordered(plan.credentials)
+    ]

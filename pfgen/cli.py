@@ -151,10 +151,11 @@ def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: 
     except UserError as exc:
         _fail(exc)
     _report(job.diagnostics)
+    objects = job.objects + job.secret_objects
     if fmt == "json":
-        click.echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": job.objects}), nl=False)
+        click.echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": objects}), nl=False)
     else:
-        click.echo(dump.to_yaml_stream(job.objects), nl=False)
+        click.echo(dump.to_yaml_stream(objects), nl=False)
 
 
 @main.command()

@@ -15,6 +15,7 @@ from typing import Optional
 
 from pfgen import dump, plaintext, rules, schema
 from pfgen.config import ProjectConfig, config_for
+from pfgen.credentials import SecretsConfig
 from pfgen.emit import kustomization, pvc, pytorchjob, secrets
 from pfgen.errors import Collector, Diagnostic, UserError
 from pfgen.load import Document, load_file, load_text
@@ -34,6 +35,10 @@ class CompiledJob:
     plan: JobPlan
     objects: list[dict]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # external secrets mode: the job's ExternalSecrets (render prints them; build writes them once
+    # per output tree, merged across jobs, see build.py) and the settings they were made with.
+    secret_objects: list[dict] = field(default_factory=list)
+    secrets_settings: Optional[SecretsConfig] = None
 
     @property
     def files(self) -> dict[str, str]:
@@ -95,8 +100,9 @@ def compile_document(doc: Document, template: Path, config: Optional[ProjectConf
     plan, diagnostics = check_document(doc, template, config)
     if plan is None:
         raise UserError(diagnostics)
-    objects = emit(plan) + secrets.specs(plan, config.credentials, options.secrets_mode)
-    return CompiledJob(plan, objects, [d for d in diagnostics if not d.is_error])
+    specs = secrets.specs(plan, config.credentials, options.secrets_mode)
+    return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error], specs,
+                       config.credentials.secrets if specs else None)
 
 
 def compile_job(template: Path, *, config: Optional[ProjectConfig] = None,

@@ -63,11 +63,7 @@ def render(templates: list[Path], request: Request, environ: Mapping[str, str]) 
         if entries and not settings.store_name:
             raise UserError([Diagnostic(config_file or "pfgen.yaml", settings.pos[0], settings.pos[1],
                                         "secrets mode 'external' needs secrets.store.name in pfgen.yaml")])
-        objects = [
-            emit.external_secret(use, namespace, store_name=settings.store_name or "", store_kind=settings.store_kind,
-                                 refresh_interval=settings.refresh_interval, prefix=settings.remote_key_prefix)
-            for namespace, use in entries
-        ]
+        objects = [emit.external_secret_for(use, namespace, settings) for namespace, use in entries]
     elif mode == "sealed":
         scope = request.scope or settings.scope
         cert = request.cert or (base / settings.cert if base and settings.cert else None)

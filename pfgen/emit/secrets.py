@@ -23,7 +23,7 @@ import copy
 import json
 from typing import Iterable, Mapping, Optional
 
-from pfgen.credentials import KINDS, CredentialsConfig, auth_key, env_var
+from pfgen.credentials import KINDS, CredentialsConfig, SecretsConfig, auth_key, env_var
 from pfgen.errors import Diagnostic, UserError
 from pfgen.plan import CredentialUse, JobPlan
 
@@ -321,8 +321,20 @@ def specs(plan: JobPlan, config: CredentialsConfig, mode_override: Optional[str]
         raise UserError([Diagnostic(where, settings.pos[0], settings.pos[1],
                                     "secrets mode 'external' needs the store to read from: set secrets.store.name "
                                     "(and store.kind: SecretStore or ClusterSecretStore) in pfgen.yaml")])
-    return [
-        external_secret(use, plan.namespace, store_name=settings.store_name, store_kind=settings.store_kind,
-                        refresh_interval=settings.refresh_interval, prefix=settings.remote_key_prefix)
-        for use in _ordered(plan.credentials)
-    ]
+    return [external_secret_for(use, plan.namespace, settings) for use in _ordered(plan.credentials)]
+
+
+def external_secret_for(use: CredentialUse, namespace: Optional[str], settings: SecretsConfig) -> dict:
+    return external_secret(use, namespace, store_name=settings.store_name or "", store_kind=settings.store_kind,
+                           refresh_interval=settings.refresh_interval, prefix=settings.remote_key_prefix)
+
+
+def shared_external_secrets(jobs: Iterable[tuple[Optional[str], Iterable[CredentialUse], SecretsConfig]]) -> list[dict]:
+    """One ExternalSecret per (namespace, Secret) over several jobs written to one output tree."""
+    jobs = list(jobs)
+    settings = {job[2] for job in jobs}
+    if len(settings) > 1:
+        raise UserError([Diagnostic("pfgen.yaml", 1, 1, "jobs written to one output directory use pfgen.yaml files with "
+                                    "different secrets: settings; build them to different directories (-o)")])
+    [chosen] = settings
+    return [external_secret_for(use, namespace, chosen) for namespace, use in merge((ns, uses) for ns, uses, _ in jobs)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from pfgen.credentials import CredentialsConfig
-from pfgen.errors import Collector, UserError
+from pfgen.errors import Collector, UserError, display_path
 from pfgen.load import Document, load_file
 from pfgen.plan import VM
 
@@ -94,7 +94,7 @@ def _tolerations(items: list[dict]) -> tuple[tuple[tuple[str, str], ...], ...]:
 def load_config(path: Path) -> ProjectConfig:
     from pfgen import credentials, plaintext, schema
 
-    display = _display(path)
+    display = display_path(path)
     doc = load_file(path, display)
     issues = Collector(display)
     plaintext.check(doc, issues, where="pfgen.yaml")
@@ -135,13 +135,6 @@ def load_config(path: Path) -> ProjectConfig:
         credentials=creds,
         document=doc,
     )
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 __all__ = ["ProjectConfig", "config_for", "find_config", "load_config", "UserError"]

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from pfgen.errors import Collector, did_you_mean
 from pfgen.load import Document, PathKey
+from pfgen.names import DNS1123_SUBDOMAIN as _SUBDOMAIN
 from pfgen.plan import CredentialUse
 
 DOCS = "docs/credentials.md"
@@ -72,9 +73,6 @@ ENV_PREFIX = "PFGEN_SECRET_"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 
-# Kubernetes IsDNS1123Subdomain: at most 253 characters, dot-separated DNS-1123 labels.
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
 
 def dns1123_subdomain_problem(name: str) -> Optional[str]:

@@ -12,13 +12,14 @@ import base64
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import load_stream as docs
 
 HERE = Path(__file__).parent
 PROJECT = HERE / "fixtures" / "credentials"
@@ -50,11 +51,12 @@ VALUES = {
 }
 
 
-def pfgen(*args: str, cwd: Path, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real CLI, with exactly the PFGEN_SECRET_* variables given (none from the caller's environment)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PFGEN_SECRET_")}
     environ.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "pfgen", *args], cwd=cwd, env=environ, input=input, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pfgen", *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=120
     )
 
 
@@ -64,10 +66,6 @@ def project(tmp_path: Path) -> Path:
     target = tmp_path / "project"
     shutil.copytree(PROJECT, target)
     return target
-
-
-def docs(text: str) -> list[dict]:
-    return [d for d in yaml.safe_load_all(text) if d is not None]
 
 
 def golden(name: str, actual: str) -> None:
@@ -87,7 +85,7 @@ def tree(root: Path) -> dict[str, str]:
 
 
 def test_env_mode_prints_secrets_for_every_credential_kind(project):
-    result = pfgen("secrets", cwd=project, env=VALUES)
+    result = cli("secrets", cwd=project, env=VALUES)
     assert result.returncode == 0, result.stderr
     golden("secrets.yaml", result.stdout)
     objects = docs(result.stdout)
@@ -112,7 +110,7 @@ def test_env_mode_prints_secrets_for_every_credential_kind(project):
 
 
 def test_dockerconfigjson_has_an_auths_entry_per_registry_of_the_jobs_images(project):
-    result = pfgen("secrets", cwd=project, env=VALUES)
+    result = cli("secrets", cwd=project, env=VALUES)
     [secret] = [o for o in docs(result.stdout) if o["metadata"]["name"] == "ghcr-pull"]
     config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
     user, password = VALUES["PFGEN_SECRET_GHCR_PULL_USERNAME"], VALUES["PFGEN_SECRET_GHCR_PULL_PASSWORD"]
@@ -123,7 +121,7 @@ def test_dockerconfigjson_has_an_auths_entry_per_registry_of_the_jobs_images(pro
 
 def test_every_missing_variable_is_listed_in_one_error(project):
     partial = {k: v for k, v in VALUES.items() if "S3_MAIN" not in k and "GHCR" not in k}
-    result = pfgen("secrets", cwd=project, env=partial)
+    result = cli("secrets", cwd=project, env=partial)
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -140,14 +138,14 @@ def test_every_missing_variable_is_listed_in_one_error(project):
 
 
 def test_a_gcs_variable_must_hold_the_key_file_json(project):
-    result = pfgen("secrets", "gcs-job", cwd=project, env={**VALUES, "PFGEN_SECRET_GCS_KEY_KEY_JSON": "/path/to/key.json"})
+    result = cli("secrets", "gcs-job", cwd=project, env={**VALUES, "PFGEN_SECRET_GCS_KEY_KEY_JSON": "/path/to/key.json"})
     assert result.returncode == 2
     assert "PFGEN_SECRET_GCS_KEY_KEY_JSON must hold the service-account key file's JSON" in result.stderr
     assert "/path/to/key.json" not in result.stderr
 
 
 def test_env_mode_refuses_to_write_a_file(project):
-    result = pfgen("secrets", "-o", "secrets.yaml", cwd=project, env=VALUES)
+    result = cli("secrets", "-o", "secrets.yaml", cwd=project, env=VALUES)
     assert result.returncode == 2
     assert "never writes them to a file" in result.stderr
     assert not (project / "secrets.yaml").exists()
@@ -155,7 +153,7 @@ def test_env_mode_refuses_to_write_a_file(project):
 
 
 def test_secrets_for_selected_templates_only(project):
-    result = pfgen("secrets", "gcs-job/pf-template.yml", cwd=project, env=VALUES)
+    result = cli("secrets", "gcs-job/pf-template.yml", cwd=project, env=VALUES)
     assert result.returncode == 0, result.stderr
     assert [o["metadata"]["name"] for o in docs(result.stdout)] == ["gcs-key", "wandb"]
 
@@ -164,7 +162,7 @@ def test_secrets_for_selected_templates_only(project):
 
 
 def test_build_wires_credentials_into_the_pods(project):
-    result = pfgen("build", cwd=project)
+    result = cli("build", cwd=project)
     assert result.returncode == 0, result.stderr
     out = tree(project / "deploy")
     golden("deploy-env.txt", "".join(f"=== {name}\n{text}" for name, text in out.items()))
@@ -197,7 +195,7 @@ def test_build_wires_credentials_into_the_pods(project):
 
 
 def test_external_mode_build_writes_external_secrets(project):
-    result = pfgen("build", "--secrets-mode", "external", cwd=project)
+    result = cli("build", "--secrets-mode", "external", cwd=project)
     assert result.returncode == 0, result.stderr
     out = tree(project / "deploy")
     golden("deploy-external.txt", "".join(f"=== {name}\n{text}" for name, text in out.items()))
@@ -215,7 +213,7 @@ def test_external_mode_build_writes_external_secrets(project):
     assert docker["type"] == "kubernetes.io/dockerconfigjson"
     assert '"ghcr.io":{' in docker["data"][".dockerconfigjson"] and '"https://index.docker.io/v1/":{' in docker["data"][".dockerconfigjson"]
     # render shows one job's ExternalSecrets with it, for `pfgen render | kubectl apply -f -`.
-    rendered = pfgen("render", "--secrets-mode", "external", "gcs-job/pf-template.yml", cwd=project)
+    rendered = cli("render", "--secrets-mode", "external", "gcs-job/pf-template.yml", cwd=project)
     assert [(o["kind"], o["metadata"]["name"]) for o in docs(rendered.stdout)] == [
         ("PyTorchJob", "gcs-job"), ("ExternalSecret", "gcs-key"), ("ExternalSecret", "wandb")]
 
@@ -223,7 +221,7 @@ def test_external_mode_build_writes_external_secrets(project):
 def test_external_mode_needs_a_store(project):
     config = project / "pfgen.yaml"
     config.write_text(config.read_text().replace("  store:\n    name: vault\n    kind: ClusterSecretStore\n", ""))
-    result = pfgen("build", "--secrets-mode", "external", cwd=project)
+    result = cli("build", "--secrets-mode", "external", cwd=project)
     assert result.returncode == 2
     assert "pfgen.yaml:2:1: error: secrets mode 'external' needs the store to read from" in result.stderr
     assert not (project / "deploy").exists()
@@ -232,18 +230,18 @@ def test_external_mode_needs_a_store(project):
 def test_env_var_that_the_wiring_sets_is_refused(project):
     template = project / "train" / "pf-template.yml"
     template.write_text(template.read_text().replace('      BATCH_SIZE: "32"\n', '      BATCH_SIZE: "32"\n      SLACK_CHANNEL: "#other"\n'))
-    result = pfgen("validate", cwd=project)
+    result = cli("validate", cwd=project)
     assert result.returncode == 2
     assert "train/pf-template.yml:15:7: error: SLACK_CHANNEL is set by pfgen from credential 'slack-bot'" in result.stderr
 
 
 def test_plaintext_in_config_and_template_is_refused_by_validate(tmp_path):
     shutil.copytree(HERE / "fixtures" / "plaintext", tmp_path / "p")
-    result = pfgen("validate", cwd=tmp_path / "p")
+    result = cli("validate", cwd=tmp_path / "p")
     assert result.returncode == 2
     assert "pfgen.yaml:5:28: error: 'aws_secret_access_key' holds what looks like a secret" in result.stderr
     (tmp_path / "p" / "pfgen.yaml").write_text("namespace: ml-team\n")
-    result = pfgen("validate", cwd=tmp_path / "p")
+    result = cli("validate", cwd=tmp_path / "p")
     assert "pf-template.yml:12:15: error: 'password' holds what looks like a secret; secrets never go in a template" in result.stderr
     assert "pf-template.yml:17:21: error: this value contains an AWS access key id" in result.stderr
 
@@ -264,14 +262,14 @@ def _needles() -> list[str]:
 
 @pytest.mark.parametrize("mode", ["env", "external", "sealed"])
 def test_no_secret_value_reaches_build_output_or_render(project, mode):
-    result = pfgen("build", "--secrets-mode", mode, cwd=project, env=VALUES)
+    result = cli("build", "--secrets-mode", mode, cwd=project, env=VALUES)
     assert result.returncode == 0, result.stderr
     outputs = {f"deploy/{name}": text for name, text in tree(project / "deploy").items()}
     assert len(outputs) >= 7
     outputs["build stdout+stderr"] = result.stdout + result.stderr
     for template in ("train", "azure-job", "gcs-job"):
         for fmt in ("yaml", "json"):
-            rendered = pfgen("render", "--secrets-mode", mode, "-o", fmt, f"{template}/pf-template.yml", cwd=project, env=VALUES)
+            rendered = cli("render", "--secrets-mode", mode, "-o", fmt, f"{template}/pf-template.yml", cwd=project, env=VALUES)
             assert rendered.returncode == 0, rendered.stderr
             outputs[f"render {template} {fmt}"] = rendered.stdout + rendered.stderr
     leaks = [(needle, where) for needle in _needles() for where, text in outputs.items() if needle in text]

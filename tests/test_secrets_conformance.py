@@ -22,7 +22,8 @@ import jsonschema
 import pytest
 import yaml
 
-from test_secrets import VALUES, docs, pfgen, project  # noqa: F401  (project is a fixture)
+from conftest import load_stream as docs, strictify
+from test_secrets import VALUES, cli, project  # noqa: F401  (project is a fixture)
 
 SCHEMAS = Path(__file__).parent / "conformance" / "schemas"
 
@@ -38,26 +39,7 @@ def crd_validator(file: str, version: str) -> jsonschema.Draft7Validator:
     crd = yaml.safe_load((SCHEMAS / file).read_text())
     [entry] = [v for v in crd["spec"]["versions"] if v["name"] == version]
     assert entry["served"], f"{file} {version} is not served"
-    return jsonschema.Draft7Validator(_strict(entry["schema"]["openAPIV3Schema"]))
-
-
-def _strict(schema: dict) -> dict:
-    """Reject unknown fields wherever the CRD does not preserve them (structural-schema pruning made visible)."""
-    schema = copy.deepcopy(schema)
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node \
-                    and not node.get("x-kubernetes-preserve-unknown-fields"):
-                node["additionalProperties"] = False
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-    return schema
+    return jsonschema.Draft7Validator(strictify(entry["schema"]["openAPIV3Schema"]))
 
 
 def errors(validator: jsonschema.Draft7Validator, obj: dict) -> list[str]:
@@ -68,7 +50,7 @@ def errors(validator: jsonschema.Draft7Validator, obj: dict) -> list[str]:
 
 
 def test_secrets_pass_kubernetes_validate_strict(project, tmp_path):
-    result = pfgen("secrets", cwd=project, env=VALUES)
+    result = cli("secrets", cwd=project, env=VALUES)
     assert result.returncode == 0, result.stderr
     manifest = tmp_path / "secrets.yaml"
     manifest.write_text(result.stdout)  # fake values, in the test's temporary directory
@@ -84,7 +66,7 @@ def test_kubernetes_validate_strict_is_not_a_rubber_stamp(tmp_path):
 
 
 def test_wired_pods_pass_kubernetes_validate_strict(project, tmp_path):
-    result = pfgen("build", cwd=project)
+    result = cli("build", cwd=project)
     assert result.returncode == 0, result.stderr
     pods = []
     for path in sorted((project / "deploy").glob("*/pytorchjob.yaml")):
@@ -105,7 +87,7 @@ def test_wired_pods_pass_kubernetes_validate_strict(project, tmp_path):
 
 def test_external_secrets_match_the_upstream_crd(project):
     validator = crd_validator("external-secrets.io_externalsecrets.yaml", "v1")
-    result = pfgen("secrets", "--mode", "external", cwd=project)
+    result = cli("secrets", "--mode", "external", cwd=project)
     assert result.returncode == 0, result.stderr
     objects = docs(result.stdout)
     assert len(objects) == 6
@@ -165,9 +147,9 @@ def unseal(private_key, value: str, label: bytes) -> bytes:
 )
 def test_sealed_secrets_round_trip(project, controller_key, scope, label, annotations):
     private_key, cert = controller_key
-    plain = {o["metadata"]["name"]: o for o in docs(pfgen("secrets", cwd=project, env=VALUES).stdout)}
+    plain = {o["metadata"]["name"]: o for o in docs(cli("secrets", cwd=project, env=VALUES).stdout)}
     out = project / "sealed.yaml"
-    result = pfgen("secrets", "--seal", "--cert", str(cert), "--scope", scope, "-o", str(out), cwd=project, env=VALUES)
+    result = cli("secrets", "--seal", "--cert", str(cert), "--scope", scope, "-o", str(out), cwd=project, env=VALUES)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     text = out.read_text()
@@ -196,23 +178,23 @@ def test_sealed_secrets_round_trip(project, controller_key, scope, label, annota
 
 def test_sealing_twice_gives_fresh_ciphertext(project, controller_key):
     _, cert = controller_key
-    first = pfgen("secrets", "--seal", "--cert", str(cert), "gcs-job", cwd=project, env=VALUES).stdout
-    second = pfgen("secrets", "--seal", "--cert", str(cert), "gcs-job", cwd=project, env=VALUES).stdout
+    first = cli("secrets", "--seal", "--cert", str(cert), "gcs-job", cwd=project, env=VALUES).stdout
+    second = cli("secrets", "--seal", "--cert", str(cert), "gcs-job", cwd=project, env=VALUES).stdout
     assert docs(first)[0]["spec"]["encryptedData"] != docs(second)[0]["spec"]["encryptedData"]
     assert VALUES["PFGEN_SECRET_WANDB_TEAM_API_KEY"] not in first
 
 
 def test_sealing_needs_a_certificate_and_a_namespace(project, controller_key):
     _, cert = controller_key
-    result = pfgen("secrets", "--seal", cwd=project, env=VALUES)
+    result = cli("secrets", "--seal", cwd=project, env=VALUES)
     assert result.returncode == 2 and "pass --cert CERT" in result.stderr
-    result = pfgen("secrets", "--seal", "--cert", "missing.pem", cwd=project, env=VALUES)
+    result = cli("secrets", "--seal", "--cert", "missing.pem", cwd=project, env=VALUES)
     assert result.returncode == 2 and "missing.pem:1:1: error: no such file" in result.stderr
     config = project / "pfgen.yaml"
     config.write_text(config.read_text().replace("namespace: ml-team\n", ""))
-    result = pfgen("secrets", "--seal", "--cert", str(cert), cwd=project, env=VALUES)
+    result = cli("secrets", "--seal", "--cert", str(cert), cwd=project, env=VALUES)
     assert result.returncode == 2 and "a strict SealedSecret is bound to its namespace" in result.stderr
-    result = pfgen("secrets", "--seal", "--scope", "cluster-wide", "--cert", str(cert), cwd=project, env=VALUES)
+    result = cli("secrets", "--seal", "--scope", "cluster-wide", "--cert", str(cert), cwd=project, env=VALUES)
     assert result.returncode == 0, result.stderr
     assert all("namespace" not in o["metadata"] for o in docs(result.stdout))
 
@@ -222,9 +204,9 @@ def test_sealed_mode_and_cert_from_pfgen_yaml(project, controller_key):
     (project / "cert.pem").write_bytes(cert.read_bytes())
     config = project / "pfgen.yaml"
     config.write_text(config.read_text().replace("  mode: env\n", "  mode: sealed\n  cert: cert.pem\n").replace("scope: strict", "scope: namespace-wide"))
-    result = pfgen("secrets", "train", cwd=project / "gcs-job", env=VALUES)
+    result = cli("secrets", "train", cwd=project / "gcs-job", env=VALUES)
     assert result.returncode != 0  # a path that does not exist from gcs-job/
-    result = pfgen("secrets", "gcs-job", cwd=project, env=VALUES)
+    result = cli("secrets", "gcs-job", cwd=project, env=VALUES)
     assert result.returncode == 0, result.stderr
     objects = docs(result.stdout)
     assert [o["kind"] for o in objects] == ["SealedSecret", "SealedSecret"]

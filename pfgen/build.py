@@ -83,13 +83,18 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
     if errors:
         raise UserError(errors)
     _add_shared_secrets(result)
+    sealed_roots = {root for root in result.trees for job in result.jobs
+                    if job.secrets_mode == "sealed" and root / job.plan.name / "kustomization.yaml" in result.trees[root]}
     for root, tree in result.trees.items():
         jobs = sorted({path.relative_to(root).parts[0] for path in tree})
+        if root in sealed_roots and (root / SEALED_FILE).is_file():
+            jobs.append(SEALED_FILE)  # kept by the user, made by `pfgen secrets --seal -o`
         tree[root / "kustomization.yaml"] = header("all jobs below") + dump.to_yaml(kustomization.build(jobs))
     return result
 
 
 SECRETS_DIR = "_secrets"  # not a DNS-1035 label, so never a job's directory
+SEALED_FILE = "sealed-secrets.yaml"  # sealed mode: listed by the root kustomization when present
 
 
 def _add_shared_secrets(result: BuildResult) -> None:

@@ -199,9 +199,9 @@ def secrets(paths: tuple[str, ...], mode: Optional[str], seal: bool, cert: Optio
                    "pipe them to `kubectl apply -f -`, or use --seal", err=True)
         sys.exit(EXIT_INVALID)
     if output:
-        from pfgen.write import header
-
-        Path(output).write_text(header("the credentials of " + ", ".join(map(str, paths or (".",)))) + result.text, encoding="utf-8")
+        # Not pfgen's ownership marker: `pfgen build` must never treat this file as stale output.
+        note = f"# {result.mode.capitalize()} secret specs made by `pfgen secrets`; they hold no readable secret value.\n"
+        Path(output).write_text(note + result.text, encoding="utf-8")
         click.echo(f"pfgen: wrote {result.count} {result.mode} secret spec{'s' if result.count != 1 else ''} to {output}", err=True)
     else:
         click.echo(result.text, nl=False)

@@ -13,7 +13,7 @@ Nothing in this module ever holds a secret *value*; values are read only by
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from pfgen.errors import Collector, did_you_mean
@@ -150,15 +150,9 @@ class SecretsConfig:
 @dataclass(frozen=True)
 class CredentialsConfig:
     secrets: SecretsConfig = SecretsConfig()
-    credentials: Mapping[str, CredentialDecl] = None  # type: ignore[assignment]
-    datastores: Mapping[str, tuple[str, tuple[int, int]]] = None  # type: ignore[assignment]  # name -> (id, pos)
+    credentials: Mapping[str, CredentialDecl] = field(default_factory=dict)
+    datastores: Mapping[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)  # name -> (credential id, pos)
     file: str = ""  # the pfgen.yaml these came from
-
-    def __post_init__(self) -> None:
-        if self.credentials is None:
-            object.__setattr__(self, "credentials", {})
-        if self.datastores is None:
-            object.__setattr__(self, "datastores", {})
 
 
 def parse_config(doc: Optional[Document], issues: Collector) -> CredentialsConfig:

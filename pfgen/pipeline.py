@@ -39,6 +39,7 @@ class CompiledJob:
     # per output tree, merged across jobs, see build.py) and the settings they were made with.
     secret_objects: list[dict] = field(default_factory=list)
     secrets_settings: Optional[SecretsConfig] = None
+    secrets_mode: str = "env"
 
     @property
     def files(self) -> dict[str, str]:
@@ -99,7 +100,8 @@ def compile_document(doc: Document, template: Path, config: Optional[ProjectConf
         raise UserError(diagnostics)
     specs = secrets.specs(plan, config.credentials, options.secrets_mode)
     return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error], specs,
-                       config.credentials.secrets if specs else None)
+                       config.credentials.secrets if specs else None,
+                       options.secrets_mode or config.credentials.secrets.mode)
 
 
 def compile_job(template: Path, *, config: Optional[ProjectConfig] = None,

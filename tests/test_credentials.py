@@ -147,11 +147,15 @@ def test_slack_needs_a_channel():
 # --- plaintext -------------------------------------------------------------------------------
 
 
+def _plaintext_findings(file: str, where: str) -> dict[tuple[int, int], str]:
+    doc = load_file(FIXTURES / "plaintext" / file, file)
+    issues = Collector(file)
+    plaintext.check(doc, issues, where=where)
+    return {(d.line, d.col): d.message for d in issues.diagnostics}
+
+
 def test_plaintext_secrets_in_a_template_are_refused_where_they_are():
-    doc = load_file(FIXTURES / "plaintext" / "pf-template.yml", "pf-template.yml")
-    issues = Collector("pf-template.yml")
-    plaintext.check(doc, issues, where="a template")
-    found = {(d.line, d.col): d.message for d in issues.diagnostics}
+    found = _plaintext_findings("pf-template.yml", "a template")
     assert sorted(found) == [(10, 12), (12, 15), (16, 17), (17, 21)]
     assert "contains a value assigned to WANDB_API_KEY" in found[(10, 12)]
     assert found[(12, 15)].startswith("'password' holds what looks like a secret; secrets never go in a template")
@@ -161,10 +165,7 @@ def test_plaintext_secrets_in_a_template_are_refused_where_they_are():
 
 
 def test_plaintext_secrets_in_the_project_config_are_refused():
-    doc = load_file(FIXTURES / "plaintext" / "pfgen.yaml", "pfgen.yaml")
-    issues = Collector("pfgen.yaml")
-    plaintext.check(doc, issues, where="pfgen.yaml")
-    found = {(d.line, d.col): d.message for d in issues.diagnostics}
+    found = _plaintext_findings("pfgen.yaml", "pfgen.yaml")
     assert sorted(found) == [(5, 28), (8, 10)]
     assert "'aws_secret_access_key' holds" in found[(5, 28)]
     assert "a PEM private key" in found[(8, 10)]

@@ -144,7 +144,7 @@ class SecretsConfig:
     remote_key_prefix: str = ""
     scope: str = "strict"  # sealed
     cert: Optional[str] = None  # sealed: path of the controller's certificate, relative to pfgen.yaml
-    pos: tuple[int, int] = (1, 1)  # of the `secrets:` key, for messages
+    pos: tuple[int, int] = field(default=(1, 1), compare=False)  # of the `secrets:` key, for messages
 
 
 @dataclass(frozen=True)

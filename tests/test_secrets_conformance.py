@@ -230,3 +230,18 @@ def test_build_in_sealed_mode_lists_the_sealed_file_and_keeps_it(project, contro
     assert cli("build", cwd=project).returncode == 0  # env mode: not listed, still kept
     assert sealed.read_text() == before
     assert "sealed-secrets.yaml" not in (project / "deploy" / "kustomization.yaml").read_text()
+
+
+def test_a_non_rsa_or_non_pem_certificate_is_a_user_error(project, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_key = tmp_path / "ec.pem"
+    ec_key.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    result = cli("secrets", "--seal", "--cert", str(ec_key), cwd=project, env=VALUES)
+    assert result.returncode == 2 and "this certificate's key is not RSA" in result.stderr
+    (tmp_path / "der.crt").write_bytes(b"\x30\x82\x01\x0a")
+    result = cli("secrets", "--seal", "--cert", str(tmp_path / "der.crt"), cwd=project, env=VALUES)
+    assert result.returncode == 2 and "expected a PEM certificate" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""

@@ -14,7 +14,7 @@ import pytest
 from pfgen import dump
 from pfgen.emit import katib, pytorchjob
 from pfgen.errors import UserError
-from pfgen.pipeline import compile_job
+from pfgen.pipeline import compile_job, training_job
 
 from strict_schema import errors, experiment_validator, pytorchjob_validator
 
@@ -76,7 +76,8 @@ def test_output_is_stable_across_hash_seeds() -> None:
 @pytest.mark.parametrize("template", GOOD, ids=_id)
 def test_trial_spec_is_the_plain_pytorchjob(template: Path) -> None:
     job = compile_job(template)
-    plain = pytorchjob.build(job.plan)
+    plain = training_job(job.plan)
+    assert plain["metadata"] == pytorchjob.build(job.plan)["metadata"]
     experiment = next(o for o in job.objects if o["kind"] == "Experiment")
     trial = experiment["spec"]["trialTemplate"]["trialSpec"]
     expected = json.loads(json.dumps(plain))

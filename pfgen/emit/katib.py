@@ -13,8 +13,6 @@ runs.
 from __future__ import annotations
 
 import copy
-from typing import Optional
-
 from pfgen.tuning import Tuning
 
 API_VERSION = "kubeflow.org/v1beta1"
@@ -112,12 +110,9 @@ def build_experiment(job: dict, tuning: Tuning) -> dict:
     return {"apiVersion": API_VERSION, "kind": "Experiment", "metadata": meta, "spec": spec}
 
 
-def build(plan, job: Optional[dict] = None) -> dict:
-    """The Experiment for ``plan`` (which must carry ``plan.tuning``)."""
+def build(plan, job: dict) -> dict:
+    """The Experiment for ``plan`` (which must carry ``plan.tuning``) around its training ``job``
+    (``pfgen.pipeline.training_job``: the PyTorchJob with credentials wired in)."""
     if plan.tuning is None:
         raise ValueError("plan has no tuning section")
-    if job is None:
-        from pfgen.emit import pytorchjob
-
-        job = pytorchjob.build(plan)
     return build_experiment(job, plan.tuning)

@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -106,37 +107,43 @@ def test_mnist_trial_runs_and_katib_reads_its_metrics(tmp_path: Path) -> None:
     _fake_mnist(root / "workspace" / "data")
     (root / Path(metrics_file).parent.relative_to("/")).mkdir(parents=True)
     bin_dir = Path(sys.executable).parent  # torchrun and python of this environment
-    port = _free_port()
+    katib_dir = root / Path(metrics_file).parent.relative_to("/")
 
     def mapped(text: str) -> str:
         for prefix in ("/workspace", str(Path(metrics_file).parent)):
             text = text.replace(prefix, str(root) + prefix)
         return text
 
-    pods = []
-    for replica, index, container in replicas(job):
-        command = container["command"]
-        if replica == "Master":
-            command = katib_wrap(command, spec["metricsCollectorSpec"]["collector"]["kind"], metrics_file)
-        env = {
-            "PATH": f"{bin_dir}:/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            **pod_env(job, replica, index, master_addr="127.0.0.1", port=port),
-            "KATIB_TRIAL_NAME": trial,
-            "OMP_NUM_THREADS": "1",
-        }
-        pods.append(subprocess.Popen([command[0], command[1], mapped(command[2])], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    for pod in pods:
+    def run_pods(port: int) -> list[tuple[int, str]]:
+        """Start every pod of the trial, wait for all of them, never leave one running."""
+        pods = []
         try:
-            out, _ = pod.communicate(timeout=600)
+            for replica, index, container in replicas(job):
+                command = container["command"]
+                if replica == "Master":
+                    command = katib_wrap(command, spec["metricsCollectorSpec"]["collector"]["kind"], metrics_file)
+                env = {
+                    "PATH": f"{bin_dir}:/usr/bin:/bin",
+                    "HOME": str(tmp_path),
+                    **pod_env(job, replica, index, master_addr="127.0.0.1", port=port),
+                    "KATIB_TRIAL_NAME": trial,
+                    "OMP_NUM_THREADS": "1",
+                }
+                pods.append(subprocess.Popen([command[0], command[1], mapped(command[2])], env=env,
+                                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                             start_new_session=True))
+            outputs = [pod.communicate(timeout=300)[0] for pod in pods]
+            return [(pod.returncode, out) for pod, out in zip(pods, outputs)]
         finally:
-            if pod.poll() is None:
-                pod.kill()
-        outputs.append(out)
-        assert pod.returncode == 0, out
-    katib_dir = root / Path(metrics_file).parent.relative_to("/")
+            for pod in pods:  # a pod's process group: bash, torchrun and its workers
+                if pod.poll() is None:
+                    os.killpg(pod.pid, signal.SIGKILL)
+                    pod.wait()
+
+    results = run_pods(_free_port())
+    outputs = [out for _, out in results]
+    for code, out in results:
+        assert code == 0, out
     log = (katib_dir / Path(metrics_file).name).read_text().splitlines()
     assert len(log) == 5  # one line per epoch, written by rank 0 only
     metrics = [spec["objective"]["objectiveMetricName"], *spec["objective"]["additionalMetricNames"]]

@@ -17,6 +17,8 @@ Two stages, like the rest of pfgen: :func:`plan_local` is pure (object in,
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 import re
@@ -32,11 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Optional
 
+from pfgen import operator
 from pfgen.errors import Diagnostic, UserError, did_you_mean
 
 CONTAINER = "pytorch"  # the Training Operator's default container name
-PORT_NAME = "pytorchjob-port"
-DEFAULT_PORT = 23456  # PyTorchJobDefaultPort, added by the operator's defaulting
 MARKER = "PFGEN_LOCAL_RUN"  # inherited by every descendant; finds strays
 
 # Operator-injected names (and torchrun's agent variables) that must not leak
@@ -379,8 +380,7 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
                      f"to {nodes} x {nproc} (WORLD_SIZE {nodes * nproc})")
 
     master_container = _container(master)
-    compiled_port = next((int(p["containerPort"]) for p in master_container.get("ports", [])
-                          if p.get("name") == PORT_NAME), DEFAULT_PORT)
+    compiled_port = operator.master_port(job)
 
     # --- devices
     if options.cpu:
@@ -434,7 +434,7 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         _link(stand_in / container_path.lstrip("/"), local)
     rewrite = path_rewriter(_rewrite_roots(p.container for p in paths), stand_in)
 
-    env_base = [(e["name"], str(e.get("value", ""))) for e in master_container.get("env", []) if "value" in e]
+    env_base = operator.container_env(master_container)
     skipped = [e["name"] for e in master_container.get("env", []) if "value" not in e]
     if skipped:
         notes.append("env from Secrets/fields not set locally (taken from your environment if there): "
@@ -454,6 +454,7 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         notes.append(f"port {compiled_port} (pytorchjob-port) is busy here; using {port} as MASTER_PORT "
                      f"and in hard-coded --master_port {compiled_port} flags")
 
+    local_job = shrink(job, nodes, nproc)
     replicas: list[Replica] = []
     (run_dir / "logs").mkdir(exist_ok=True)
     run_id = uuid.uuid4().hex[:16]
@@ -478,18 +479,8 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
                         notes.append(note)
         env = _container_env(container, nodes, nproc, rewrite, notes)
         env += list(options.env)
-        env += [  # appended after the user's, like the Training Operator (last one wins)
-            ("PYTHONUNBUFFERED", "1"),
-            ("MASTER_PORT", str(port)),
-            ("PET_MASTER_PORT", str(port)),
-            ("MASTER_ADDR", "127.0.0.1"),
-            ("PET_MASTER_ADDR", "127.0.0.1"),
-            ("WORLD_SIZE", str(nodes * nproc)),
-            ("RANK", str(node_rank)),
-            ("PET_NODE_RANK", str(node_rank)),
-            ("PET_NPROC_PER_NODE", str(nproc)),
-            ("PET_NNODES", str(nodes)),
-        ]
+        # appended after the container's own, as the Training Operator does (the last one wins)
+        env += operator.injected_env(local_job, rtype.capitalize(), index, master_addr="127.0.0.1", port=port)
         if device == "cpu":
             env += [("CUDA_VISIBLE_DEVICES", "")]
         else:
@@ -505,8 +496,22 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
     return plan
 
 
+def shrink(job: dict, nodes: int, nproc: int) -> dict:
+    """The job as if compiled for ``nodes`` x ``nproc``: what the operator's env is computed from."""
+    job = copy.deepcopy(job)
+    spec = job["spec"]
+    spec["nprocPerNode"] = str(nproc)
+    specs = spec["pytorchReplicaSpecs"]
+    specs["Master"]["replicas"] = 1
+    if nodes > 1:
+        specs.setdefault("Worker", copy.deepcopy(specs["Master"]))["replicas"] = nodes - 1
+    else:
+        specs.pop("Worker", None)
+    return job
+
+
 def _container_env(container: dict, nodes: int, nproc: int, rewrite, notes: list[str]) -> list[tuple[str, str]]:
-    env = [(e["name"], str(e["value"])) for e in container.get("env", []) if "value" in e]
+    env = operator.container_env(container)
     values = dict(env)
     world = nodes * nproc
     degrees = {k: int(values[k]) for k in ("DP_DEGREE", "PP_DEGREE", "MP_DEGREE") if values.get(k, "").isdigit()}
@@ -549,6 +554,47 @@ def _link(at: Path, target: Path) -> None:
         else:
             raise _fail(f"two mounts map to {at}")
     at.symlink_to(target, target_is_directory=True)
+
+
+# --------------------------------------------------------------------------- from a template
+
+
+def prepare(template: Path, options: Options = Options(), *, workspace_dir: Optional[Path] = None,
+            report=None) -> LocalPlan:
+    """Compile ``template`` with the spine and plan its local run (nothing started yet)."""
+    from pfgen.pipeline import CompileOptions, compile_job
+
+    compiled = compile_job(template, options=CompileOptions(workspace_dir=workspace_dir))
+    for diagnostic in compiled.diagnostics:
+        if report:
+            report(str(diagnostic))
+    job, objective = find_job(compiled.objects, dict(options.params))
+    workspace, mount = workspace_of(template, workspace_dir)
+    if options.workspace is None and workspace is not None:
+        options = dataclasses.replace(options, workspace=workspace, workspace_mount=mount)
+    return plan_local(job, options, objective=objective)
+
+
+def workspace_of(template: Path, override: Optional[Path] = None) -> tuple[Optional[Path], str]:
+    """The local workspace directory and the container directory it appears under.
+
+    The workspace is baked into the image (the Dockerfile copies it to
+    ``<mount_path>/<directory name>``), so it is the one part of the container
+    that is not in the PyTorchJob object; it comes from the template, which
+    the compiler has already validated.
+    """
+    from pfgen.errors import display_path
+    from pfgen.load import load_file
+
+    doc = load_file(template, display_path(template))
+    mount = doc.get(("job_setting", "workspace", "mount_path")) or "/workspace"
+    path = override or doc.get(("job_setting", "workspace", "path"))
+    if path is None:
+        return None, mount
+    local = (template.parent / path) if not Path(path).is_absolute() and override is None else Path(path)
+    if not local.is_dir():
+        raise LocalRunError(f"workspace directory {local} does not exist", file=display_path(template))
+    return local, mount
 
 
 # --------------------------------------------------------------------------- running

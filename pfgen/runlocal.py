@@ -314,7 +314,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _rewrite_port(script: str, old: int, new: int) -> tuple[str, int]:
     """Replace a hard-coded master port ``old`` in launcher flags; returns (script, count)."""
-    pattern = re.compile(r"(--master[_-]port(?:=|\s+)|\bMASTER_PORT=)%d\b" % old)
+    pattern = re.compile(r"(--master[_-]port(?:=|\s+)['\"]?|\bMASTER_PORT=)%d\b" % old)
     return pattern.subn(lambda m: m.group(1) + str(new), script)
 
 

@@ -12,7 +12,6 @@ TRAIN_MAX_STEPS=<n> in the environment caps the number of steps (smoke runs:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import pickle
 import sys
@@ -25,7 +24,14 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from models import build_model
-from periflow_compat import pf
+
+try:
+    import periflow_sdk as pf
+except ImportError:  # outside PeriFlow the SDK's calls do nothing; neither does this stand-in
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    pf = SimpleNamespace(init=lambda **_: None, train_step=nullcontext, upload_checkpoint=lambda: None)
 
 
 class Cifar100(Dataset):

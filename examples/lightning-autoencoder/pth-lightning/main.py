@@ -23,7 +23,17 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import nn
 
 from mnist_datamodule import DEFAULT_DIR, MyDataModule
-from periflow_compat import pf
+
+try:
+    import periflow_sdk as pf
+except ImportError:  # outside PeriFlow the SDK's calls do nothing; neither does this stand-in
+    from types import SimpleNamespace
+
+    def _nothing(*_args, **_kwargs) -> None:
+        return None
+
+    pf = SimpleNamespace(init=_nothing, start_step=_nothing, end_step=_nothing, metric=_nothing,
+                         upload_checkpoint=_nothing)
 
 
 class LitAutoEncoder(pl.LightningModule):

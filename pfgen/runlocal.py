@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -81,6 +82,7 @@ class Options:
     run_dir: Optional[Path] = None
     grace: float = 10.0  # seconds between SIGTERM and SIGKILL
     gpus: Optional[int] = None  # GPUs on this machine; None = detect
+    isolate: bool = False  # container paths via a mount namespace instead of rewriting
 
 
 @dataclass(frozen=True)
@@ -445,6 +447,9 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         local.mkdir(parents=True, exist_ok=True)
         paths.append(PathMap(_norm(ckpt), local, "checkpoint-dir"))
         rewrite = path_rewriter(_rewrite_roots(p.container for p in paths), stand_in)
+    if options.isolate:
+        rewrite = _unchanged
+        check_isolation(run_dir)
 
     # --- ports
     if port_is_free(compiled_port):
@@ -487,13 +492,75 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
             env += [("CUDA_VISIBLE_DEVICES", ",".join(gpu_ids[node_rank * nproc:(node_rank + 1) * nproc]))]
         env += [(MARKER, f"{run_id}/{rtype}-{index}")]
         workdir = container.get("workingDir")
-        cwd = Path(rewrite(workdir)) if workdir else run_dir
+        cwd = Path(rewrite(workdir)) if workdir and not options.isolate else run_dir
+        if options.isolate:
+            binds = [(p.container, p.local.resolve()) for p in paths]
+            command = isolated_argv(run_dir / "ns" / f"{rtype}-{index}", binds, command, workdir or "/")
         replicas.append(Replica(f"{rtype}-{index}", node_rank, tuple(command), tuple(env), cwd,
                                 run_dir / "logs" / f"{rtype}-{index}.log"))
     plan = LocalPlan(name, run_dir, run_id, nodes, nproc, port, device, replicas, paths, notes, objective,
                      options.grace)
     (run_dir / "launch.json").write_text(json.dumps(plan.describe(), indent=2, sort_keys=True) + "\n")
     return plan
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+def host_mounts() -> list[str]:
+    """Mount points other than / that a chroot into an overlay of / must re-bind (outermost only)."""
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+            if point != "/":
+                points.append(point)
+    outer = sorted(set(points), key=len)
+    kept: list[str] = []
+    for point in outer:
+        if not any(_is_under(point, k) for k in kept):
+            kept.append(point)
+    return sorted(kept)
+
+
+def isolated_argv(state: Path, binds: list[tuple[str, Path]], command: list[str], workdir: str) -> list[str]:
+    """Wrap ``command`` to run in a private mount namespace at the real container paths.
+
+    An overlay of / (writes land in ``state``/upper, as in a container's
+    writable layer), the host's other mounts re-bound, each volume and the
+    workspace bind-mounted at its container path, then chroot. Needs root.
+    """
+    for path in (str(state), *(str(local) for _, local in binds)):
+        if any(c in path for c in ",:\n"):
+            raise _fail(f"--isolate cannot use a path containing ',' or ':': {path}")
+    q = shlex.quote
+    root = f"{state}/root"
+    lines = ["set -e", f"mkdir -p {q(str(state))}/upper {q(str(state))}/work {q(root)}",
+             f"mount -t overlay overlay -o lowerdir=/,upperdir={q(str(state))}/upper,workdir={q(str(state))}/work "
+             f"{q(root)}"]
+    for point in host_mounts():  # /proc, /sys, /dev and any other mount, shared with the host
+        lines.append(f"mkdir -p {q(root + point)} 2>/dev/null || true; mount --rbind {q(point)} {q(root + point)}")
+    for container_path, local in sorted(binds, key=lambda b: len(b[0])):
+        lines.append(f"mkdir -p {q(root + container_path)}; mount --bind {q(str(local))} {q(root + container_path)}")
+    lines.append(f"cd {q(root + _norm(workdir))}")
+    lines.append(f"exec chroot {q(root)} \"$@\"")
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "\n".join(lines), "pfgen-isolate",
+            *command]
+
+
+def check_isolation(run_dir: Path) -> None:
+    """Fail early, with the reason, where a mount namespace with an overlay of / cannot be set up."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        raise _fail("--isolate needs root and util-linux unshare; without it, pfgen rewrites container paths "
+                    "(the default)")
+    probe = run_dir / "ns" / "probe"
+    argv = isolated_argv(probe, [], ["true"], "/")
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    shutil.rmtree(probe, ignore_errors=True)
+    if result.returncode != 0:
+        raise _fail("--isolate: cannot set up a mount namespace with an overlay of / here: "
+                    + (result.stderr.strip().splitlines() or ["unknown error"])[-1])
 
 
 def shrink(job: dict, nodes: int, nproc: int) -> dict:

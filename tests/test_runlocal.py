@@ -276,3 +276,49 @@ def test_a_tuning_trial_refuses_missing_or_bad_parameters(params, message):
     with pytest.raises(UserError) as excinfo:
         find_job([_experiment()], params)
     assert message in str(excinfo.value)
+
+
+def isolation_unavailable(tmp_path: Path) -> str:
+    """Why --isolate cannot run here ('' when it can)."""
+    from pfgen.errors import UserError
+    from pfgen.runlocal import check_isolation
+
+    try:
+        check_isolation(tmp_path)
+    except UserError as exc:
+        return str(exc)
+    return ""
+
+
+def test_isolate_runs_at_the_real_container_paths_without_touching_the_host(tmp_path):
+    reason = isolation_unavailable(tmp_path / "probe")
+    if reason:
+        pytest.skip(f"--isolate cannot run on this machine: {reason}")
+    data = tmp_path / "tiny-data"
+    data.mkdir()
+    (data / "hello.txt").write_text("hi\n")
+    template = job_template(tmp_path, """
+cat /workspace/data/hello.txt
+cd /workspace/code && pwd -P && ./tool.sh
+echo "ckpt=$CKPT_DIR" && touch "$CKPT_DIR/written"
+echo layer > /etc/pfgen-isolate-check && cat /etc/pfgen-isolate-check
+""", devices=2, extra="""  workspace: {mount_path: /workspace, path: code}
+data: {name: tiny-set, mount_path: /workspace/data}
+checkpoint: {output_checkpoint_dir: /workspace/ckpt}
+""")
+    code = template.parent / "code"
+    code.mkdir()
+    (code / "tool.sh").write_text("#!/bin/sh\necho tool ran\n")
+    (code / "tool.sh").chmod(0o755)
+    run_dir = tmp_path / "run"
+    result = run_pfgen("run", "--local", "--cpu", "--isolate", "--mount", f"/workspace/data={data}",
+                       "--run-dir", str(run_dir), str(template), env=env_for_run())
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout.splitlines()
+    assert {"[master-0] hi", "[master-0] /workspace/code", "[master-0] tool ran", "[master-0] ckpt=/workspace/ckpt",
+            "[master-0] layer"} <= set(out)
+    # the claim is the run folder's directory; the rest of the replica's writes stay in its own layer
+    assert (run_dir / "root" / "workspace" / "ckpt" / "written").is_file()
+    assert not Path("/etc/pfgen-isolate-check").exists()
+    assert (run_dir / "ns" / "master-0" / "upper" / "etc" / "pfgen-isolate-check").is_file()
+    assert not Path("/workspace/code").exists()

@@ -54,9 +54,18 @@ def run_id(run_dir: Path) -> str:
     return json.loads((run_dir / "launch.json").read_text())["run_id"]
 
 
-def test_two_nodes_by_two_processes_agree_on_world_size_and_node_ranks(tmp_path):
+@pytest.mark.parametrize("isolate", [False, True], ids=["rewritten-paths", "isolate"])
+def test_two_nodes_by_two_processes_agree_on_world_size_and_node_ranks(tmp_path, isolate):
+    if isolate:
+        from pfgen.errors import UserError
+        from pfgen.runlocal import check_isolation
+
+        try:
+            check_isolation(tmp_path / "probe")
+        except UserError as exc:
+            pytest.skip(f"--isolate cannot run on this machine: {exc}")
     run_dir = tmp_path / "run"
-    result = pfgen_run("--run-dir", str(run_dir), str(SMOKE))
+    result = pfgen_run(*(["--isolate"] if isolate else []), "--run-dir", str(run_dir), str(SMOKE))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     reports = [m.groups() for m in map(REPORT.match, result.stdout.splitlines()) if m]
     assert sorted(int(r[1]) for r in reports) == [0, 1, 2, 3], result.stdout[-4000:]

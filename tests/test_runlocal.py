@@ -322,3 +322,27 @@ checkpoint: {output_checkpoint_dir: /workspace/ckpt}
     assert not Path("/etc/pfgen-isolate-check").exists()
     assert (run_dir / "ns" / "master-0" / "upper" / "etc" / "pfgen-isolate-check").is_file()
     assert not Path("/workspace/code").exists()
+
+
+def test_each_node_sees_only_its_own_gpus(tmp_path):
+    plan = plan_local(_job("true", nproc=2, workers=2), Options(gpus=6, run_dir=tmp_path / "run"))
+    assert plan.device == "cuda"
+    assert [dict(r.env)["CUDA_VISIBLE_DEVICES"] for r in plan.replicas] == ["0,1", "2,3", "4,5"]
+    with pytest.raises(Exception, match="needs 6 GPU"):
+        plan_local(_job("true", nproc=2, workers=2), Options(gpus=4, run_dir=tmp_path / "run2"))
+
+
+def test_a_tuning_trial_runs_and_reports_the_objective_katib_would_collect(tmp_path, capsys):
+    from pfgen.runlocal import launch
+
+    experiment = _experiment()
+    trial = experiment["spec"]["trialTemplate"]["trialSpec"]
+    for replica in trial["spec"]["pytorchReplicaSpecs"].values():
+        replica["template"]["spec"]["containers"][0]["command"] = [
+            "bash", "-c", 'echo "epoch=1 loss=${trialParameters.learningRate}0 opt=${trialParameters.optimizer}"']
+    job, objective = find_job([experiment], {"lr": "0.05", "optimizer": "sgd"})
+    plan = plan_local(job, Options(cpu=True, run_dir=tmp_path / "run"), objective=objective)
+    assert launch(plan) == 0
+    out = capsys.readouterr().out
+    assert "[master-0] epoch=1 loss=0.050 opt=sgd" in out
+    assert "pfgen: objective loss: 1 value(s) on the master, last 0.050" in out

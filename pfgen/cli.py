@@ -258,7 +258,8 @@ def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], 
         plan = runlocal.prepare(path, options, workspace_dir=Path(workspace_dir) if workspace_dir else None,
                                 report=lambda line: click.echo(line, err=True))
     except UserError as exc:
-        _report(exc.diagnostics)
+        for diagnostic in exc.diagnostics:  # line 0: about the run, not a place in a file
+            click.echo(str(diagnostic) if diagnostic.line else f"{diagnostic.file}: {diagnostic.severity}: {diagnostic.message}", err=True)
         click.echo("pfgen: nothing started", err=True)
         sys.exit(EXIT_INVALID)
     sys.exit(runlocal.launch(plan))

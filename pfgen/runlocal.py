@@ -9,10 +9,12 @@ Katib Experiment) and starts one local process group per replica with
   (MASTER_ADDR/PORT, WORLD_SIZE, RANK, PET_*, PYTHONUNBUFFERED; see
   docs/run-local.md), with the master's headless Service replaced by 127.0.0.1,
 * the container's absolute mount paths (workspace, data, checkpoints) mapped
-  to directories under a run folder by rewriting them in the command and env.
+  to directories under a run folder: rewritten in the command and env, or
+  (``--isolate``, root) bind-mounted at the real paths in a mount namespace.
 
-Two stages, like the rest of pfgen: :func:`plan_local` is pure (object in,
-:class:`LocalPlan` out, no processes), :func:`launch` runs a plan.
+Two stages: :func:`plan_local` turns the object into a :class:`LocalPlan`
+(it prepares the run folder but starts nothing of the job), :func:`launch`
+runs a plan.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class Replica:
 class PathMap:
     container: str
     local: Path
-    kind: str  # workspace | claim | emptyDir | checkpoint-dir | root
+    kind: str  # workspace | claim | emptyDir | volume | checkpoint-dir
     source: str = ""  # claim name, or the local directory given with --mount
 
 
@@ -357,7 +359,7 @@ def default_run_dir(job: str, base: Optional[Path] = None) -> Path:
 
 
 def plan_local(job: dict, options: Options = Options(), *, objective: Optional[str] = None) -> LocalPlan:
-    """Turn a PyTorchJob object into local replicas. Creates the run folder, starts nothing."""
+    """Turn a PyTorchJob object into local replicas. Prepares the run folder; starts nothing of the job."""
     spec = job.get("spec", {})
     name = job.get("metadata", {}).get("name") or "job"
     replica_specs = spec.get("pytorchReplicaSpecs", {})

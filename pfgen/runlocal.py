@@ -462,6 +462,10 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
                      f"and in hard-coded --master_port {compiled_port} flags")
 
     local_job = shrink(job, nodes, nproc)
+    injected = {name for name, _ in operator.injected_env(local_job, "Master", 0)}
+    for name, _ in options.env:
+        if name in injected:
+            notes.append(f"--env {name}: the Training Operator's value is appended after it and wins, as in a pod")
     replicas: list[Replica] = []
     (run_dir / "logs").mkdir(exist_ok=True)
     run_id = uuid.uuid4().hex[:16]

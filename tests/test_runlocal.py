@@ -346,3 +346,11 @@ def test_a_tuning_trial_runs_and_reports_the_objective_katib_would_collect(tmp_p
     out = capsys.readouterr().out
     assert "[master-0] epoch=1 loss=0.050 opt=sgd" in out
     assert "pfgen: objective loss: 1 value(s) on the master, last 0.050" in out
+
+
+def test_env_overrides_the_container_env_but_not_the_operators(tmp_path):
+    plan = plan_local(_job("true"), Options(cpu=True, env=(("NUM_NODES", "9"), ("WORLD_SIZE", "99"), ("EXTRA", "x")),
+                                            run_dir=tmp_path / "run"))
+    env = dict(plan.replicas[1].env)
+    assert (env["NUM_NODES"], env["WORLD_SIZE"], env["EXTRA"], env["RANK"]) == ("9", "4", "x", "1")
+    assert any("--env WORLD_SIZE: the Training Operator's value" in note for note in plan.notes)

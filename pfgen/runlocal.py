@@ -645,7 +645,11 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
     workspace, mount = workspace_of(template, workspace_dir)
     if options.workspace is None and workspace is not None:
         options = dataclasses.replace(options, workspace=workspace, workspace_mount=mount)
-    return plan_local(job, options, objective=objective)
+    plan = plan_local(job, options, objective=objective)
+    if options.workspace is None:
+        plan.notes.append("no workspace directory (job_setting.workspace.path or -d): nothing of the image's "
+                          f"code is under {mount}")
+    return plan
 
 
 def workspace_of(template: Path, override: Optional[Path] = None) -> tuple[Optional[Path], str]:

@@ -516,18 +516,24 @@ ALWAYS_EXCLUDED = (".pfignore", ".dockerignore")
 
 
 def to_dockerignore(
-    pfignore_text: Optional[str], files: Sequence[str], *, header: str = ""
+    pfignore_text: Optional[str],
+    files: Sequence[str],
+    *,
+    not_copied: Iterable[str] = (),
+    header: str = "",
 ) -> tuple[str, set[str]]:
     """The `.dockerignore` text for a workspace, and the set of files it keeps.
 
     ``files`` are every non-directory path in the workspace (relative, '/'-
     separated). The kept set is git's verdict (minus `.pfignore` and
     `.dockerignore` themselves); the text makes Docker's walk send exactly
-    those files, which is asserted here with the model above.
+    those files, which is asserted here with the model above. ``not_copied``
+    are paths kept out whatever the patterns say (symlinks, special files).
     """
     rules = parse_gitignore(pfignore_text or "")[0]
     git = GitIgnore(rules)
-    keep = {f for f in files if f not in ALWAYS_EXCLUDED and not git.excluded(f)}
+    skip = set(not_copied) | set(ALWAYS_EXCLUDED)
+    keep = {f for f in files if f not in skip and not git.excluded(f)}
 
     lines = [line for line in header.splitlines()]
     lines += ["/" + name for name in ALWAYS_EXCLUDED]

@@ -93,3 +93,23 @@ class JobPlan:
     @property
     def world_size(self) -> int:
         return self.nodes * self.procs_per_node
+
+
+@dataclass(frozen=True)
+class WorkspaceImage:
+    """A job's own image: its workspace baked onto ``docker.image`` (docs/images.md)."""
+
+    base_image: str  # the template's docker.image: the Dockerfile's FROM
+    workspace_dir: Path  # the build context
+    workspace_name: str  # basename(workspace_dir)
+    mount_path: str  # workspace.mount_path; files land in <mount_path>/<workspace_name>
+    repository: str  # <registry>/<job>
+    tag: str  # content hash of the Dockerfile and the included files
+    dockerfile: str
+    dockerignore: str
+    file_count: int = 0
+    total_bytes: int = 0
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"

@@ -42,6 +42,10 @@ class CompiledJob:
             by_kind.setdefault(f"{obj['kind'].lower()}.yaml", []).append(obj)
         files = {name: dump.to_yaml_stream(objs) if len(objs) > 1 else dump.to_yaml(objs[0]) for name, objs in by_kind.items()}
         files["kustomization.yaml"] = dump.to_yaml(kustomization.build(by_kind))
+        image = self.plan.workspace_image
+        if image is not None:  # the workspace image's build recipe (docs/images.md)
+            files["Dockerfile"] = image.dockerfile
+            files[".dockerignore"] = image.dockerignore
         return dict(sorted(files.items()))
 
 
@@ -53,7 +57,8 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def check_document(doc: Document, template: Path, config: ProjectConfig) -> tuple[Optional[JobPlan], list[Diagnostic]]:
+def check_document(doc: Document, template: Path, config: ProjectConfig,
+                   options: CompileOptions = CompileOptions()) -> tuple[Optional[JobPlan], list[Diagnostic]]:
     """Validate and resolve; returns the plan (None on errors) and all diagnostics."""
     issues = Collector(doc.file)
     schema.check(doc, issues)
@@ -66,14 +71,15 @@ def check_document(doc: Document, template: Path, config: ProjectConfig) -> tupl
         vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
-        plan = resolve_plan(doc, template, config, issues)
+        plan = resolve_plan(doc, template, config, issues, options)
     return (None if issues.has_errors else plan), issues.diagnostics
 
 
-def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: Collector) -> Optional[JobPlan]:
+def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: Collector,
+                 options: CompileOptions = CompileOptions()) -> Optional[JobPlan]:
     from pfgen.resolve import resolve
 
-    return resolve(doc, config, template, issues)
+    return resolve(doc, config, template, issues, workspace_dir=options.workspace_dir)
 
 
 def emit(plan: JobPlan) -> list[dict]:
@@ -83,7 +89,7 @@ def emit(plan: JobPlan) -> list[dict]:
 def compile_document(doc: Document, template: Path, config: Optional[ProjectConfig] = None,
                      options: CompileOptions = CompileOptions()) -> CompiledJob:
     config = config if config is not None else config_for(template)
-    plan, diagnostics = check_document(doc, template, config)
+    plan, diagnostics = check_document(doc, template, config, options)
     if plan is None:
         raise UserError(diagnostics)
     return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error])

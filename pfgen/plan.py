@@ -68,6 +68,26 @@ class Dist:
 
 
 @dataclass(frozen=True)
+class WorkspaceImage:
+    """A job's own image: its workspace baked onto ``docker.image`` (docs/images.md)."""
+
+    base_image: str  # the template's docker.image: the Dockerfile's FROM
+    workspace_dir: Path  # the build context
+    workspace_name: str  # basename(workspace_dir)
+    mount_path: str  # workspace.mount_path; files land in <mount_path>/<workspace_name>
+    repository: str  # <registry>/<job>
+    tag: str  # content hash of the Dockerfile and the included files
+    dockerfile: str
+    dockerignore: str
+    file_count: int = 0
+    total_bytes: int = 0
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
 class JobPlan:
     name: str  # Kubernetes object name (DNS-1035 label)
     template: Path  # the source template
@@ -88,28 +108,9 @@ class JobPlan:
     dist: Optional[Dist] = None
     checkpoint_dir: Optional[str] = None
     image_pull_secrets: tuple[str, ...] = ()
+    workspace_image: Optional[WorkspaceImage] = None  # set when the job has a workspace: `image` is its reference
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def world_size(self) -> int:
         return self.nodes * self.procs_per_node
-
-
-@dataclass(frozen=True)
-class WorkspaceImage:
-    """A job's own image: its workspace baked onto ``docker.image`` (docs/images.md)."""
-
-    base_image: str  # the template's docker.image: the Dockerfile's FROM
-    workspace_dir: Path  # the build context
-    workspace_name: str  # basename(workspace_dir)
-    mount_path: str  # workspace.mount_path; files land in <mount_path>/<workspace_name>
-    repository: str  # <registry>/<job>
-    tag: str  # content hash of the Dockerfile and the included files
-    dockerfile: str
-    dockerignore: str
-    file_count: int = 0
-    total_bytes: int = 0
-
-    @property
-    def reference(self) -> str:
-        return f"{self.repository}:{self.tag}"

@@ -81,6 +81,7 @@ class WorkspaceImage:
     dockerignore: str
     file_count: int = 0
     total_bytes: int = 0
+    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.workspace.WorkspaceFile, for the build context
 
     @property
     def reference(self) -> str:

@@ -350,5 +350,6 @@ def plan_image(
         dockerignore=workspace.dockerignore,
         file_count=len(workspace.files),
         total_bytes=workspace.total_bytes,
+        files=workspace.files,
     )
     return image, diagnostics

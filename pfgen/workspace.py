@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Optional
 
-from pfgen.errors import WARNING, Diagnostic
+from pfgen.errors import WARNING, Diagnostic, display_path
 from pfgen.ignore import parse_gitignore, to_dockerignore
 
 PFIGNORE = ".pfignore"
@@ -80,9 +80,9 @@ def scan(root: Path, *, file: str, pos: tuple[int, int], display: Optional[str] 
         try:
             pfignore_text = pfignore_path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            return None, [Diagnostic(str(pfignore_path), 1, 1, f"cannot read .pfignore: {err}")]
+            return None, [Diagnostic(display_path(pfignore_path), 1, 1, f"cannot read .pfignore: {err}")]
         for problem in parse_gitignore(pfignore_text)[1]:
-            diagnostics.append(Diagnostic(str(pfignore_path), problem.line, 1, problem.message, WARNING))
+            diagnostics.append(Diagnostic(display_path(pfignore_path), problem.line, 1, problem.message, WARNING))
 
     entries = list(_walk(root))
     for rel, _ in entries:

@@ -159,3 +159,13 @@ def test_job_without_workspace_has_no_dockerfile_and_no_image_to_build(docker_en
     assert manifest_image(job_dir) == "friendliai/periflow:sdk"
     result = pfgen("image", "build", ".", cwd=cifar_project, env=docker_environ.env())
     assert result.returncode == 0 and "no workspace; it runs friendliai/periflow:sdk as is" in result.stderr
+
+
+def test_push_error_inside_the_stream_is_a_clear_error(docker_environ, cifar_project):
+    """A read-only registry accepts the connection and fails the upload inside Docker's JSON stream."""
+    config = cifar_project / "pfgen.yaml"
+    config.write_text(config.read_text().replace(docker_environ.registry.host, docker_environ.readonly_registry.host))
+    result = pfgen("image", "build", ".", "--push", cwd=cifar_project, env=docker_environ.env())
+    assert result.returncode == 3, result.stderr
+    assert f"pfgen: error: pushing {docker_environ.readonly_registry.host}/ml/cifar-job:sha-" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -76,6 +76,7 @@ class DockerEnv:
     dockerd: Optional[subprocess.Popen] = None
     registry: Optional[Registry] = None
     auth_registry: Optional[Registry] = None
+    readonly_registry: Optional[Registry] = None  # answers reads, refuses pushes inside the push stream
     base_image: str = BASE_IMAGE
 
     @property
@@ -112,6 +113,7 @@ class DockerEnv:
             self._start_dockerd()
             self.registry = self._start_registry("open")
             self.auth_registry = self._start_registry("auth", auth=True)
+            self.readonly_registry = self._start_registry("readonly", readonly=True)
             self._make_base_image()
         except BaseException:
             self.stop()
@@ -153,7 +155,7 @@ class DockerEnv:
             time.sleep(0.3)
         raise CannotStart(f"dockerd did not answer within {START_TIMEOUT:.0f}s:\n{_tail(log)}")
 
-    def _start_registry(self, name: str, auth: bool = False) -> Registry:
+    def _start_registry(self, name: str, auth: bool = False, readonly: bool = False) -> Registry:
         binary = shutil.which("docker-registry")
         if binary is None:
             raise CannotStart("docker-registry is not installed (Debian docker-registry)")
@@ -163,7 +165,8 @@ class DockerEnv:
         config = [
             "version: 0.1",
             "log: {level: warn}",
-            f"storage: {{filesystem: {{rootdirectory: {storage}}}, delete: {{enabled: true}}}}",
+            f"storage: {{filesystem: {{rootdirectory: {storage}}}, delete: {{enabled: true}}, "
+            f"maintenance: {{readonly: {{enabled: {'true' if readonly else 'false'}}}}}}}",
             f"http: {{addr: '127.0.0.1:{port}', secret: pfgen-test-{name}}}",
         ]
         user = password = None
@@ -233,7 +236,7 @@ class DockerEnv:
     # -- stop --------------------------------------------------------------
 
     def stop(self) -> None:
-        for registry in (self.registry, self.auth_registry):
+        for registry in (self.registry, self.auth_registry, self.readonly_registry):
             if registry is not None:
                 _terminate(registry.process, 10)
         if self.dockerd is not None:

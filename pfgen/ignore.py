@@ -111,12 +111,19 @@ def _strip_trailing_spaces(line: str) -> str:
     return line[:end]
 
 
-def _git_tokens(pattern: str) -> Optional[list[tuple[str, str]]]:
+def _git_tokens(pattern: str, anchored: bool = True) -> Optional[list[tuple[str, str]]]:
     """Split a git pattern into tokens: (kind, value) with kind in
-    'lit' (one literal character), 'star', 'dstar' (a special **: value is
-    'lead', 'trail' or 'mid'), 'any' (?), 'class' (a regex character class).
-    None when a '[' is never closed (git then matches nothing)."""
+    'lit' (one literal character), 'star', 'dstar' (a special **: value 'dirs'
+    for '**/' = zero or more directories, 'rest' for a final '**'), 'any' (?),
+    'class' (a regex character class). None when a '[' is never closed (git
+    then matches nothing).
+
+    git matches an anchored pattern by comparing its literal prefix (up to the
+    first of ``*?[\\``) and running wildmatch on the rest, so a ``**`` right
+    after that prefix counts as "at the start" (``a**/b`` matches ``ab``); the
+    same rule is reproduced here."""
     tokens: list[tuple[str, str]] = []
+    first_wildcard = next((k for k, ch in enumerate(pattern) if ch in "*?[\\"), len(pattern)) if anchored else 0
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
@@ -125,27 +132,19 @@ def _git_tokens(pattern: str) -> Optional[list[tuple[str, str]]]:
                 tokens.append(("lit", pattern[i + 1]))
                 i += 2
             else:
-                i += 1  # a trailing backslash: git's wildmatch fails to match; treat as nothing
-                return None
+                return None  # a trailing backslash: git's wildmatch matches nothing
         elif c == "*":
             j = i
             while j < n and pattern[j] == "*":
                 j += 1
-            at_start = i == 0 or pattern[i - 1] == "/"
+            at_start = i == 0 or pattern[i - 1] == "/" or i == first_wildcard
             at_end = j == n or pattern[j] == "/"
             if j - i >= 2 and at_start and at_end:
-                if i == 0 and j < n:
-                    tokens.append(("dstar", "lead"))
-                    j += 1  # the '/' after it
-                elif j == n and i > 0:
-                    tokens.pop()  # the '/' before it
-                    tokens.append(("dstar", "trail"))
-                elif i > 0 and j < n:
-                    tokens.pop()
-                    tokens.append(("dstar", "mid"))
-                    j += 1
-                else:  # the whole pattern is '**'
-                    tokens.append(("dstar", "all"))
+                if j < n:
+                    tokens.append(("dstar", "dirs"))
+                    j += 1  # the '/' after it belongs to it
+                else:
+                    tokens.append(("dstar", "rest"))
             else:
                 tokens.append(("star", "*"))
             i = j
@@ -206,7 +205,7 @@ def _class_char(c: str) -> str:
 
 
 def _compile_git(pattern: str, anchored: bool) -> Optional["re.Pattern[str]"]:
-    tokens = _git_tokens(pattern)
+    tokens = _git_tokens(pattern, anchored)
     if tokens is None:
         return None
     out = []
@@ -219,14 +218,10 @@ def _compile_git(pattern: str, anchored: bool) -> Optional["re.Pattern[str]"]:
             out.append("[^/]")
         elif kind == "class":
             out.append(value)
-        elif value == "lead":
+        elif value == "dirs":
             out.append("(?:.*/)?")
-        elif value == "trail":
-            out.append("/.+")
-        elif value == "mid":
-            out.append("/(?:.*/)?")
         else:
-            out.append(".*" if anchored else "[^/]*")
+            out.append(".*")
     return re.compile("".join(out), re.DOTALL)
 
 
@@ -472,7 +467,7 @@ def translate_rule(rule: Rule) -> Optional[str]:
     (None for a rule that matches nothing). Exact except for git's 'no
     re-include below an excluded directory', which :func:`to_dockerignore`
     corrects on the actual tree."""
-    tokens = _git_tokens(rule.pattern)
+    tokens = _git_tokens(rule.pattern, rule.anchored)
     if tokens is None:
         return None
     out: list[str] = []
@@ -485,18 +480,17 @@ def translate_rule(rule: Rule) -> Optional[str]:
             out.append("?")
         elif kind == "class":
             out.append(value)  # already a regex class that excludes '/' when negated
-        elif value == "lead":
-            out.append("**/")
-        elif value == "trail":
-            out.append("/*/**" if rule.dir_only else "/**")
-        elif value == "mid":
-            out.append("/**/")
-        else:  # a whole-pattern '**'
-            out.append("*")
+        elif value == "dirs":
+            out.append("**/")  # Docker's '**/' is '(.*/)?' too
+        elif not rule.anchored:
+            out.append("*")  # a basename has no '/'
+        else:
+            out.append("*/**" if rule.dir_only else "**")
+    ends_with_rest = bool(tokens) and tokens[-1] == ("dstar", "rest") and rule.anchored
     body = "".join(out)
     if not rule.anchored:
         body = "**/" + body
-    if rule.dir_only and not (tokens and tokens[-1] == ("dstar", "trail")):
+    if rule.dir_only and not ends_with_rest:
         body += "/**"
     line = "/" + body
     # A leading or trailing space would be trimmed by Docker: make it a class.
@@ -536,14 +530,14 @@ def to_dockerignore(
     keep = {f for f in files if f not in skip and not git.excluded(f)}
 
     lines = [line for line in header.splitlines()]
-    lines += ["/" + name for name in ALWAYS_EXCLUDED]
-    translated = []
     for rule in rules:
         pattern = translate_rule(rule)
         if pattern is not None:
-            translated.append(f"# .pfignore:{rule.line}: {rule.text.strip()}")
-            translated.append(pattern)
-    lines += translated
+            lines.append(f"# .pfignore:{rule.line}: {rule.text.strip()}")
+            lines.append(pattern)
+    # Last, so that no '!' line above can bring them back.
+    lines.append("# Never copied:")
+    lines += ["/" + name for name in ALWAYS_EXCLUDED]
 
     # Correct what still differs on this tree. An exception for a file inside a
     # directory Docker skipped makes its walk descend there, which can expose

@@ -56,10 +56,13 @@ def test_dockerignore_translation_keeps_what_git_keeps(tmp_path, patterns):
     assert DockerIgnore.parse(dockerignore).sent(files) == kept
 
 
-def test_pfignore_and_dockerignore_are_never_sent():
+@pytest.mark.parametrize("pfignore", ["", "!**\n", "*\n!.*\n"])
+def test_pfignore_and_dockerignore_are_never_sent(pfignore):
     files = [".pfignore", ".dockerignore", "main.py", "sub/.pfignore"]
-    text, kept = to_dockerignore("", files)
-    assert kept == {"main.py", "sub/.pfignore"}  # only the workspace's own .pfignore is special
+    text, kept = to_dockerignore(pfignore, files)
+    assert not kept & {".pfignore", ".dockerignore"}
+    if not pfignore:
+        assert kept == {"main.py", "sub/.pfignore"}  # only the workspace's own .pfignore is special
     assert DockerIgnore.parse(text).sent(files) == kept
 
 
@@ -97,3 +100,46 @@ def test_malformed_patterns_are_reported_with_their_line(line, problem):
 )
 def test_git_rules(pattern, path, excluded):
     assert GitIgnore.parse(pattern).excluded(path) is excluded
+
+
+# -- random patterns against real git ---------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NAMES = ["a", "b", "ab", "a.py", "b.log", "x y", "[c]", "build", "d*"]
+_TREE = sorted({"/".join(p) for p in [
+    ("a",), ("a.py",), ("b", "a.py"), ("b", "b.log"), ("build", "a"), ("build", "b", "a.py"),
+    ("ab", "build", "x y"), ("x y", "[c]"), ("d*", "a"), ("b", "ab", "a", "b.log"), ("ab", "a.py"),
+]})
+_atoms = st.sampled_from(["a", "b", "ab", "*", "?", "**", "[ab]", "[!a]", ".py", ".log", "build", "x\\ y", "\\[c]", "d\\*"])
+_segment = st.lists(_atoms, min_size=1, max_size=3).map("".join)
+_pattern = st.builds(
+    lambda neg, lead, segs, trail: ("!" if neg else "") + ("/" if lead else "") + "/".join(segs) + ("/" if trail else ""),
+    st.booleans(), st.booleans(), st.lists(_segment, min_size=1, max_size=3), st.booleans(),
+)
+
+
+@pytest.fixture(scope="module")
+def random_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("random-tree")
+    for rel in _TREE:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    git(root, "init", "-q")
+    (root / ".git" / "info").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@needs_git
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(patterns=st.lists(_pattern, min_size=1, max_size=5))
+def test_random_patterns_agree_with_git_and_translate_exactly(random_tree, patterns):
+    text = "\n".join(patterns) + "\n"
+    (random_tree / ".git" / "info" / "exclude").write_text(text, encoding="utf-8")
+    out = git(random_tree, "ls-files", "-z", "--others", "--exclude-standard").stdout
+    kept_by_git = {p.decode() for p in out.split(b"\0") if p}
+    ours = GitIgnore.parse(text)
+    assert {f for f in _TREE if not ours.excluded(f)} == kept_by_git
+    dockerignore, kept = to_dockerignore(text, _TREE)
+    assert kept == kept_by_git and DockerIgnore.parse(dockerignore).sent(_TREE) == kept

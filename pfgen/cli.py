@@ -202,6 +202,7 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
         _fail(exc)
     _report(warnings)
     images = [job.plan.workspace_image for _, job, _ in compiled if job.plan.workspace_image is not None]
+    _warn_stale_manifests(compiled)
     for _, job, _ in compiled:
         if job.plan.workspace_image is None:
             click.echo(f"pfgen: {job.plan.name}: no workspace; it runs {job.plan.image} as is", err=True)
@@ -213,6 +214,21 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
         sys.exit(EXIT_IMAGE_FAILED)
     for outcome in outcomes:
         click.echo(outcome.reference)
+
+
+def _warn_stale_manifests(compiled) -> None:
+    """The manifests in the default output dir should name the image being built."""
+    from pfgen.build import out_dir_for
+    from pfgen.errors import display_path
+
+    for template, job, _ in compiled:
+        image = job.plan.workspace_image
+        manifest = out_dir_for(template, None) / job.plan.name / "pytorchjob.yaml"
+        if image is None or not manifest.is_file():
+            continue
+        if f"image: {image.reference}\n" not in manifest.read_text(encoding="utf-8"):
+            click.echo(f"pfgen: warning: {display_path(manifest)} does not use {image.reference} yet; "
+                       "run `pfgen build` so that the manifests name this image", err=True)
 
 
 @main.group()

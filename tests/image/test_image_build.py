@@ -169,3 +169,44 @@ def test_push_error_inside_the_stream_is_a_clear_error(docker_environ, cifar_pro
     assert result.returncode == 3, result.stderr
     assert f"pfgen: error: pushing {docker_environ.readonly_registry.host}/ml/cifar-job:sha-" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_stale_manifests_are_warned_about(docker_environ, cifar_project):
+    env = docker_environ.env()
+    assert pfgen("build", ".", cwd=cifar_project, env=env).returncode == 0
+    (cifar_project / "cifar" / "main.py").write_text("print('new')\n")
+    result = pfgen("image", "build", ".", cwd=cifar_project, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "pfgen: warning: deploy/cifar-job/pytorchjob.yaml does not use" in result.stderr
+    assert pfgen("build", ".", cwd=cifar_project, env=env).returncode == 0
+    again = pfgen("image", "build", ".", cwd=cifar_project, env=env)
+    assert "warning" not in again.stderr
+
+
+def test_progress_on_a_terminal_and_plain_lines_in_ci(docker_environ, cifar_project):
+    """Run as a person would, in a pseudo-terminal: live progress; with CI set: plain lines."""
+    import pty
+
+    env = {**docker_environ.env(), "CI": ""}
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI on a terminal
+        os.chdir(cifar_project)
+        os.execvpe(sys.executable, [sys.executable, "-m", "pfgen", "image", "build", ".", "--push"], {**os.environ, **env})
+    output = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        output += data
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+    assert b"\r\x1b[K" in output  # progress redrawn in place
+
+    (cifar_project / "cifar" / "main.py").write_text("print('ci')\n")
+    plain = pfgen("image", "build", ".", "--push", cwd=cifar_project, env={**docker_environ.env(), "CI": "true"})
+    assert plain.returncode == 0, plain.stderr
+    assert "\r" not in plain.stderr and "\x1b[" not in plain.stderr
+    assert ": Pushed" in plain.stderr

@@ -426,6 +426,17 @@ class DockerIgnore:
         prefix = directory + "/"
         return any(p.exclusion and (p.text[1:] + "/").startswith(prefix) for p in self.patterns)
 
+    def skipped_ancestor(self, path: str) -> Optional[str]:
+        """The first directory above ``path`` that the walk does not enter, if any."""
+        parts = path.split("/")[:-1]
+        info: Optional[list[bool]] = None
+        for depth in range(1, len(parts) + 1):
+            directory = "/".join(parts[:depth])
+            skip, info = self._match(directory, info)
+            if skip and not self._descends(directory):
+                return directory
+        return None
+
     def sent(self, files: Iterable[str]) -> set[str]:
         """The subset of ``files`` (relative paths of non-directories) in the context."""
         tree: dict[str, set[str]] = {}
@@ -543,12 +554,21 @@ def to_dockerignore(
     # directory Docker skipped makes its walk descend there, which can expose
     # more files, so repeat until nothing changes (two rounds at most in practice).
     corrections: list[str] = []
-    for _ in range(5):
+    for _ in range(8):
         sent = DockerIgnore(read_dockerignore("\n".join(lines + corrections))).sent(files)
         if sent == keep:
             break
+        docker = DockerIgnore(read_dockerignore("\n".join(lines + corrections)))
         corrections += [_exact(path) for path in sorted(sent - keep)]
-        corrections += ["!" + _exact(path) for path in sorted(keep - sent)]
+        for path in sorted(keep - sent):
+            # An exception only makes Docker enter an excluded directory when its
+            # text starts with that directory's path, which an escaped name (d\*)
+            # does not: re-include the directory itself; the next round excludes
+            # whatever else that exposes.
+            skipped = docker.skipped_ancestor(path)
+            if skipped is not None and "!" + _exact(skipped) not in corrections:
+                corrections.append("!" + _exact(skipped))
+            corrections.append("!" + _exact(path))
     if corrections:
         lines.append("# Exact corrections for this tree (Docker can re-include inside an excluded")
         lines.append("# directory, git cannot):")

@@ -84,8 +84,10 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
 
     plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir)
     data = doc.data.get("data") or {}
+    # The pods pull the workspace image (from pfgen.yaml's registry) when there is one, else docker.image.
+    pulled = plan.image if plan is not None else doc.get(("job_setting", "docker", "image"))
     uses, channel = credentials.resolve(
-        doc, config.credentials, issues, image=doc.get(("job_setting", "docker", "image")),
+        doc, config.credentials, issues, image=pulled,
         datastores=[data["name"]] if isinstance(data.get("name"), str) else [],
     )
     if plan is None:

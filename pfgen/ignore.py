@@ -503,18 +503,19 @@ def translate_rule(rule: Rule) -> Optional[str]:
         body = "**/" + body
     if rule.dir_only and not ends_with_rest:
         body += "/**"
-    line = "/" + body
-    # A leading or trailing space would be trimmed by Docker: make it a class.
-    if line.endswith(" "):
-        line = line[:-1] + "[ ]"
+    line = _protect_trailing_space("/" + body)
     return ("!" + line) if rule.negate else line
 
 
+def _protect_trailing_space(line: str) -> str:
+    """Docker trims whitespace around each line: end a line with a class instead."""
+    if line and line[-1].isspace():
+        return line[:-1] + "[" + line[-1] + "]"
+    return line
+
+
 def _exact(path: str) -> str:
-    escaped = "".join(_docker_literal(c) for c in path)
-    if escaped.endswith(" ") or escaped.endswith("\t"):
-        escaped = escaped[:-1] + "[" + escaped[-1] + "]"
-    return "/" + escaped
+    return _protect_trailing_space("/" + "".join(_docker_literal(c) for c in path))
 
 
 ALWAYS_EXCLUDED = (".pfignore", ".dockerignore")

@@ -143,3 +143,11 @@ def test_random_patterns_agree_with_git_and_translate_exactly(random_tree, patte
     assert {f for f in _TREE if not ours.excluded(f)} == kept_by_git
     dockerignore, kept = to_dockerignore(text, _TREE)
     assert kept == kept_by_git and DockerIgnore.parse(dockerignore).sent(_TREE) == kept
+
+
+@pytest.mark.parametrize("name", ["end ", "tab\t", "nbsp\u00a0", " lead", "#hash", "!bang", "a\\b", "c^d", "[x]"])
+def test_awkward_names_are_excluded_and_reincluded_exactly(name):
+    files = [name, f"dir/{name}", "other"]
+    for pfignore in ("*\n!other\n", f"other\n"):
+        text, kept = to_dockerignore(pfignore, files)
+        assert DockerIgnore.parse(text).sent(files) == kept

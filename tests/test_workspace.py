@@ -213,7 +213,7 @@ def test_image_reference_is_registry_job_and_tag(tmp_path):
     image, diagnostics = plan(root, registry="127.0.0.1:5000/team/")
     assert diagnostics == []
     assert image.reference == f"127.0.0.1:5000/team/cifar:{image.tag}"
-    assert image.file_count == 40 and image.total_bytes > 0
+    assert image.file_count == 43 and image.total_bytes > 0
 
 
 # -- the Dockerfile --------------------------------------------------------------

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for infra/
-
-from infra.docker_env import CannotStart, DockerEnv  # noqa: E402
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
+from infra.docker_env import CannotStart, DockerEnv  # tests/ is on sys.path (tests/image is a package)
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,10 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ignore_tree import PATTERN_FILES, make_tree  # noqa: E402
+from ignore_tree import PATTERN_FILES, make_tree
 
 from pfgen.ignore import to_dockerignore
 

@@ -60,3 +60,18 @@ def test_missing_workspace_directory_is_a_positioned_error(tmp_path):
     result = run_pfgen("render", "pf-template.yml", cwd=project)
     assert result.returncode == 2
     assert "pf-template.yml:46:11: error: workspace directory 'cifar' does not exist" in result.stderr
+
+
+def test_pull_secret_logs_in_to_the_registry_the_pods_pull_from(tmp_path):
+    from pfgen.pipeline import compile_job
+
+    project = copy_example(tmp_path)
+    template = project / "pf-template.yml"
+    text = template.read_text()
+    template.write_text(text.replace("    image: friendliai/periflow:sdk\n",
+                                     "    image: friendliai/periflow:sdk\n    credential_id: regcred\n"))
+    plan = compile_job(template).plan
+    assert plan.image.startswith("registry.example.com/ml-team/cifar-job:sha-")
+    docker = [use for use in plan.credentials if use.kind == "docker"]
+    assert [use.registries for use in docker] == [("registry.example.com",)]
+    assert plan.image_pull_secrets == ("regcred",)

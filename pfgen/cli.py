@@ -232,7 +232,7 @@ def image() -> None:
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--network", default=None, metavar="MODE", help="Network for the build's RUN steps (e.g. none, host); default: the daemon's.")
 def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Optional[str], network: Optional[str]) -> None:
-    """Build the workspace image of every job below PATHS (templates or directories).
+    """Build the workspace image of every job below PATHS (templates, directories, or a job's output dir).
 
     \b
     The tag is the content hash `pfgen build` wrote into the manifests, so the
@@ -246,7 +246,7 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
     from pfgen.image import ImageError, Reporter, build_and_push
     from pfgen.pipeline import CompileOptions
 
-    templates = _templates(paths)
+    templates = _templates(tuple(_template_of_output_dir(p) for p in paths))
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
     try:
         compiled, warnings = compile_all(templates, options)
@@ -266,6 +266,21 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
         sys.exit(EXIT_IMAGE_FAILED)
     for outcome in outcomes:
         click.echo(outcome.reference)
+
+
+def _template_of_output_dir(path: str) -> str:
+    """A job's output dir (deploy/<job>/) stands for the template its Dockerfile came from."""
+    import re
+
+    from pfgen.write import MARKER
+
+    dockerfile = Path(path) / "Dockerfile"
+    try:
+        first = dockerfile.read_text(encoding="utf-8").split("\n", 1)[0]
+    except OSError:
+        return path
+    found = re.match(re.escape(MARKER) + r" from (.+)\. Do not edit", first)
+    return str(Path(path) / found.group(1)) if found else path
 
 
 def _warn_stale_manifests(compiled) -> None:

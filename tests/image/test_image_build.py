@@ -73,9 +73,10 @@ def test_build_push_pull_back_by_the_manifest_tag(docker_environ, cifar_project)
     assert docker_environ.run(reference, "sh", "-c", "test -x /workspace/cifar/utils/train.sh && echo x") == "x\n"
     assert docker_environ.run(reference, "cat", "/workspace/cifar/main.py") == (cifar_project / "cifar" / "main.py").read_text()
 
-    again = pfgen("image", "build", "pf-template.yml", "--push", cwd=cifar_project, env=env)
+    again = pfgen("image", "build", "deploy/cifar-job", "--push", cwd=cifar_project, env=env)  # the output dir
     assert again.returncode == 0, again.stderr
     assert "already in the registry; nothing to do" in again.stderr
+    assert again.stdout.splitlines() == [reference]
 
 
 def test_changed_workspace_gets_a_new_tag_and_image(docker_environ, cifar_project):

@@ -239,7 +239,19 @@ def build_and_push(
     images = list(images)
     if not images:
         return []
+    import docker
+    import requests
+
     client = client_factory()
+    try:
+        return _build_and_push(client, images, push_images, reporter, network_mode)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+        # Anything the specific handlers did not turn into a message: the daemon went away, ...
+        raise ImageError(f"the Docker daemon failed: {_short(err)}") from None
+
+
+def _build_and_push(client: Any, images: list[WorkspaceImage], push_images: bool, reporter: Reporter,
+                    network_mode: Optional[str]) -> list[Outcome]:
     auth = registry_auth() if push_images else None
     outcomes = []
     for image in images:

@@ -33,4 +33,4 @@ cleanup() { [ "$added_policy" -eq 0 ] || $SUDO rm -f "$policy"; }
 trap cleanup EXIT
 
 $SUDO apt-get update -q </dev/null
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+$SUDO apt-get install -y -q "${missing[@]}" </dev/null

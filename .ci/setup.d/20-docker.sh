@@ -6,7 +6,7 @@
 # cross-check. Services are NOT started here: tests/infra starts and stops a
 # private daemon and registry under a temporary directory.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l  # never restart services here
 
 packages=(docker.io docker-registry busybox-static apache2-utils git)
 missing=()

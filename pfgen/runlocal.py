@@ -642,36 +642,16 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
         if report:
             report(str(diagnostic))
     job, objective = find_job(compiled.objects, dict(options.params))
-    workspace, mount = workspace_of(template, workspace_dir)
-    if options.workspace is None and workspace is not None:
-        options = dataclasses.replace(options, workspace=workspace, workspace_mount=mount)
+    # The workspace is baked into the job's image, so no volume in the object
+    # describes it; the plan knows where the image puts it.
+    image = compiled.plan.workspace_image
+    if options.workspace is None and image is not None:
+        options = dataclasses.replace(options, workspace=image.workspace_dir, workspace_mount=image.mount_path)
     plan = plan_local(job, options, objective=objective)
     if options.workspace is None:
         plan.notes.append("no workspace directory (job_setting.workspace.path or -d): nothing of the image's "
-                          f"code is under {mount}")
+                          "code is mapped into the run")
     return plan
-
-
-def workspace_of(template: Path, override: Optional[Path] = None) -> tuple[Optional[Path], str]:
-    """The local workspace directory and the container directory it appears under.
-
-    The workspace is baked into the image (the Dockerfile copies it to
-    ``<mount_path>/<directory name>``), so it is the one part of the container
-    that is not in the PyTorchJob object; it comes from the template, which
-    the compiler has already validated.
-    """
-    from pfgen.errors import display_path
-    from pfgen.load import load_file
-
-    doc = load_file(template, display_path(template))
-    mount = doc.get(("job_setting", "workspace", "mount_path")) or "/workspace"
-    path = override or doc.get(("job_setting", "workspace", "path"))
-    if path is None:
-        return None, mount
-    local = (template.parent / path) if not Path(path).is_absolute() and override is None else Path(path)
-    if not local.is_dir():
-        raise LocalRunError(f"workspace directory {local} does not exist", file=display_path(template))
-    return local, mount
 
 
 # --------------------------------------------------------------------------- running

@@ -81,6 +81,7 @@ class Options:
     mounts: tuple[tuple[str, Path], ...] = ()  # --mount CONTAINER_PATH=LOCAL_DIR
     workspace: Optional[Path] = None  # local workspace directory
     workspace_mount: Optional[str] = None  # where it appears in the container
+    workdir: Optional[str] = None  # the image's WORKDIR (container path), when known
     run_dir: Optional[Path] = None
     grace: float = 10.0  # seconds between SIGTERM and SIGKILL
     gpus: Optional[int] = None  # GPUs on this machine; None = detect
@@ -497,8 +498,11 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         else:
             env += [("CUDA_VISIBLE_DEVICES", ",".join(gpu_ids[node_rank * nproc:(node_rank + 1) * nproc]))]
         env += [(MARKER, f"{run_id}/{rtype}-{index}")]
-        workdir = container.get("workingDir")
-        cwd = Path(rewrite(workdir)) if workdir and not options.isolate else run_dir
+        workdir = container.get("workingDir") or options.workdir
+        cwd = run_dir
+        if workdir and not options.isolate:
+            cwd = stand_in / _norm(workdir).lstrip("/")
+            cwd.mkdir(parents=True, exist_ok=True)
         if options.isolate:
             binds = [(p.container, p.local.resolve()) for p in paths]
             command = isolated_argv(run_dir / "ns" / f"{rtype}-{index}", binds, command, workdir or "/")
@@ -549,8 +553,9 @@ def isolated_argv(state: Path, binds: list[tuple[str, Path]], command: list[str]
         lines.append(f"mkdir -p {q(root + point)} 2>/dev/null || true; mount --rbind {q(point)} {q(root + point)}")
     for container_path, local in sorted(binds, key=lambda b: len(b[0])):
         lines.append(f"mkdir -p {q(root + container_path)}; mount --bind {q(str(local))} {q(root + container_path)}")
-    lines.append(f"cd {q(root + _norm(workdir))}")
-    lines.append(f"exec chroot {q(root)} \"$@\"")
+    lines.append(f"mkdir -p {q(root + _norm(workdir))}")
+    # chroot itself changes to the new /; the image's WORKDIR is entered inside
+    lines.append(f"exec chroot {q(root)} /bin/sh -c 'cd \"$0\" && exec \"$@\"' {q(_norm(workdir))} \"$@\"")
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "\n".join(lines), "pfgen-isolate",
             *command]
 
@@ -646,7 +651,9 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
     # describes it; the plan knows where the image puts it.
     image = compiled.plan.workspace_image
     if options.workspace is None and image is not None:
-        options = dataclasses.replace(options, workspace=image.workspace_dir, workspace_mount=image.mount_path)
+        # pfgen's Dockerfile sets WORKDIR to the mount path, so that is where the command starts
+        options = dataclasses.replace(options, workspace=image.workspace_dir, workspace_mount=image.mount_path,
+                                      workdir=options.workdir or image.mount_path)
     plan = plan_local(job, options, objective=objective)
     if options.workspace is None:
         plan.notes.append("no workspace directory (job_setting.workspace.path or -d): nothing of the image's "

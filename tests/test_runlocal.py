@@ -21,7 +21,8 @@ import pytest
 from conftest import run_pfgen
 from pfgen.runlocal import Options, find_job, path_rewriter, plan_local, shrink
 
-CPU_BOX = """vms:
+CPU_BOX = """registry: registry.example.com/team
+vms:
   cpu-box: {gpus: 2}
 placement: {enabled: false}
 storage: {class: standard, checkpoint_size: 1Gi}
@@ -96,6 +97,7 @@ def test_container_paths_map_into_the_run_folder_and_ckpt_dir_is_writable(tmp_pa
     data.mkdir()
     (data / "hello.txt").write_text("hi\n")
     template = job_template(tmp_path, """
+echo "start=$(pwd)"
 cat /workspace/data/hello.txt
 cd /workspace/code && ./tool.sh
 echo "ckpt=$CKPT_DIR" && touch "$CKPT_DIR/written"
@@ -113,6 +115,7 @@ checkpoint: {output_checkpoint_dir: /workspace/ckpt}
                        str(template), env=env_for_run())
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
+    assert f"[master-0] start={run_dir.resolve()}/root/workspace" in out  # the image's WORKDIR: the mount path
     assert "[master-0] hi" in out
     assert f"[master-0] tool ran in {code.resolve()}" in out
     assert f"[master-0] ckpt={run_dir.resolve()}/root/workspace/ckpt" in out
@@ -298,6 +301,7 @@ def test_isolate_runs_at_the_real_container_paths_without_touching_the_host(tmp_
     data.mkdir()
     (data / "hello.txt").write_text("hi\n")
     template = job_template(tmp_path, """
+echo "start=$(pwd)"
 cat /workspace/data/hello.txt
 cd /workspace/code && pwd -P && ./tool.sh
 echo "ckpt=$CKPT_DIR" && touch "$CKPT_DIR/written"
@@ -315,7 +319,7 @@ checkpoint: {output_checkpoint_dir: /workspace/ckpt}
                        "--run-dir", str(run_dir), str(template), env=env_for_run())
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout.splitlines()
-    assert {"[master-0] hi", "[master-0] /workspace/code", "[master-0] tool ran", "[master-0] ckpt=/workspace/ckpt",
+    assert {"[master-0] start=/workspace", "[master-0] hi", "[master-0] /workspace/code", "[master-0] tool ran", "[master-0] ckpt=/workspace/ckpt",
             "[master-0] layer"} <= set(out)
     # the claim is the run folder's directory; the rest of the replica's writes stay in its own layer
     assert (run_dir / "root" / "workspace" / "ckpt" / "written").is_file()

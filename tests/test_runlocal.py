@@ -92,17 +92,21 @@ echo "world=$WORLD_SIZE rank=$RANK node=$NODE_RANK nodes=$NUM_NODES nproc=$NPROC
     assert "shrunk from 4 node(s) x 2 process(es) to 3 x 1" in result.stdout
 
 
-def test_container_paths_map_into_the_run_folder_and_ckpt_dir_is_writable(tmp_path):
-    data = tmp_path / "tiny-data"
-    data.mkdir()
-    (data / "hello.txt").write_text("hi\n")
-    template = job_template(tmp_path, """
+PATHS_SCRIPT = """
 echo "start=$(pwd)"
 cat /workspace/data/hello.txt
 cd /workspace/code && ./tool.sh
 echo "ckpt=$CKPT_DIR" && touch "$CKPT_DIR/written"
-echo "untouched: /workspaces http://host/workspace"
-""", devices=2, extra="""  workspace: {mount_path: /workspace, path: code}
+"""
+
+
+def run_paths_job(tmp_path: Path, extra_script: str, *flags: str) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """A job with a workspace, a data claim (given with --mount) and a checkpoint claim."""
+    data = tmp_path / "tiny-data"
+    data.mkdir()
+    (data / "hello.txt").write_text("hi\n")
+    template = job_template(tmp_path, PATHS_SCRIPT + extra_script, devices=2,
+                            extra="""  workspace: {mount_path: /workspace, path: code}
 data: {name: tiny-set, mount_path: /workspace/data}
 checkpoint: {output_checkpoint_dir: /workspace/ckpt}
 """)
@@ -111,9 +115,14 @@ checkpoint: {output_checkpoint_dir: /workspace/ckpt}
     (code / "tool.sh").write_text("#!/bin/sh\necho tool ran in $(pwd -P)\n")
     (code / "tool.sh").chmod(0o755)
     run_dir = tmp_path / "run"
-    result = run_pfgen("run", "--local", "--cpu", "--mount", f"/workspace/data={data}", "--run-dir", str(run_dir),
-                       str(template), env=env_for_run())
+    result = run_pfgen("run", "--local", "--cpu", *flags, "--mount", f"/workspace/data={data}",
+                       "--run-dir", str(run_dir), str(template), env=env_for_run())
     assert result.returncode == 0, result.stderr + result.stdout
+    return result, run_dir, code
+
+
+def test_container_paths_map_into_the_run_folder_and_ckpt_dir_is_writable(tmp_path):
+    result, run_dir, code = run_paths_job(tmp_path, 'echo "untouched: /workspaces http://host/workspace"\n')
     out = result.stdout
     assert f"[master-0] start={run_dir.resolve()}/root/workspace" in out  # the image's WORKDIR: the mount path
     assert "[master-0] hi" in out
@@ -297,30 +306,11 @@ def test_isolate_runs_at_the_real_container_paths_without_touching_the_host(tmp_
     reason = isolation_unavailable(tmp_path / "probe")
     if reason:
         pytest.skip(f"--isolate cannot run on this machine: {reason}")
-    data = tmp_path / "tiny-data"
-    data.mkdir()
-    (data / "hello.txt").write_text("hi\n")
-    template = job_template(tmp_path, """
-echo "start=$(pwd)"
-cat /workspace/data/hello.txt
-cd /workspace/code && pwd -P && ./tool.sh
-echo "ckpt=$CKPT_DIR" && touch "$CKPT_DIR/written"
-echo layer > /etc/pfgen-isolate-check && cat /etc/pfgen-isolate-check
-""", devices=2, extra="""  workspace: {mount_path: /workspace, path: code}
-data: {name: tiny-set, mount_path: /workspace/data}
-checkpoint: {output_checkpoint_dir: /workspace/ckpt}
-""")
-    code = template.parent / "code"
-    code.mkdir()
-    (code / "tool.sh").write_text("#!/bin/sh\necho tool ran\n")
-    (code / "tool.sh").chmod(0o755)
-    run_dir = tmp_path / "run"
-    result = run_pfgen("run", "--local", "--cpu", "--isolate", "--mount", f"/workspace/data={data}",
-                       "--run-dir", str(run_dir), str(template), env=env_for_run())
-    assert result.returncode == 0, result.stderr + result.stdout
+    result, run_dir, _ = run_paths_job(
+        tmp_path, "echo layer > /etc/pfgen-isolate-check && cat /etc/pfgen-isolate-check\n", "--isolate")
     out = result.stdout.splitlines()
-    assert {"[master-0] start=/workspace", "[master-0] hi", "[master-0] /workspace/code", "[master-0] tool ran", "[master-0] ckpt=/workspace/ckpt",
-            "[master-0] layer"} <= set(out)
+    assert {"[master-0] start=/workspace", "[master-0] hi", "[master-0] tool ran in /workspace/code",
+            "[master-0] ckpt=/workspace/ckpt", "[master-0] layer"} <= set(out)
     # the claim is the run folder's directory; the rest of the replica's writes stay in its own layer
     assert (run_dir / "root" / "workspace" / "ckpt" / "written").is_file()
     assert not Path("/etc/pfgen-isolate-check").exists()

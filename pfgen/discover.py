@@ -1,13 +1,17 @@
-"""Find the job templates of a repository: every pf-template.yml / .yaml below a directory.
+"""Find the job templates of a repository: explicit files, or every
+pf-template.yml / .yaml below a directory.
 
-Skipped: ``.git``, virtualenvs (a directory holding ``pyvenv.cfg``, or named
-``.venv``, ``venv`` or ``node_modules``), the output directory, pfgen's own
-staging directories, and whatever git ignores. Inside a git work tree the
-ignored paths come from one ``git ls-files --others --ignored
---exclude-standard --directory`` call, so ``.gitignore``, ``.git/info/exclude``
-and the global excludes file all count, exactly as ``git status`` sees them;
-outside git (or without git installed) nothing more is skipped. The result is
-sorted by path, so the order never depends on the file system.
+Skipped while walking: ``.git`` (and other VCS dirs), virtualenvs (a
+directory holding ``pyvenv.cfg``, or named ``.venv``, ``venv``,
+``node_modules``, ``.tox``, ``.nox``), caches, the output directories,
+pfgen's own staging directories (``.pfgen-*``), and whatever git ignores.
+Inside a git work tree the ignored paths come from one ``git ls-files
+--others --ignored --exclude-standard --directory`` call per walked
+directory, so ``.gitignore``, ``.git/info/exclude`` and the global excludes
+file all count, exactly as ``git status`` sees them (a tracked file is never
+ignored). Outside git, or without git installed, nothing more is skipped.
+The result is sorted by resolved path, so the order never depends on the
+file system.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, Optional
 
-TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"})
+from pfgen.config import CONFIG_NAMES
+from pfgen.pipeline import TEMPLATE_NAMES
+
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox",
+                       ".mypy_cache", ".pytest_cache"})
 
 
 def git_ignored(root: Path) -> Optional[set[str]]:
-    """Ignored paths below ``root`` as git shows them (directories end with '/'); None outside git."""
+    """Ignored paths below ``root``, relative to it, as git shows them (directories end
+    with '/'); None outside a git work tree."""
     try:
         proc = subprocess.run(
             ["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
@@ -30,7 +38,7 @@ def git_ignored(root: Path) -> Optional[set[str]]:
         )
     except OSError:  # git is not installed
         return None
-    if proc.returncode != 0:  # not a work tree (or inside .git)
+    if proc.returncode != 0:  # not a work tree
         return None
     return {os.fsdecode(item) for item in proc.stdout.split(b"\0") if item}
 
@@ -39,26 +47,39 @@ def _is_virtualenv(path: Path) -> bool:
     return (path / "pyvenv.cfg").is_file()
 
 
-def discover(root: Path, *, exclude: Iterable[Path] = ()) -> list[Path]:
-    """Templates below ``root`` (paths starting with ``root``), sorted by their path relative to it."""
-    root = Path(root)
-    excluded = {os.path.realpath(p) for p in exclude}
+def walk(root: Path, names: Iterable[str], skip: Iterable[Path] = ()) -> list[Path]:
+    """Files called one of ``names`` below ``root`` (paths start with ``root``), sorted."""
+    wanted = frozenset(names)
+    skipped = {p.resolve() for p in skip}
     ignored = git_ignored(root) or set()
-    found: list[tuple[str, Path]] = []
+    found: list[Path] = []
     for current, dirs, files in os.walk(root):
-        base = Path(current)
-        rel_base = os.path.relpath(current, root).replace(os.sep, "/")
-        prefix = "" if rel_base == "." else rel_base + "/"
-        keep = []
-        for name in dirs:
-            path = base / name
-            if name in SKIP_DIRS or name.startswith(".pfgen-") or prefix + name + "/" in ignored:
-                continue
-            if path.is_symlink() or _is_virtualenv(path) or os.path.realpath(path) in excluded:
-                continue
-            keep.append(name)
-        dirs[:] = sorted(keep)
-        for name in files:
-            if name in TEMPLATE_NAMES and prefix + name not in ignored:
-                found.append((prefix + name, base / name))
-    return [path for _, path in sorted(found)]
+        here = Path(current)
+        rel = os.path.relpath(current, root).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        dirs[:] = sorted(
+            d for d in dirs
+            if d not in SKIP_DIRS and not d.startswith(".pfgen-") and prefix + d + "/" not in ignored
+            and not (here / d).is_symlink() and not _is_virtualenv(here / d) and (here / d).resolve() not in skipped
+        )
+        found.extend(here / name for name in sorted(files) if name in wanted and prefix + name not in ignored)
+    return found
+
+
+def find_templates(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
+    """Templates named by ``paths``: a file is taken as given, a directory is searched."""
+    skip = list(skip)
+    found: list[Path] = []
+    for path in paths:
+        found.extend(walk(path, TEMPLATE_NAMES, skip) if path.is_dir() else [path])
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return sorted(unique.values(), key=lambda p: str(p.resolve()))
+
+
+def find_configs(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
+    """Project configs (pfgen.yaml) below the directories among ``paths``."""
+    skip = list(skip)
+    found = {p.resolve(): p for path in paths if path.is_dir() for p in walk(path, CONFIG_NAMES, skip)}
+    return sorted(found.values(), key=lambda p: str(p.resolve()))

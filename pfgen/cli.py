@@ -1,0 +1,268 @@
+"""Command line: parse flags, run the pipeline, report. No compiler logic here.
+
+Exit codes: 0 success, 1 output out of date (``build --check``) or changed,
+2 invalid input or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterable, NoReturn, Optional, Sequence
+
+import click
+
+from pfgen import __version__
+from pfgen.errors import Diagnostic, UserError
+
+EXIT_OK, EXIT_CHANGED, EXIT_INVALID = 0, 1, 2
+
+
+def _report(diagnostics: Iterable[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(str(diagnostic), err=True)
+
+
+def _fail(exc: UserError, fmt: str = "text") -> NoReturn:
+    if fmt != "text":
+        _emit(fmt, exc.diagnostics)
+        sys.exit(EXIT_INVALID)
+    _report(exc.diagnostics)
+    errors = sum(1 for d in exc.diagnostics if d.is_error)
+    click.echo(f"pfgen: {errors} error{'s' if errors != 1 else ''}; nothing written", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+def _emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *, check: bool = False,
+          notes: Sequence[str] = ()) -> None:
+    from pfgen.report import Report, emit
+
+    report = Report(list(diagnostics), list(changes), check=check, notes=list(notes))
+    emit(fmt, report, stdout=click.get_text_stream("stdout"), stderr=click.get_text_stream("stderr"))
+
+
+def _templates(paths: tuple[str, ...], skip: Iterable[Path] = (), fmt: str = "text", allow_none: bool = False) -> list[Path]:
+    from pfgen.discover import find_templates
+
+    roots = [Path(p) for p in paths] or [Path(".")]
+    missing = [p for p in roots if not p.exists()]
+    if missing:
+        _fail(UserError([Diagnostic(str(p), 1, 1, "no such file or directory") for p in missing]), fmt)
+    found = find_templates(roots, skip)
+    if not found and not allow_none:
+        _fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+    return found
+
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+    help="How to report: text (path:line:col: error: message), json (one document on stdout), "
+         "github (workflow commands that annotate the pull request).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="pfgen")
+def main() -> None:
+    """Compile PeriFlow job templates (pf-template.yml) into Kubeflow manifests.
+
+    \b
+    Typical use:
+      pfgen validate                 check every template below .
+      pfgen build                    write deploy/<job>/ for every template
+      pfgen build --check            fail (exit 1) if deploy/ is out of date
+      pfgen render pf-template.yml   print the manifests for kubectl apply -f -
+      kubectl apply -k deploy/       apply every generated job
+
+    Exit codes: 0 ok, 1 output changed or out of date, 2 invalid input or usage.
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@FORMAT_OPTION
+def validate(paths: tuple[str, ...], fmt: str) -> None:
+    """Check templates without writing anything.
+
+    PATHS are templates or directories searched for pf-template.yml/.yaml
+    (default: the current directory). Every problem in every template is
+    reported as path:line:col: error: message. Exit 0 when all are valid,
+    2 otherwise.
+    """
+    from pfgen.build import compile_all
+
+    templates = _templates(paths, fmt=fmt)
+    try:
+        compiled, warnings = compile_all(templates)
+    except UserError as exc:
+        _fail(exc, fmt)
+    _emit(fmt, warnings)
+    if fmt == "text":
+        click.echo(f"pfgen: {len(compiled)} template{'s' if len(compiled) != 1 else ''} valid", err=True)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
+@click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
+@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
+@FORMAT_OPTION
+def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str], fmt: str) -> None:
+    """Compile templates and write OUT/<job>/ with a kustomization.yaml.
+
+    PATHS are templates or directories searched for pf-template.yml/.yaml
+    (default: the current directory; .git, virtualenvs, the output and
+    git-ignored files are skipped). OUT/kustomization.yaml lists every job,
+    so `kubectl apply -k OUT` applies all. Files pfgen generated earlier and
+    no longer produces are removed; files it did not generate are never
+    touched. Each job directory is replaced atomically.
+
+    Exit 0 when nothing changed, 1 when files were written (or, with
+    --check, would be), 2 on invalid input.
+    """
+    from pfgen.build import DEFAULT_OUT, build_trees
+    from pfgen.discover import find_configs
+    from pfgen.pipeline import CompileOptions, display_path
+    from pfgen.write import write_tree
+
+    out_path = Path(out) if out else None
+    roots = [Path(p) for p in paths] or [Path(".")]
+    configs = find_configs(roots, [out_path] if out_path else [])
+    # OUT directories to keep up to date even if none of their templates is found any more
+    extra_roots = [out_path] if out_path else [Path(DEFAULT_OUT)] + [c.parent / DEFAULT_OUT for c in configs]
+    templates = _templates(paths, [out_path] if out_path else [], fmt, allow_none=True)
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
+    changes: list = []
+    try:
+        result = build_trees(templates, out_path, options, extra_roots)
+        trees = sorted(result.trees.items())
+        if not templates and not any(tree.jobs for _, tree in trees) and not any(_owns_something(r) for r, _ in trees):
+            where = paths[0] if paths else "."
+            _fail(UserError([Diagnostic(where, 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+        for dry_run in ([True] if check else [True, False]):  # find every conflict before writing anything
+            changes = []
+            for root, tree in trees:
+                written = write_tree(root, tree.jobs, check=dry_run, sources=tree.sources,
+                                     root_files=tree.root_files, display=display_path(root))
+                changes.extend(written.changes)
+    except UserError as exc:
+        _fail(exc, fmt)
+    notes = []
+    if check:
+        jobs = len(result.jobs)
+        notes = [] if changes else [f"{jobs} job{'s' if jobs != 1 else ''} up to date"]
+    _emit(fmt, result.warnings, changes, check=check, notes=notes)
+    sys.exit(EXIT_CHANGED if changes else EXIT_OK)
+
+
+def _owns_something(out: Path) -> bool:
+    from pfgen.write import recorded_sources
+
+    return out.is_dir() and bool(recorded_sources(out))
+
+
+@main.command()
+@click.argument("template", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Output format.")
+@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
+def render(template: str, fmt: str, workspace_dir: Optional[str]) -> None:
+    """Print a template's manifests to stdout (TEMPLATE '-' reads stdin).
+
+    \b
+    pfgen render pf-template.yml | kubectl apply -f -
+    """
+    from pfgen import dump
+    from pfgen.load import decode
+    from pfgen.pipeline import CompileOptions, compile_job, compile_text
+
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
+    try:
+        if template == "-":
+            text = decode(sys.stdin.buffer.read(), "<stdin>")
+            job = compile_text(text, Path.cwd() / "pf-template.yml", "<stdin>", options=options)
+        else:
+            job = compile_job(Path(template), options=options)
+    except UserError as exc:
+        _fail(exc)
+    _report(job.diagnostics)
+    if fmt == "json":
+        click.echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": job.objects}), nl=False)
+    else:
+        click.echo(dump.to_yaml_stream(job.objects), nl=False)
+
+
+@main.command()
+@click.option("--config", "which", flag_value="config", help="Print the schema of pfgen.yaml instead.")
+def schema(which: Optional[str]) -> None:
+    """Print the JSON Schema of pf-template.yml (for editors and check-jsonschema).
+
+    \b
+    pfgen schema > pf-template.schema.json
+    # VS Code (redhat.vscode-yaml): "yaml.schemas": {"pf-template.schema.json": "pf-template.y*ml"}
+    """
+    from pfgen.schema import CONFIG_SCHEMA, TEMPLATE_SCHEMA, schema_text
+
+    click.echo(schema_text(CONFIG_SCHEMA if which == "config" else TEMPLATE_SCHEMA), nl=False)
+
+
+@main.group()
+def vm() -> None:
+    """The VM types pfgen knows (catalogue, naming grammar, pfgen.yaml)."""
+
+
+@vm.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def vm_list(fmt: str) -> None:
+    """List the catalogue of PeriFlow VM types and any from ./pfgen.yaml."""
+    import json
+    from dataclasses import asdict
+
+    from pfgen.config import config_for
+    from pfgen.vms import catalogue
+
+    try:
+        custom = config_for(Path.cwd() / "pf-template.yml").vms
+    except UserError as exc:
+        _fail(exc)
+    entries = sorted({**catalogue(), **custom}.values(), key=lambda v: v.name)
+    if fmt == "json":
+        click.echo(json.dumps([asdict(v) for v in entries], indent=2))
+        return
+    rows = [("VM", "CLOUD", "GPU", "GPUS", "GB/GPU", "REGION", "SPOT", "INSTANCE TYPE")]
+    for v in entries:
+        rows.append((v.name, v.cloud, v.gpu, str(v.gpus), str(v.gpu_memory_gb or "-"), v.region or "-",
+                     "yes" if v.spot else "no", v.instance_type or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@vm.command("show")
+@click.argument("name")
+def vm_show(name: str) -> None:
+    """Show how NAME resolves: GPUs, nodes it needs, placement labels."""
+    from pfgen.config import config_for
+    from pfgen.resolve import placement
+    from pfgen.vms import UnknownVM, resolve
+
+    try:
+        config = config_for(Path.cwd() / "pf-template.yml")
+        found = resolve(name, config.vms)
+    except UnknownVM as exc:
+        click.echo(f"pfgen: error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    except UserError as exc:
+        _fail(exc)
+    click.echo(f"name:           {found.name}")
+    click.echo(f"source:         {found.source}")
+    click.echo(f"cloud:          {found.cloud}")
+    click.echo(f"gpu:            {found.gpus} x {found.gpu}" + (f" ({found.gpu_memory_gb} GiB each)" if found.gpu_memory_gb else ""))
+    click.echo(f"region:         {found.region or '-'}")
+    click.echo(f"spot:           {'yes' if found.spot else 'no'}")
+    click.echo(f"instance type:  {found.instance_type or '-'}")
+    place = placement(found, config)
+    click.echo("node selector:" + ("" if place.node_selector else "  -"))
+    for key, value in place.node_selector:
+        click.echo(f"  {key}: {value}")
+    click.echo("tolerations:" + ("" if place.tolerations else "    -"))
+    for toleration in place.tolerations:
+        click.echo("  " + ", ".join(f"{k}={v}" for k, v in toleration))

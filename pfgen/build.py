@@ -142,6 +142,21 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
     return result
 
 
+def check_clashes(compiled: list[Compiled]) -> None:
+    """Raise the layout errors (clashing job names or objects) among ``compiled``, as validate reports them."""
+    groups: dict[Path, list[Compiled]] = {}
+    for entry in compiled:
+        groups.setdefault(out_dir_for(entry[0], None), []).append(entry)
+    errors: list[Diagnostic] = []
+    for root, entries in sorted(groups.items()):
+        try:
+            layout(root, entries)
+        except UserError as exc:
+            errors.extend(exc.diagnostics)
+    if errors:
+        raise UserError(errors)
+
+
 def _identity(obj: dict) -> Identity:
     api = str(obj.get("apiVersion", ""))
     meta = obj.get("metadata") or {}

@@ -88,11 +88,12 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     reported as path:line:col: error: message. Exit 0 when all are valid,
     2 otherwise.
     """
-    from pfgen.build import compile_all
+    from pfgen.build import check_clashes, compile_all
 
     templates = _templates(paths, fmt=fmt)
     try:
         compiled, warnings = compile_all(templates)
+        check_clashes(compiled)
     except UserError as exc:
         _fail(exc, fmt)
     _emit(fmt, warnings)

@@ -54,6 +54,17 @@ def _templates(paths: tuple[str, ...], skip: Iterable[Path] = (), fmt: str = "te
     return found
 
 
+def _output_dirs(paths: tuple[str, ...], out: Optional[Path]) -> list[Path]:
+    """Where builds of ``paths`` write: ``-o``, else ./deploy and deploy/ beside every pfgen.yaml found."""
+    from pfgen.build import DEFAULT_OUT
+    from pfgen.discover import find_configs
+
+    if out is not None:
+        return [out]
+    roots = [Path(p) for p in paths] or [Path(".")]
+    return [Path(DEFAULT_OUT)] + [config.parent / DEFAULT_OUT for config in find_configs(roots)]
+
+
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
     help="How to report: text (path:line:col: error: message), json (one document on stdout), "
@@ -90,7 +101,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     """
     from pfgen.build import check_clashes, compile_all
 
-    templates = _templates(paths, fmt=fmt)
+    templates = _templates(paths, _output_dirs(paths, None), fmt=fmt)
     try:
         compiled, warnings = compile_all(templates)
         check_clashes(compiled)
@@ -120,17 +131,14 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
     Exit 0 when nothing changed, 1 when files were written (or, with
     --check, would be), 2 on invalid input.
     """
-    from pfgen.build import DEFAULT_OUT, build_trees
-    from pfgen.discover import find_configs
+    from pfgen.build import build_trees
     from pfgen.pipeline import CompileOptions, display_path
     from pfgen.write import write_tree
 
     out_path = Path(out) if out else None
-    roots = [Path(p) for p in paths] or [Path(".")]
-    configs = find_configs(roots, [out_path] if out_path else [])
-    # OUT directories to keep up to date even if none of their templates is found any more
-    extra_roots = [out_path] if out_path else [Path(DEFAULT_OUT)] + [c.parent / DEFAULT_OUT for c in configs]
-    templates = _templates(paths, [out_path] if out_path else [], fmt, allow_none=True)
+    # also kept up to date when none of their templates is found any more
+    extra_roots = _output_dirs(paths, out_path)
+    templates = _templates(paths, extra_roots, fmt, allow_none=True)
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
     changes: list = []
     try:

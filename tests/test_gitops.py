@@ -66,8 +66,8 @@ def test_edit_shows_in_check_and_build_rewrites(tmp_path):
     before = snapshot(repo / "deploy")
     drift = pfgen(repo, "build", "--check")
     assert drift.returncode == 1
-    assert "-      python main.py --epochs 1\n" in drift.stdout or "-        python main.py --epochs 1" in drift.stdout \
-        or "--epochs 1" in drift.stdout and "--epochs 2" in drift.stdout
+    assert drift.stdout.startswith("--- a/deploy/train-a/pytorchjob.yaml\n+++ b/deploy/train-a/pytorchjob.yaml\n")
+    assert "\n-              python main.py --epochs 1\n+              python main.py --epochs 2\n" in drift.stdout
     assert snapshot(repo / "deploy") == before
     result = pfgen(repo, "build")
     assert result.returncode == 1

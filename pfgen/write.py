@@ -491,8 +491,9 @@ def _nolock() -> Iterator[None]:
 
 
 def _default_display(out: Path) -> str:
+    """OUT relative to the cwd when below it, else as given."""
     try:
-        return os.path.relpath(out.resolve(), Path.cwd().resolve()).replace(os.sep, "/")
+        return out.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return str(out)
 

@@ -37,7 +37,8 @@ def test_only_formats_with_comments_can_be_written(tmp_path):
 
 def test_check_mode_creates_nothing(tmp_path):
     out = tmp_path / "deploy"
-    result = write_tree(out, {"job": {"a.yaml": "a: 1\n"}}, check=True, root_files={"kustomization.yaml": "x: 1\n"})
+    result = write_tree(out, {"job": {"a.yaml": "a: 1\n"}}, check=True, root_files={"kustomization.yaml": "x: 1\n"},
+                        display="deploy")
     assert [(c.path, c.status) for c in result.changes] == [("deploy/job/a.yaml", "created"),
                                                            ("deploy/kustomization.yaml", "created")]
     assert not out.exists()

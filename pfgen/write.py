@@ -258,7 +258,7 @@ def _locked(out: Path, *, exclusive: bool) -> Iterator[None]:
     path = out / LOCK
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if exclusive else 0), 0o644)
+            fd = os.open(path, os.O_CLOEXEC | (os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY), 0o644)
         except FileNotFoundError:
             yield  # check mode and no build running: nothing to wait for
             return

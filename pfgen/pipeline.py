@@ -16,7 +16,7 @@ from typing import Optional
 from pfgen import dump, rules, schema
 from pfgen.config import ProjectConfig, config_for
 from pfgen.emit import kustomization, pvc, pytorchjob
-from pfgen.errors import Collector, Diagnostic, UserError
+from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load import Document, load_file, load_text
 from pfgen.plan import JobPlan
 
@@ -50,20 +50,17 @@ def files_for(objects: list[dict]) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def display_path(path: Path) -> str:
-    """How a path is shown in messages: relative to the cwd when below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def check_document(doc: Document, template: Path, config: ProjectConfig) -> tuple[Optional[JobPlan], list[Diagnostic]]:
     """Validate and resolve; returns the plan (None on errors) and all diagnostics."""
     issues = Collector(doc.file)
     schema.check(doc, issues)
     if not issues.has_errors:
         rules.check(doc, issues)
+    if issues.has_errors:
+        # Still report what can be checked on its own: the VM and the device count.
+        from pfgen.resolve import vm_layout
+
+        vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
         plan = resolve_plan(doc, template, config, issues)

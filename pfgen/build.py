@@ -33,7 +33,8 @@ from pfgen.config import config_for
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError
 from pfgen.load import Document, load_file
-from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, display_path, files_for
+from pfgen.errors import display_path
+from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
 DEFAULT_OUT = "deploy"
 SHARED = "_shared"

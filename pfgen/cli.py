@@ -1,6 +1,7 @@
 """Command line: parse flags, run the pipeline, report. No compiler logic here.
 
-Exit codes: 0 success, 1 output out of date (``build --check``) or changed,
+Exit codes: 0 success, 1 output out of date (``build --check``) or changed
+(``build --exit-code``),
 2 invalid input or usage.
 """
 
@@ -54,15 +55,16 @@ def _templates(paths: tuple[str, ...], skip: Iterable[Path] = (), fmt: str = "te
     return found
 
 
-def _output_dirs(paths: tuple[str, ...], out: Optional[Path]) -> list[Path]:
-    """Where builds of ``paths`` write: ``-o``, else ./deploy and deploy/ beside every pfgen.yaml found."""
+def _output_dirs(paths: tuple[str, ...], out: Optional[Path], implied_cwd: bool = True) -> list[Path]:
+    """Where builds of ``paths`` write: ``-o``, else deploy/ beside every pfgen.yaml found, and
+    ./deploy (for templates without a pfgen.yaml) unless ``implied_cwd`` is false."""
     from pfgen.build import DEFAULT_OUT
     from pfgen.discover import find_configs
 
     if out is not None:
         return [out]
     roots = [Path(p) for p in paths] or [Path(".")]
-    return [Path(DEFAULT_OUT)] + [config.parent / DEFAULT_OUT for config in find_configs(roots)]
+    return [Path(DEFAULT_OUT)] * implied_cwd + [config.parent / DEFAULT_OUT for config in find_configs(roots)]
 
 
 FORMAT_OPTION = click.option(
@@ -116,9 +118,11 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
 @click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when files were written, as formatters do in pre-commit hooks.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @FORMAT_OPTION
-def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str], fmt: str) -> None:
+def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
+          fmt: str) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -128,17 +132,18 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
     no longer produces are removed; files it did not generate are never
     touched. Each job directory is replaced atomically.
 
-    Exit 0 when nothing changed, 1 when files were written (or, with
-    --check, would be), 2 on invalid input.
+    Exit 0 on success; 1 with --check when the output is out of date, or
+    with --exit-code when files were written; 2 on invalid input or usage.
     """
     from pfgen.build import build_trees
-    from pfgen.pipeline import CompileOptions, display_path
+    from pfgen.errors import display_path
+    from pfgen.pipeline import CompileOptions
     from pfgen.write import write_tree
 
     out_path = Path(out) if out else None
-    # also kept up to date when none of their templates is found any more
-    extra_roots = _output_dirs(paths, out_path)
-    templates = _templates(paths, extra_roots, fmt, allow_none=True)
+    templates = _templates(paths, _output_dirs(paths, out_path), fmt, allow_none=True)
+    # OUT directories kept up to date even when none of their templates is found any more
+    extra_roots = _output_dirs(paths, out_path, implied_cwd=not paths)
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
     changes: list = []
     try:
@@ -160,7 +165,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
         jobs = len(result.jobs)
         notes = [] if changes else [f"{jobs} job{'s' if jobs != 1 else ''} up to date"]
     _emit(fmt, result.warnings, changes, check=check, notes=notes)
-    sys.exit(EXIT_CHANGED if changes else EXIT_OK)
+    sys.exit(EXIT_CHANGED if changes and (check or exit_code) else EXIT_OK)
 
 
 def _owns_something(out: Path) -> bool:

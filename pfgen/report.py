@@ -24,7 +24,7 @@
     (fields may be added). ``diagnostics`` are sorted by file, line, column;
     ``severity`` is ``error`` or ``warning``. ``changed`` lists, sorted by
     path, the files ``build`` wrote or (with ``--check``) would write;
-    ``status`` is ``created``, ``updated`` or ``deleted``; ``validate``
+    ``status`` is ``created``, ``updated`` or ``removed``; ``validate``
     always gives ``[]``.
 
 ``--format github``
@@ -100,7 +100,7 @@ def to_github(report: Report) -> str:
 
 
 def _would(status: str) -> str:
-    return {"created": "would be created", "updated": "would be updated", "deleted": "would be deleted"}[status]
+    return {"created": "would be created", "updated": "would be updated", "removed": "would be removed"}[status]
 
 
 def emit(fmt: str, report: Report, *, stdout: TextIO, stderr: TextIO) -> None:
@@ -120,6 +120,6 @@ def emit(fmt: str, report: Report, *, stdout: TextIO, stderr: TextIO) -> None:
             stderr.write(f"pfgen: {len(changes)} file(s){where} out of date; run `pfgen build` and commit the result\n")
     else:
         for c in changes:
-            stdout.write(f"{c.status} {c.path}\n")
+            stderr.write(f"pfgen: {c.status} {c.path}\n")
     for note in report.notes:
         stderr.write(f"pfgen: {note}\n")

@@ -125,7 +125,7 @@ def _marker_source(text: str) -> Optional[str]:
 @dataclass(frozen=True)
 class Change:
     path: str  # as shown: the output directory as given, then the file's path in it
-    status: str  # created | updated | deleted
+    status: str  # created | updated | removed
     old: Optional[str] = None
     new: Optional[str] = None
 
@@ -522,7 +522,7 @@ def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str,
                 continue
             if old == new:
                 continue
-            status = "created" if old is None else "deleted" if new is None else "updated"
+            status = "created" if old is None else "removed" if new is None else "updated"
             changes.append(Change(_show(display, name, rel), status, old, new))
         return len(changes) > before
 
@@ -547,7 +547,7 @@ def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str,
             continue
         if old == new:
             continue
-        status = "created" if old is None else "deleted" if new is None else "updated"
+        status = "created" if old is None else "removed" if new is None else "updated"
         changes.append(Change(_show(display, rel), status, old, new))
         plan.root.append((rel, new))
 

@@ -35,7 +35,7 @@ def _state(out):
 def scenario(tmp_path):
     """A built repository (OLD), then edited so the next build changes, creates and removes directories."""
     repo = make_repo(tmp_path / "repo", {"a": "train-a", "b": "train-b"})
-    assert pfgen(repo, "build").returncode == 1
+    assert pfgen(repo, "build", "--exit-code").returncode == 1
     (repo / "deploy/train-a/NOTES.md").write_text("hand-written, must survive\n")
     old = _state(repo / "deploy")
     write_template(repo, "a", "train-a", command="python main.py --epochs 9")
@@ -44,7 +44,7 @@ def scenario(tmp_path):
     # NEW: what an uninterrupted build produces
     twin = tmp_path / "twin"
     shutil.copytree(repo, twin, symlinks=True)
-    assert pfgen(twin, "build").returncode == 1
+    assert pfgen(twin, "build", "--exit-code").returncode == 1
     new = _state(twin / "deploy")
     saved = tmp_path / "old-deploy"
     shutil.copytree(repo / "deploy", saved, symlinks=True)
@@ -78,7 +78,7 @@ def test_kill_at_every_step_leaves_each_job_directory_all_old_or_all_new(scenari
     kills = 0
     for step in range(500):
         _restore(repo, saved)
-        result = pfgen(repo, "build", env={**env, "PFGEN_FAULT_AFTER": str(step)})
+        result = pfgen(repo, "build", "--exit-code", env={**env, "PFGEN_FAULT_AFTER": str(step)})
         if result.returncode != -signal.SIGKILL:
             assert result.returncode == 1, result.stderr  # ran to the end: it changed files
             assert _state(repo / "deploy") == new
@@ -89,7 +89,7 @@ def test_kill_at_every_step_leaves_each_job_directory_all_old_or_all_new(scenari
         _recover(repo)
         _assert_all_old_or_all_new(repo / "deploy", old, new)
         # the next build finishes the job and leaves nothing of pfgen's temporaries behind
-        assert pfgen(repo, "build", env=env).returncode in (0, 1)
+        assert pfgen(repo, "build", "--exit-code", env=env).returncode in (0, 1)
         assert _state(repo / "deploy") == new
         assert sorted(p.name for p in (repo / "deploy").iterdir() if p.name.startswith(".pfgen")) == []
     else:
@@ -103,13 +103,13 @@ def test_sigkill_at_random_moments(scenario):
     env = dict(os.environ)
     for _ in range(8):
         _restore(repo, saved)
-        proc = subprocess.Popen([sys.executable, "-m", "pfgen", "build"], cwd=repo, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "pfgen", "build", "--exit-code"], cwd=repo, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.0, 0.8))
         proc.kill()
         proc.wait()
         _assert_all_old_or_all_new(repo / "deploy", old, new)
-        assert pfgen(repo, "build").returncode in (0, 1)
+        assert pfgen(repo, "build", "--exit-code").returncode in (0, 1)
         assert _state(repo / "deploy") == new
 
 
@@ -119,7 +119,7 @@ def test_a_build_waits_for_the_lock(tmp_path):
     fd = os.open(repo / "deploy/.pfgen.lock", os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        proc = subprocess.Popen([sys.executable, "-m", "pfgen", "build"], cwd=repo,
+        proc = subprocess.Popen([sys.executable, "-m", "pfgen", "build", "--exit-code"], cwd=repo,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(2.0)
         waited = proc.poll() is None
@@ -129,7 +129,7 @@ def test_a_build_waits_for_the_lock(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert waited
     assert proc.returncode == 1, stderr
-    assert "created deploy/train-a/pytorchjob.yaml" in stdout
+    assert "pfgen: created deploy/train-a/pytorchjob.yaml" in stderr
     assert not (repo / "deploy/.pfgen.lock").exists()  # removed by the build that held it last
 
 
@@ -138,7 +138,7 @@ def test_concurrent_builds_into_one_output_run_one_after_the_other(tmp_path):
     for round_ in range(4):
         write_template(repo, "a", "train-a", command=f"python main.py --epochs {round_}")
         write_template(repo, "c", f"train-c{round_}")
-        procs = [subprocess.Popen([sys.executable, "-m", "pfgen", "build"], cwd=repo, stdout=subprocess.PIPE,
+        procs = [subprocess.Popen([sys.executable, "-m", "pfgen", "build", "--exit-code"], cwd=repo, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(3)]
         outcomes = [(p.wait(timeout=120), p.stderr.read(), p.stdout.read()) for p in procs]
         for code, stderr, _ in outcomes:

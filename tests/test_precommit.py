@@ -70,7 +70,7 @@ def test_a_bad_template_fails_both_hooks_with_the_positioned_message(tmp_path, h
 
 def test_stale_output_fails_the_build_hook_and_is_regenerated(tmp_path, hook_repo, pre_commit_home):
     repo = make_repo(tmp_path / "repo", {"a": "train-a", "b": "train-b"})
-    assert pfgen(repo, "build").returncode == 1
+    assert pfgen(repo, "build", "--exit-code").returncode == 1
     commit_all(repo, "jobs and their manifests")
     write_template(repo, "a", "train-a", command="python main.py --epochs 7")  # edited
     shutil.rmtree(repo / "jobs/b")  # deleted
@@ -79,7 +79,7 @@ def test_stale_output_fails_the_build_hook_and_is_regenerated(tmp_path, hook_rep
     assert result.returncode == 1, result.output
     assert "updated deploy/train-a/pytorchjob.yaml" in result.output
     assert "created deploy/train-c/pytorchjob.yaml" in result.output
-    assert "deleted deploy/train-b/pytorchjob.yaml" in result.output
+    assert "removed deploy/train-b/pytorchjob.yaml" in result.output
     assert b"--epochs 7" in (repo / "deploy/train-a/pytorchjob.yaml").read_bytes()
     assert not (repo / "deploy/train-b").exists()
     regenerated = snapshot(repo / "deploy")
@@ -92,7 +92,7 @@ def test_stale_output_fails_the_build_hook_and_is_regenerated(tmp_path, hook_rep
 
 def test_a_clean_tree_passes_both_hooks(tmp_path, hook_repo, pre_commit_home):
     repo = make_repo(tmp_path / "repo", {"a": "train-a", "b": "train-b"})
-    assert pfgen(repo, "build").returncode == 1
+    assert pfgen(repo, "build", "--exit-code").returncode == 1
     commit_all(repo, "clean")
     for hook in ("pfgen-validate", "pfgen-build"):
         result = try_repo(repo, hook_repo, pre_commit_home, hook)

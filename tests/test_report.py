@@ -47,7 +47,7 @@ def test_json_report_of_an_invalid_template(tmp_path):
 
 def test_json_report_of_a_build_lists_changes(tmp_path):
     repo = make_repo(tmp_path / "repo", {"a": "train-a"})
-    pfgen(repo, "build")
+    pfgen(repo, "build", "--exit-code")
     write_template(repo, "a", "train-a", command="python main.py --epochs 5")
     result = pfgen(repo, "build", "--check", "--format", "json")
     assert result.returncode == 1
@@ -69,7 +69,7 @@ def test_github_report_of_an_invalid_template(tmp_path):
 
 def test_github_report_of_drift(tmp_path):
     repo = make_repo(tmp_path / "repo", {"a": "train-a"})
-    pfgen(repo, "build")
+    pfgen(repo, "build", "--exit-code")
     (repo / "deploy/train-a/kustomization.yaml").write_text(
         (repo / "deploy/train-a/kustomization.yaml").read_text() + "# hand edit\n")
     result = pfgen(repo, "build", "--check", "--format", "github")
@@ -108,7 +108,7 @@ def test_github_escaping_follows_the_actions_toolkit_rules():
 
 def test_text_report_of_a_build():
     out, err = io.StringIO(), io.StringIO()
-    changes = [Change("deploy/b.yaml", "deleted", "x\n", None), Change("deploy/a.yaml", "created", None, "y\n")]
+    changes = [Change("deploy/b.yaml", "removed", "x\n", None), Change("deploy/a.yaml", "created", None, "y\n")]
     emit("text", Report([Diagnostic("t.yml", 2, 3, "careful", "warning")], changes), stdout=out, stderr=err)
-    assert out.getvalue() == "created deploy/a.yaml\ndeleted deploy/b.yaml\n"
-    assert err.getvalue() == "t.yml:2:3: warning: careful\n"
+    assert out.getvalue() == ""
+    assert err.getvalue() == "t.yml:2:3: warning: careful\npfgen: created deploy/a.yaml\npfgen: removed deploy/b.yaml\n"

@@ -32,12 +32,14 @@ from pfgen import dump
 from pfgen.config import config_for
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError
-from pfgen.load import Document, load_file
 from pfgen.errors import display_path
+from pfgen.load import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
 DEFAULT_OUT = "deploy"
 SHARED = "_shared"
+SECRETS_DIR = "_secrets"  # not a DNS-1035 label, so never a job's directory
+SEALED_FILE = "sealed-secrets.yaml"  # sealed mode: listed by the root kustomization when present
 
 Compiled = tuple[Path, CompiledJob, Document]
 Identity = tuple[str, str, str, str]  # API group, kind, namespace, name: kustomize's notion of "the same object"
@@ -222,6 +224,25 @@ def layout(root: Path, entries: list[Compiled]) -> OutTree:
         tree.jobs[SHARED] = files_for([hoisted[identity] for identity in sorted(hoisted)])
         templates = sorted({t.resolve() for paths in sharers.values() for t in paths}, key=str)
         tree.sources[SHARED] = ", ".join(os.path.relpath(t, root / SHARED) for t in templates)
+    jobs = [job for _, job, _ in owners.values()]  # in template order
+    _add_shared_secrets(tree, jobs)
+    resources = sorted(tree.jobs)
+    if any(job.secrets_mode == "sealed" for job in jobs) and (root / SEALED_FILE).is_file():
+        resources.append(SEALED_FILE)  # kept by the user, made by `pfgen secrets --seal -o`
     if tree.jobs:
-        tree.root_files["kustomization.yaml"] = dump.to_yaml(kustomization.build(sorted(tree.jobs)))
+        tree.root_files["kustomization.yaml"] = dump.to_yaml(kustomization.build(resources))
     return tree
+
+
+def _add_shared_secrets(tree: OutTree, jobs: list[CompiledJob]) -> None:
+    """External secrets mode: one ExternalSecret per Secret in OUT/_secrets/, merged across the jobs
+    (jobs sharing a credential share its Secret; a docker Secret logs in to every job's registry)."""
+    jobs = [job for job in jobs if job.secret_objects]
+    if not jobs:
+        return
+    from pfgen.emit import secrets
+
+    objects = secrets.shared_external_secrets([(job.plan.namespace, job.plan.credentials, job.secrets_settings) for job in jobs])
+    tree.jobs[SECRETS_DIR] = {"externalsecret.yaml": dump.to_yaml_stream(objects),
+                              "kustomization.yaml": dump.to_yaml(kustomization.build(["externalsecret.yaml"]))}
+    tree.sources[SECRETS_DIR] = "the credentials of all jobs below"

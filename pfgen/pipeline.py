@@ -44,16 +44,22 @@ class CompiledJob:
     @property
     def files(self) -> dict[str, str]:
         """File name in the job's output directory -> text: one file per kind."""
-        by_kind: dict[str, list[dict]] = {}
-        for obj in self.objects:
-            by_kind.setdefault(f"{obj['kind'].lower()}.yaml", []).append(obj)
-        files = {name: dump.to_yaml_stream(objs) if len(objs) > 1 else dump.to_yaml(objs[0]) for name, objs in by_kind.items()}
-        files["kustomization.yaml"] = dump.to_yaml(kustomization.build(by_kind))
+        files = files_for(self.objects)
         image = self.plan.workspace_image
         if image is not None:  # the workspace image's build recipe (docs/images.md)
             files["Dockerfile"] = image.dockerfile
             files[".dockerignore"] = image.dockerignore
         return dict(sorted(files.items()))
+
+
+def files_for(objects: list[dict]) -> dict[str, str]:
+    """One file per kind (``<kind>.yaml``) plus the kustomization.yaml that lists them."""
+    by_kind: dict[str, list[dict]] = {}
+    for obj in objects:
+        by_kind.setdefault(f"{obj['kind'].lower()}.yaml", []).append(obj)
+    files = {name: dump.to_yaml_stream(objs) if len(objs) > 1 else dump.to_yaml(objs[0]) for name, objs in by_kind.items()}
+    files["kustomization.yaml"] = dump.to_yaml(kustomization.build(by_kind))
+    return dict(sorted(files.items()))
 
 
 def check_document(doc: Document, template: Path, config: ProjectConfig,

@@ -325,7 +325,7 @@ def _rewrite_port(script: str, old: int, new: int) -> tuple[str, int]:
 
 def _rewrite_flag(script: str, flags: tuple[str, ...], old: int, new: int) -> tuple[str, int]:
     alternatives = "|".join(re.escape(f) for f in flags)
-    pattern = re.compile(r"(?<![\w-])((?:%s)(?:=|\s+))%d\b" % (alternatives, old))
+    pattern = re.compile(r"(?<![\w-])((?:%s)(?:=|\s+))%d(?![\w.:])" % (alternatives, old))  # not 2:4 (elastic)
     return pattern.subn(lambda m: m.group(1) + str(new), script)
 
 

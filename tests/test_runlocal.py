@@ -230,11 +230,12 @@ def test_path_rewriter_maps_whole_paths_only(tmp_path):
 
 
 def test_hard_coded_nproc_per_node_follows_the_shrink(tmp_path):
-    job = _job("torchrun --nnodes 2 --nproc_per_node 4 --master_port 6000 main.py --nproc_per_node 4x", nproc=4)
+    job = _job("torchrun --nnodes 2 --nproc_per_node 4 --master_port 6000 main.py --nproc_per_node 4x "
+               "--nnodes=2:4", nproc=4)
     plan = plan_local(job, Options(cpu=True, nodes=1, nproc=2, run_dir=tmp_path / "run"))
     script = plan.replicas[0].argv[-1]
     assert "--nnodes 1 --nproc_per_node 2 --master_port" in script
-    assert script.endswith("main.py --nproc_per_node 4x")  # not a number: left alone
+    assert script.endswith("main.py --nproc_per_node 4x --nnodes=2:4")  # not the compiled count: left alone
     assert shrink(job, 1, 2)["spec"]["pytorchReplicaSpecs"].keys() == {"Master"}
 
 

@@ -747,7 +747,6 @@ def launch(plan: LocalPlan, *, stream: Optional[IO[str]] = None, master_wait: fl
         out.say(note)
     out.say(f"run folder {plan.run_dir}; {plan.nodes} node(s) x {plan.nproc} process(es) on "
             f"{plan.device}, MASTER_ADDR=127.0.0.1 MASTER_PORT={plan.master_port}")
-    stop_reason: list[str] = []
     signals_seen: list[int] = []
 
     def on_signal(signum, _frame):
@@ -770,7 +769,7 @@ def launch(plan: LocalPlan, *, stream: Optional[IO[str]] = None, master_wait: fl
             pump = threading.Thread(target=out.pump, args=(replica.name, proc.stdout, replica.log), daemon=True)
             pump.start()
             pumps.append(pump)
-        status = _supervise(plan, procs, out, signals_seen, stop_reason, master_wait)
+        status = _supervise(plan, procs, out, signals_seen, master_wait)
         _stop(plan, procs, out, grace, signals_seen)
         for pump in pumps:
             pump.join(timeout=5)
@@ -792,7 +791,7 @@ def launch(plan: LocalPlan, *, stream: Optional[IO[str]] = None, master_wait: fl
         out.close()
 
 
-def _supervise(plan, procs, out, signals_seen, stop_reason, master_wait) -> int:
+def _supervise(plan, procs, out, signals_seen, master_wait) -> int:
     master_done_at: Optional[float] = None
     while True:
         if signals_seen:

@@ -1,0 +1,140 @@
+"""Project config: ``pfgen.yaml`` in the nearest parent directory of a template.
+
+It holds what a template cannot know about the cluster: namespace, registry,
+storage, where datasets and checkpoints live, placement, on-prem VM types.
+It is untrusted YAML like a template, checked by its own schema
+(``schemas/pfgen-config.schema.json``) with the same positioned errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from pfgen.errors import Collector, UserError
+from pfgen.load import Document, load_file
+from pfgen.plan import VM
+
+CONFIG_NAMES = ("pfgen.yaml", "pfgen.yml")
+
+
+@dataclass(frozen=True)
+class Storage:
+    storage_class: Optional[str] = None
+    data_size: str = "100Gi"
+    checkpoint_size: str = "100Gi"
+    cache_size: str = "50Gi"
+
+
+@dataclass(frozen=True)
+class Datastore:
+    claim: Optional[str] = None
+    sub_path: Optional[str] = None
+    size: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CheckpointSource:
+    claim: str
+    sub_path: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    enabled: bool = True
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()
+    gpu_resource: str = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    path: Optional[Path] = None
+    namespace: Optional[str] = None
+    registry: Optional[str] = None
+    storage: Storage = Storage()
+    datastores: dict[str, Datastore] = field(default_factory=dict)
+    checkpoints: dict[str, CheckpointSource] = field(default_factory=dict)
+    placement: PlacementConfig = PlacementConfig()
+    vms: dict[str, VM] = field(default_factory=dict)
+    document: Optional[Document] = field(default=None, compare=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The raw config mapping, for sections owned by later stages."""
+        return self.document.data if self.document else {}
+
+
+def find_config(start: Path) -> Optional[Path]:
+    """The nearest pfgen.yaml at or above ``start`` (a directory)."""
+    directory = start.resolve()
+    for candidate_dir in (directory, *directory.parents):
+        for name in CONFIG_NAMES:
+            candidate = candidate_dir / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def config_for(template: Path) -> ProjectConfig:
+    path = find_config(template.resolve().parent)
+    return load_config(path) if path else ProjectConfig()
+
+
+def _tolerations(items: list[dict]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    return tuple(tuple(sorted((k, str(v)) for k, v in item.items())) for item in items)
+
+
+@lru_cache(maxsize=64)
+def load_config(path: Path) -> ProjectConfig:
+    from pfgen import schema
+
+    display = _display(path)
+    doc = load_file(path, display)
+    issues = Collector(display)
+    schema.check(doc, issues, schema.CONFIG_SCHEMA)
+    issues.raise_if_errors()
+    data = doc.data
+    storage = data.get("storage", {})
+    placement = data.get("placement", {})
+    vms = {}
+    for name, spec in data.get("vms", {}).items():
+        vms[name] = VM(
+            name=name, cloud="custom", gpu=spec.get("gpu", "gpu"), gpus=spec["gpus"],
+            gpu_memory_gb=spec.get("gpu_memory_gb"), source="config",
+            node_selector=tuple(sorted(spec.get("node_selector", {}).items())),
+            tolerations=_tolerations(spec.get("tolerations", [])),
+        )
+    return ProjectConfig(
+        path=path,
+        namespace=data.get("namespace"),
+        registry=data.get("registry"),
+        storage=Storage(
+            storage_class=storage.get("class"),
+            data_size=storage.get("data_size", Storage.data_size),
+            checkpoint_size=storage.get("checkpoint_size", Storage.checkpoint_size),
+            cache_size=storage.get("cache_size", Storage.cache_size),
+        ),
+        datastores={k: Datastore(**v) for k, v in data.get("datastores", {}).items()},
+        checkpoints={k: CheckpointSource(**v) for k, v in data.get("checkpoints", {}).items()},
+        placement=PlacementConfig(
+            enabled=placement.get("enabled", True),
+            node_selector=tuple(sorted(placement.get("node_selector", {}).items())),
+            tolerations=_tolerations(placement.get("tolerations", [])),
+            gpu_resource=placement.get("gpu_resource", PlacementConfig.gpu_resource),
+        ),
+        vms=vms,
+        document=doc,
+    )
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["ProjectConfig", "config_for", "find_config", "load_config", "UserError"]

@@ -1,0 +1,13 @@
+"""kustomization.yaml listing a directory's resource files."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+
+def build(resources: Iterable[str]) -> dict:
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(resources),
+    }

@@ -1,0 +1,45 @@
+"""Kubernetes names derived from template text.
+
+A name that is already a valid DNS-1035 label (what the PyTorchJob webhook
+requires) within the length limit is used as written. Anything else is
+normalised (lowercased, runs of other characters become '-', a leading digit
+gets a 'job-' prefix) and given a short hash of the original text, so two
+different inputs can never produce the same name, and the same input always
+produces the same one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Pods and headless Services are named <job>-worker-<i>; keep that within 63.
+JOB_NAME_MAX = 48
+
+
+def has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
+def _suffix(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
+
+
+def k8s_name(raw: str, max_len: int = JOB_NAME_MAX) -> str | None:
+    """A DNS-1035 label for ``raw``, or None when nothing usable remains."""
+    if len(raw) <= max_len and DNS1035.match(raw):
+        return raw
+    base = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
+    if not base:
+        return None
+    if not base[0].isalpha():
+        base = "job-" + base
+    base = base[: max_len - 9].rstrip("-")
+    return f"{base}-{_suffix(raw)}"
+
+
+def is_dns1123_subdomain(name: str) -> bool:
+    return len(name) <= 253 and bool(DNS1123_SUBDOMAIN.match(name))

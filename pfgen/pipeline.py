@@ -1,0 +1,95 @@
+"""The compiler pipeline, one template at a time:
+
+    load -> schema.check -> rules.check -> resolve -> emit
+
+Each stage adds diagnostics; the pipeline stops after the first stage that
+found errors (later stages trust what earlier ones checked) and raises them
+all at once as a UserError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from pfgen import dump, rules, schema
+from pfgen.config import ProjectConfig, config_for
+from pfgen.emit import kustomization, pvc, pytorchjob
+from pfgen.errors import Collector, Diagnostic, UserError
+from pfgen.load import Document, load_file, load_text
+from pfgen.plan import JobPlan
+
+TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    workspace_dir: Optional[Path] = None  # -d/--workspace-dir override
+
+
+@dataclass
+class CompiledJob:
+    plan: JobPlan
+    objects: list[dict]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def files(self) -> dict[str, str]:
+        """File name in the job's output directory -> text: one file per kind."""
+        by_kind: dict[str, list[dict]] = {}
+        for obj in self.objects:
+            by_kind.setdefault(f"{obj['kind'].lower()}.yaml", []).append(obj)
+        files = {name: dump.to_yaml_stream(objs) if len(objs) > 1 else dump.to_yaml(objs[0]) for name, objs in by_kind.items()}
+        files["kustomization.yaml"] = dump.to_yaml(kustomization.build(by_kind))
+        return dict(sorted(files.items()))
+
+
+def display_path(path: Path) -> str:
+    """How a path is shown in messages: relative to the cwd when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def check_document(doc: Document, template: Path, config: ProjectConfig) -> tuple[Optional[JobPlan], list[Diagnostic]]:
+    """Validate and resolve; returns the plan (None on errors) and all diagnostics."""
+    issues = Collector(doc.file)
+    schema.check(doc, issues)
+    if not issues.has_errors:
+        rules.check(doc, issues)
+    plan = None
+    if not issues.has_errors:
+        plan = resolve_plan(doc, template, config, issues)
+    return (None if issues.has_errors else plan), issues.diagnostics
+
+
+def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: Collector) -> Optional[JobPlan]:
+    from pfgen.resolve import resolve
+
+    return resolve(doc, config, template, issues)
+
+
+def emit(plan: JobPlan) -> list[dict]:
+    return [pytorchjob.build(plan), *pvc.build(plan)]
+
+
+def compile_document(doc: Document, template: Path, config: Optional[ProjectConfig] = None,
+                     options: CompileOptions = CompileOptions()) -> CompiledJob:
+    config = config if config is not None else config_for(template)
+    plan, diagnostics = check_document(doc, template, config)
+    if plan is None:
+        raise UserError(diagnostics)
+    return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error])
+
+
+def compile_job(template: Path, *, config: Optional[ProjectConfig] = None,
+                options: CompileOptions = CompileOptions()) -> CompiledJob:
+    doc = load_file(template, display_path(template))
+    return compile_document(doc, template, config, options)
+
+
+def compile_text(text: str, template: Path, display: str, *, config: Optional[ProjectConfig] = None,
+                 options: CompileOptions = CompileOptions()) -> CompiledJob:
+    return compile_document(load_text(text, display), template, config, options)

@@ -85,7 +85,8 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
 @click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
-def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str]) -> None:
+@click.option("--verify", is_flag=True, help="Check the generated objects against the shipped Kubernetes/CRD schemas (strict) and run `kubectl kustomize` before writing; exit 2 and write nothing if they fail.")
+def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str], verify: bool) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -104,6 +105,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
     except UserError as exc:
         _fail(exc)
     _report(result.warnings)
+    if verify:
+        _verify_trees(result.trees)
     drift = False
     for root, tree in sorted(result.trees.items()):
         try:
@@ -123,6 +126,49 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
             click.echo("pfgen: output is out of date; run `pfgen build`", err=True)
             sys.exit(EXIT_CHANGED)
         click.echo(f"pfgen: {len(result.jobs)} job{'s' if len(result.jobs) != 1 else ''} up to date", err=True)
+
+
+def _verify_trees(trees: dict[Path, dict[Path, str]]) -> None:
+    from pfgen.pipeline import display_path
+    from pfgen.verify import verify_files
+
+    found: list[Diagnostic] = []
+    for root, tree in sorted(trees.items()):
+        files = {path.relative_to(root).as_posix(): text for path, text in tree.items()}
+        found.extend(verify_files(files, display_path(root)))
+    _report(found)
+    errors = sum(1 for d in found if d.is_error)
+    if errors:
+        click.echo(f"pfgen: generated output failed verification ({errors} error{'s' if errors != 1 else ''}); nothing written", err=True)
+        sys.exit(EXIT_INVALID)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def lint(paths: tuple[str, ...]) -> None:
+    """Verify generated manifests offline (default: ./deploy).
+
+    Every object in every YAML file below PATHS is checked strictly against the
+    schemas pfgen ships (PyTorchJob and Katib Experiment CRDs, core kinds of
+    Kubernetes 1.36, ExternalSecret, SealedSecret): misspelled fields, wrong
+    types, invalid names and kinds no schema covers are errors. Every
+    kustomization.yaml is built with `kubectl kustomize` when kubectl is installed.
+    """
+    from pfgen.verify import verify_tree
+
+    roots = [Path(p) for p in paths] or [Path("deploy")]
+    found: list[Diagnostic] = []
+    for root in roots:
+        if not root.exists():
+            found.append(Diagnostic(str(root), 1, 1, "no such file or directory"))
+            continue
+        found.extend(verify_tree(root))
+    _report(found)
+    errors = sum(1 for d in found if d.is_error)
+    if errors:
+        click.echo(f"pfgen: {errors} error{'s' if errors != 1 else ''}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo("pfgen: all objects verified", err=True)
 
 
 @main.command()

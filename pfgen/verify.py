@@ -688,18 +688,24 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def verify_files(files: dict[str, str], directory: str = ".") -> list[Diagnostic]:
-    """Verify a job's output files (name -> text) before they are written: objects, then kustomize."""
+    """Verify output files (relative name -> text) before they are written: objects, then kustomize.
+
+    Names may contain ``/`` (a whole output tree); every directory with a
+    kustomization.yaml is built with ``kubectl kustomize``.
+    """
     out: list[Diagnostic] = []
     for name in sorted(files):
         if name.endswith(_YAML_SUFFIXES):
             out.extend(verify_text(files[name], os.path.join(directory, name)))
-    if "kustomization.yaml" in files:
+    kustomizations = sorted(name for name in files if Path(name).name == "kustomization.yaml")
+    if kustomizations:
         with tempfile.TemporaryDirectory(prefix="pfgen-verify-") as tmp:
             for name, text in files.items():
                 target = Path(tmp) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
-            out.extend(kustomize(Path(tmp), os.path.join(directory, "kustomization.yaml")))
+            for name in kustomizations:
+                out.extend(kustomize((Path(tmp) / name).parent, os.path.join(directory, name)))
     return sorted(set(out))
 
 

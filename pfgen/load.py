@@ -125,6 +125,12 @@ def load_text(text: str, file: str) -> Document:
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem and "expected a single document" in exc.context:
             problem = "more than one YAML document; a template is a single document"
+        elif exc.context_mark and exc.context and exc.problem and ("end of stream" in exc.problem or "<stream end>" in exc.problem):
+            # An unclosed quote or bracket: point at where it opened, not at the end of the file.
+            mark = exc.context_mark
+            pos = (mark.line + 1, mark.column + 1)
+            what = re.sub(r"^while (scanning|parsing) ", "", exc.context)
+            problem = f"{what} starting here is never closed"
         raise _fail(file, pos, f"YAML syntax error: {problem}") from None
     except RecursionError:
         raise _fail(file, (1, 1), f"document is nested too deeply (more than {MAX_DEPTH} levels)") from None
@@ -161,7 +167,13 @@ def _kind(value: Any) -> str:
         return "list"
     if value is None:
         return "null"
-    return type(value).__name__
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
 
 
 class _Builder:
@@ -258,6 +270,10 @@ class _Builder:
                 continue
             first_seen[key] = _mark(key_node)
             self.keys[path + (key,)] = _mark(key_node)
+            if isinstance(value_node, ScalarNode) and value_node.value == "" and value_node.style is None:
+                # An empty value's node starts where the next token does (often the next
+                # line); the key is where the user should look.
+                self.values[path + (key,)] = _mark(key_node)
             result[key] = self.build(value_node, path + (key,), depth + 1)
         for key_node, value_node in merged:  # explicit keys win over merged ones
             if isinstance(key_node, ScalarNode) and key_node.value not in result:

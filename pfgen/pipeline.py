@@ -59,6 +59,11 @@ def check_document(doc: Document, template: Path, config: ProjectConfig) -> tupl
     schema.check(doc, issues)
     if not issues.has_errors:
         rules.check(doc, issues)
+    if issues.has_errors:
+        # Still report what can be checked on its own: the VM and the device count.
+        from pfgen.resolve import vm_layout
+
+        vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
         plan = resolve_plan(doc, template, config, issues)

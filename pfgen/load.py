@@ -115,6 +115,7 @@ def load_text(text: str, file: str) -> Document:
 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="safe", pure=True)
     try:
@@ -134,6 +135,12 @@ def load_text(text: str, file: str) -> Document:
         raise _fail(file, pos, f"YAML syntax error: {problem}") from None
     except RecursionError:
         raise _fail(file, (1, 1), f"document is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except ReaderError as exc:
+        # A character YAML does not allow raw in a file (C0/C1 controls, DEL, ...).
+        before = text[: exc.position]
+        pos = (before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        raise _fail(file, pos, f"character U+{exc.character:04X} is not allowed in YAML; "
+                    f"write it as an escape (\\u{exc.character:04x}) inside a double-quoted string") from None
     except YAMLError as exc:
         raise _fail(file, (1, 1), f"YAML error: {exc}") from None
     if root is None:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
-from pfgen.errors import Collector, UserError
+from pfgen.errors import Collector, UserError, display_path
 from pfgen.load import Document, load_file
 from pfgen.plan import VM
 
@@ -91,7 +91,7 @@ def _tolerations(items: list[dict]) -> tuple[tuple[tuple[str, str], ...], ...]:
 def load_config(path: Path) -> ProjectConfig:
     from pfgen import schema
 
-    display = _display(path)
+    display = display_path(path)
     doc = load_file(path, display)
     issues = Collector(display)
     schema.check(doc, issues, schema.CONFIG_SCHEMA)
@@ -128,13 +128,6 @@ def load_config(path: Path) -> ProjectConfig:
         vms=vms,
         document=doc,
     )
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 __all__ = ["ProjectConfig", "config_for", "find_config", "load_config", "UserError"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 ERROR = "error"
@@ -37,7 +38,7 @@ class UserError(Exception):
     """One or more problems with the user's input; never a bug in pfgen."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]):
-        self.diagnostics = sorted(diagnostics)
+        self.diagnostics = sorted(set(diagnostics))
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
@@ -85,3 +86,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """'; did you mean 'x'?' for the closest choice, or '' when none is close."""
     match = closest(word, choices)
     return f"; did you mean '{match}'?" if match else ""
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in messages: relative to the cwd when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -16,7 +16,7 @@ from typing import Optional
 from pfgen import dump, rules, schema
 from pfgen.config import ProjectConfig, config_for
 from pfgen.emit import kustomization, pvc, pytorchjob
-from pfgen.errors import Collector, Diagnostic, UserError
+from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load import Document, load_file, load_text
 from pfgen.plan import JobPlan
 
@@ -43,14 +43,6 @@ class CompiledJob:
         files = {name: dump.to_yaml_stream(objs) if len(objs) > 1 else dump.to_yaml(objs[0]) for name, objs in by_kind.items()}
         files["kustomization.yaml"] = dump.to_yaml(kustomization.build(by_kind))
         return dict(sorted(files.items()))
-
-
-def display_path(path: Path) -> str:
-    """How a path is shown in messages: relative to the cwd when below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def check_document(doc: Document, template: Path, config: ProjectConfig) -> tuple[Optional[JobPlan], list[Diagnostic]]:

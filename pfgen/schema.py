@@ -118,7 +118,9 @@ def _report(doc: Document, issues: Collector, error: Any) -> None:
     elif validator == "maxLength":
         issues.error(pos, f"{where}: must be at most {error.validator_value} characters")
     elif validator == "pattern":
-        if error.validator_value == "^[^\\s]+$":
+        if "x-pfgen-message" in schema:
+            issues.error(pos, f"{where}: '{instance}' {schema['x-pfgen-message']}")
+        elif error.validator_value == "^[^\\s]+$":
             issues.error(pos, f"{where}: must not contain whitespace")
         else:
             issues.error(pos, f"{where}: '{instance}' does not match {error.validator_value}")

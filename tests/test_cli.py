@@ -129,3 +129,18 @@ def test_build_prunes_files_it_owns_and_keeps_hand_written_ones(tmp_path):
     assert (out / "NOTES.md").read_text() == "hand-written\n" and (out / "extra.yaml").exists()
     kustomization = yaml.safe_load((out / "resnet-resume" / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["pytorchjob.yaml"]
+
+
+def test_bad_project_config_is_reported_once_with_position(tmp_path):
+    (tmp_path / "pfgen.yaml").write_text("namespace: ml-team\nstorage:\n  clas: fast\n  data_size: lots\n")
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pf-template.yml").write_text(
+            "vm: azure-16gb-v100-1g-eastus-spot\nnum_devices: 1\njob_setting: {type: custom, docker: {image: x, command: 'true'}}\n")
+    result = run_pfgen("validate", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [l for l in result.stderr.splitlines() if ": error: " in l]
+    assert lines == [
+        "pfgen.yaml:3:3: error: unknown key 'clas' in storage; did you mean 'class'?",
+        "pfgen.yaml:4:14: error: storage.data_size: 'lots' must be a Kubernetes quantity such as 100Gi or 500Mi",
+    ], result.stderr

@@ -129,7 +129,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
 
 
 def _verify_trees(trees: dict[Path, dict[Path, str]]) -> None:
-    from pfgen.pipeline import display_path
+    from pfgen.errors import display_path
     from pfgen.verify import verify_files
 
     found: list[Diagnostic] = []

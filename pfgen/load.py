@@ -19,7 +19,7 @@ from typing import Any, Union
 from pfgen.errors import Collector, Diagnostic, UserError
 
 MAX_BYTES = 256 * 1024
-MAX_NODES = 20_000  # values after alias and merge expansion
+MAX_NODES = 5_000  # values after alias and merge expansion; a real template has under 200
 MAX_DEPTH = 64
 
 PathKey = tuple[Union[str, int], ...]
@@ -118,8 +118,11 @@ def load_text(text: str, file: str) -> Document:
     from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = _bounded_composer()
     try:
         root = yaml.compose(text)
+    except _Limit as exc:
+        raise _fail(file, exc.pos, exc.message) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -167,6 +170,46 @@ class _Abort(Exception):
     """Stop building: a limit was hit and has been reported."""
 
 
+class _Limit(Exception):
+    """A limit was hit while composing the node graph."""
+
+    def __init__(self, pos: Pos, message: str):
+        super().__init__(message)
+        self.pos, self.message = pos, message
+
+
+def _bounded_composer() -> type:
+    """ruamel's composer, stopped as soon as the document has too many nodes or levels.
+
+    The pure-Python parser costs tens of microseconds per node, so a file
+    within the size cap could otherwise keep pfgen busy for seconds before
+    the builder's limits apply. Composed nodes never outnumber the values the
+    builder would produce (an alias is one node here, its whole expansion
+    there), so these checks reject only what the builder would reject anyway.
+    """
+    from ruamel.yaml.composer import Composer
+
+    class BoundedComposer(Composer):
+        pfgen_nodes = 0  # (ruamel's Composer has a `depth` of its own)
+        pfgen_depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.parser.peek_event()
+            self.pfgen_nodes += 1
+            self.pfgen_depth += 1
+            pos = (event.start_mark.line + 1, event.start_mark.column + 1)
+            try:
+                if self.pfgen_nodes > MAX_NODES:
+                    raise _Limit(pos, f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
+                if self.pfgen_depth > MAX_DEPTH + 1:
+                    raise _Limit(pos, f"document is nested too deeply (more than {MAX_DEPTH} levels)")
+                return super().compose_node(parent, index)
+            finally:
+                self.pfgen_depth -= 1
+
+    return BoundedComposer
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "mapping"
@@ -195,7 +238,7 @@ class _Builder:
     def _tick(self, node: Any, depth: int) -> None:
         self.count += 1
         if self.count > MAX_NODES:
-            self.issues.error(_mark(node), f"document expands to more than {MAX_NODES} values (alias or merge-key expansion?)")
+            self.issues.error(_mark(node), f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
             raise _Abort
         if depth > MAX_DEPTH:
             self.issues.error(_mark(node), f"document is nested too deeply (more than {MAX_DEPTH} levels)")

@@ -282,6 +282,7 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # The env-var name rule before Kubernetes 1.34 relaxed it: keeping to it keeps
 # the objects valid on every supported cluster.
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+MAX_ARG_STRLEN = 131072  # Linux: one argv or environment string, terminator included
 _PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 KATIB_ALGORITHMS = (
     "random", "tpe", "grid", "hyperband", "bayesianoptimization", "cmaes", "sobol",
@@ -387,6 +388,16 @@ def _rules_pod(spec: Any, path: tuple, check: _Check) -> None:
                         f"environment variable name {env_name!r} must consist of letters, digits, '_', '-' or '.', "
                         "and not start with a digit",
                     )
+            for number, arg in enumerate((container.get("command") or []) + (container.get("args") or [])):
+                if isinstance(arg, str) and len(arg.encode("utf-8")) >= MAX_ARG_STRLEN:
+                    field = "command" if number < len(container.get("command") or []) else "args"
+                    index = number if field == "command" else number - len(container.get("command") or [])
+                    check.add(at + (field, index), f"argument is {len(arg.encode('utf-8'))} bytes; Linux refuses to exec one over {MAX_ARG_STRLEN}")
+            for number, env in enumerate(container.get("env") or []):
+                if isinstance(env, dict) and isinstance(env.get("value"), str):
+                    size = len(f"{env.get('name')}={env['value']}".encode("utf-8"))
+                    if size >= MAX_ARG_STRLEN:
+                        check.add(at + ("env", number, "value"), f"variable is {size} bytes; Linux refuses to exec with one over {MAX_ARG_STRLEN}")
             for number, port in enumerate(container.get("ports") or []):
                 port_name = port.get("name") if isinstance(port, dict) else None
                 if isinstance(port_name, str) and (
@@ -611,7 +622,9 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
     from ruamel.yaml.error import YAMLError
 
     from pfgen.errors import Collector
-    from pfgen.load import _Abort, _Builder
+    from pfgen.load import _Abort
+
+    _Builder = _output_builder()
 
     try:
         nodes = list(YAML(typ="safe", pure=True).compose_all(text))
@@ -646,6 +659,24 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
             continue  # checked by `kubectl kustomize` (verify_dir)
         out.extend(verify_object(obj, file, locate))
     return out
+
+
+@lru_cache(maxsize=1)
+def _output_builder() -> type:
+    """The loader's positioned builder, with a limit sized for generated output rather than templates."""
+    from pfgen.load import MAX_DEPTH, _Abort, _Builder, _mark
+
+    class OutputBuilder(_Builder):
+        def _tick(self, node: Any, depth: int) -> None:
+            self.count += 1
+            if self.count > MAX_OUTPUT_VALUES or depth > MAX_DEPTH:
+                self.issues.error(_mark(node), f"object is larger than {MAX_OUTPUT_VALUES} values or {MAX_DEPTH} levels; not verified")
+                raise _Abort
+
+    return OutputBuilder
+
+
+MAX_OUTPUT_VALUES = 1_000_000
 
 
 def _yaml11_mismatches(text: str, file: str) -> list[Diagnostic]:

@@ -29,7 +29,21 @@ def _oversize() -> bytes:
     return b"name: demo\n" + line * (MAX_BYTES // len(line) + 2)
 
 
-GENERATORS = {"oversize": _oversize}
+def _long_command() -> bytes:
+    head = (BAD / "yaml-duplicate-top-key.yml").read_text(encoding="utf-8").replace("name: again\n", "")
+    return head.replace("command: torchrun --nproc_per_node 4 train.py", "command: echo " + "x" * (125 * 1024)).encode()
+
+
+def _many_values() -> bytes:
+    head = (BAD / "yaml-duplicate-top-key.yml").read_text(encoding="utf-8").replace("name: again\n", "")
+    return (head + "    env_var:\n" + "".join(f"      V{i}: '{i}'\n" for i in range(6000))).encode()
+
+
+def _wide_flow() -> bytes:
+    return ("name: [" + ",".join(["1"] * 100_000) + "]\n").encode()
+
+
+GENERATORS = {"oversize": _oversize, "long-command": _long_command, "many-values": _many_values, "wide-flow": _wide_flow}
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
+from pfgen.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
 from pfgen.load import Document, load_file
 from pfgen.plan import VM
@@ -33,6 +34,7 @@ class Datastore:
     claim: Optional[str] = None
     sub_path: Optional[str] = None
     size: Optional[str] = None
+    credential: Optional[str] = None  # credential id for cloud storage access (see pfgen/credentials.py)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class ProjectConfig:
     checkpoints: dict[str, CheckpointSource] = field(default_factory=dict)
     placement: PlacementConfig = PlacementConfig()
     vms: dict[str, VM] = field(default_factory=dict)
+    credentials: CredentialsConfig = CredentialsConfig()  # credentials:, secrets:, datastores.*.credential
     document: Optional[Document] = field(default=None, compare=False)
 
     @property
@@ -89,12 +92,15 @@ def _tolerations(items: list[dict]) -> tuple[tuple[tuple[str, str], ...], ...]:
 
 @lru_cache(maxsize=64)
 def load_config(path: Path) -> ProjectConfig:
-    from pfgen import schema
+    from pfgen import credentials, plaintext, schema
 
     display = display_path(path)
     doc = load_file(path, display)
     issues = Collector(display)
+    plaintext.check(doc, issues, where="pfgen.yaml")
     schema.check(doc, issues, schema.CONFIG_SCHEMA)
+    issues.raise_if_errors()
+    creds = credentials.parse_config(doc, issues)
     issues.raise_if_errors()
     data = doc.data
     storage = data.get("storage", {})
@@ -126,6 +132,7 @@ def load_config(path: Path) -> ProjectConfig:
             gpu_resource=placement.get("gpu_resource", PlacementConfig.gpu_resource),
         ),
         vms=vms,
+        credentials=creds,
         document=doc,
     )
 

@@ -113,6 +113,25 @@ def test_build_verify_and_lint_accept_a_fresh_build(template, tmp_path):
     assert kustomized.returncode == 0, kustomized.stderr
 
 
+CREDENTIALS = REPO / "tests" / "fixtures" / "credentials"
+
+
+@pytest.mark.skipif(not CREDENTIALS.is_dir(), reason="no credentials fixtures")
+@pytest.mark.parametrize("mode", ["env", "external", "sealed"])
+def test_every_secrets_mode_builds_verified_output(mode, tmp_path):
+    out = tmp_path / "out"
+    build = subprocess.run([sys.executable, "-m", "pfgen", "build", "--verify", "--secrets-mode", mode, "-o", str(out), str(CREDENTIALS)],
+                           capture_output=True, text=True, cwd=CREDENTIALS, timeout=120, check=False)
+    assert build.returncode == 0, build.stderr
+    kinds = {obj["kind"] for path in out.rglob("*.yaml") for obj in documents(path)}
+    assert "PyTorchJob" in kinds
+    if mode == "external":
+        assert "ExternalSecret" in kinds
+    lint = subprocess.run([sys.executable, "-m", "pfgen", "lint", str(out)], capture_output=True, text=True, timeout=120, check=False)
+    assert lint.returncode == 0, lint.stderr
+    assert kubectl_kustomize(out).returncode == 0
+
+
 def _extract_module():
     spec = importlib.util.spec_from_file_location("extract_schemas", REPO / "tools" / "extract_schemas.py")
     module = importlib.util.module_from_spec(spec)
@@ -130,6 +149,20 @@ def test_shipped_crd_schemas_are_the_upstream_ones():
         assert (shipped / name).read_text(encoding="utf-8") == text, name
     for name, text in extract.katib_file(crds / "katib-openapi" / "swagger.json").items():
         assert (shipped / name).read_text(encoding="utf-8") == text, name
+
+
+RECORDED_CRDS = REPO / "tests" / "conformance" / "schemas"
+
+
+@pytest.mark.skipif(not RECORDED_CRDS.is_dir(), reason="no recorded upstream CRDs")
+def test_shipped_secret_crd_schemas_are_the_recorded_upstream_ones():
+    extract = _extract_module()
+    checked = 0
+    for crd in sorted(RECORDED_CRDS.glob("*.yaml")):
+        for name, text in extract.crd_files(crd).items():
+            assert (REPO / "schemas" / "crds" / name).read_text(encoding="utf-8") == text, name
+            checked += 1
+    assert checked >= 2
 
 
 SHIPPED_FROM_KUBERNETES_VALIDATE = "1.37.0"  # schemas/k8s/SOURCES.md

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from pfgen.errors import ERROR, WARNING, Diagnostic, did_you_mean
+from pfgen.names import DNS1035, DNS1123_SUBDOMAIN
 
 KUBERNETES_VERSION = "1.36.0"
 _CORE_DIR = f"k8s/v{KUBERNETES_VERSION}-local-strict"
@@ -215,29 +216,15 @@ def validator_for(api_version: str, kind: str) -> Any:
 
 
 def _dotted(path: Iterable[Any]) -> str:
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "(top level)"
+    from pfgen.schema import dotted
+
+    return dotted(tuple(path))
 
 
 def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return "null"
+    from pfgen.load import _kind
+
+    return _kind(value)
 
 
 def _messages(error: Any) -> Iterator[tuple[tuple, bool, str]]:
@@ -275,8 +262,6 @@ def _messages(error: Any) -> Iterator[tuple[tuple, bool, str]]:
 # Rules the schemas do not encode (API server validation, admission webhooks)
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # The env-var name rule before Kubernetes 1.34 relaxed it: keeping to it keeps
@@ -291,28 +276,22 @@ KATIB_ALGORITHMS = (
 _TRIAL_PARAM_REF = re.compile(r"\$\{trialParameters\.(.+?)\}")
 
 
+def _name_problem(value: str, limit: int, pattern: "re.Pattern[str]", rule: str) -> Optional[str]:
+    if len(value) > limit:
+        return f"must be at most {limit} characters"
+    return None if pattern.match(value) else f"must consist of {rule}"
+
+
 def dns1123_label(value: str) -> Optional[str]:
-    if len(value) > 63:
-        return "must be at most 63 characters"
-    if not _DNS1123_LABEL.match(value):
-        return "must consist of lower case letters, digits and '-', and start and end with a letter or digit"
-    return None
+    return _name_problem(value, 63, _DNS1123_LABEL, "lower case letters, digits and '-', and start and end with a letter or digit")
 
 
 def dns1123_subdomain(value: str) -> Optional[str]:
-    if len(value) > 253:
-        return "must be at most 253 characters"
-    if not _DNS1123_SUBDOMAIN.match(value):
-        return "must consist of lower case letters, digits, '-' and '.', and start and end with a letter or digit"
-    return None
+    return _name_problem(value, 253, DNS1123_SUBDOMAIN, "lower case letters, digits, '-' and '.', and start and end with a letter or digit")
 
 
 def dns1035_label(value: str) -> Optional[str]:
-    if len(value) > 63:
-        return "must be at most 63 characters"
-    if not _DNS1035_LABEL.match(value):
-        return "must consist of lower case letters, digits and '-', start with a letter and end with a letter or digit"
-    return None
+    return _name_problem(value, 63, DNS1035, "lower case letters, digits and '-', start with a letter and end with a letter or digit")
 
 
 def qualified_name(key: str) -> Optional[str]:
@@ -456,7 +435,7 @@ def _rules_pytorchjob(obj: dict, path: tuple, check: _Check, embedded: bool) -> 
 def _rules_experiment(obj: dict, path: tuple, check: _Check) -> None:
     """Katib v0.19 validating webhook (kubeflow-runtime.md section 4.3), offline part."""
     name = (obj.get("metadata") or {}).get("name")
-    if isinstance(name, str) and (len(name) > 40 or not _DNS1035_LABEL.match(name)):
+    if isinstance(name, str) and (len(name) > 40 or not DNS1035.match(name)):
         check.add(path + ("metadata", "name"), f"Experiment name {name!r} must be a DNS-1035 label of at most 40 characters")
     spec = obj.get("spec")
     if not isinstance(spec, dict):
@@ -542,6 +521,10 @@ def _rules_experiment(obj: dict, path: tuple, check: _Check) -> None:
                 check.add(tat + ("trialSpec", "metadata", key), f"a trialSpec must not set metadata.{key} (Katib sets it per trial)")
 
 
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_DATA_KEY_FIELDS = {"Secret": ("data", "stringData"), "ConfigMap": ("data", "binaryData")}
+
+
 def _rules(obj: dict, path: tuple, embedded: bool) -> list:
     check = _Check([])
     meta = obj.get("metadata")
@@ -559,16 +542,11 @@ def _rules(obj: dict, path: tuple, embedded: bool) -> list:
         _rules_pytorchjob(obj, path, check, embedded)
     elif kind == "Experiment":
         _rules_experiment(obj, path, check)
-    elif kind == "Secret":
-        for field in ("data", "stringData"):
-            for key in obj.get(field) or {}:
-                if not re.match(r"^[-._a-zA-Z0-9]+$", str(key)) or len(str(key)) > 253:
-                    check.add(path + (field, key), f"secret key {key!r} must consist of letters, digits, '-', '_' or '.'", at_key=True)
-    elif kind == "ConfigMap":
-        for field in ("data", "binaryData"):
-            for key in obj.get(field) or {}:
-                if not re.match(r"^[-._a-zA-Z0-9]+$", str(key)) or len(str(key)) > 253:
-                    check.add(path + (field, key), f"config map key {key!r} must consist of letters, digits, '-', '_' or '.'", at_key=True)
+    for field in _DATA_KEY_FIELDS.get(kind, ()):
+        data = obj.get(field)
+        for key in data if isinstance(data, dict) else ():
+            if not _DATA_KEY.match(str(key)) or len(str(key)) > 253:
+                check.add(path + (field, key), f"{kind} key {key!r} must consist of letters, digits, '-', '_' or '.'", at_key=True)
     return check.found
 
 

@@ -64,8 +64,13 @@ def compile_data(data: dict):
 
 
 def _yaml_text(data: dict) -> str:
-    # allow_unicode=False: PyYAML writes raw line-break characters such as U+0085 lossily otherwise.
-    return yaml.safe_dump(data, allow_unicode=False, width=1 << 16, sort_keys=False)
+    """JSON is YAML 1.2 (what pfgen reads), except that YAML escapes a character beyond
+    U+FFFF as one \\U escape rather than a surrogate pair."""
+    def astral(match: "re.Match[str]") -> str:
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
+
+    return re.sub(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", astral, json.dumps(data, ensure_ascii=True))
 
 
 def parsed_job(job) -> dict:

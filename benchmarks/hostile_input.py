@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,18 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_hostile_input import BAD, CASES, GENERATORS  # noqa: E402
+from test_hostile_input import CASES, materialize  # noqa: E402
 
 
 def measure(name: str, repeat: int) -> tuple[float, int]:
-    case = CASES[name]
     best, code = float("inf"), -1
     with tempfile.TemporaryDirectory(prefix="pfgen-bench-") as tmp:
-        template = Path(tmp) / "pf-template.yml"
-        if "generate" in case:
-            template.write_bytes(GENERATORS[case["generate"]]())
-        else:
-            shutil.copyfile(BAD / name, template)
+        materialize(name, Path(tmp))
         for _ in range(repeat):
             started = time.perf_counter()
             result = subprocess.run([sys.executable, "-m", "pfgen", "validate", "pf-template.yml"],

@@ -8,6 +8,7 @@ traceback, nothing written, nothing executed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,20 @@ BAD = Path(__file__).parent / "fixtures" / "bad"
 CASES: dict = yaml.safe_load((BAD / "cases.yaml").read_text(encoding="utf-8"))
 MARKER = "pfgen-code-ran"  # what the tag-python-* cases try to create
 HANG_GUARD_SECONDS = 30
+# The valid template beside the pfgen.yaml cases (`as: pfgen.yaml`).
+CONFIG_TEMPLATE = """name: demo
+vm: azure-16gb-v100-4g-eastus-spot
+num_devices: 4
+job_setting:
+  type: custom
+  docker:
+    image: pytorch/pytorch:2.1
+    command: torchrun --nproc_per_node 4 train.py
+data:
+  name: my-data
+  mount_path: /data
+"""
+ONE_LINE = re.compile(r"^(\S+:\d+:\d+: (error|warning): |pfgen: )")
 
 
 def _oversize() -> bytes:
@@ -44,6 +59,18 @@ def _wide_flow() -> bytes:
 
 
 GENERATORS = {"oversize": _oversize, "long-command": _long_command, "many-values": _many_values, "wide-flow": _wide_flow}
+
+
+def materialize(name: str, work: Path) -> None:
+    """Lay out case ``name`` in the empty directory ``work`` (pf-template.yml, and pfgen.yaml for config cases)."""
+    case = CASES[name]
+    target = work / case.get("as", "pf-template.yml")
+    if target.name != "pf-template.yml":
+        (work / "pf-template.yml").write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    if "generate" in case:
+        target.write_bytes(GENERATORS[case["generate"]]())
+    else:
+        shutil.copyfile(BAD / name, target)
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -75,11 +102,7 @@ def test_hostile_template_is_refused_cleanly(name, command, tmp_path):
     case = CASES[name]
     work = tmp_path / "project"
     work.mkdir()
-    template = work / "pf-template.yml"
-    if "generate" in case:
-        template.write_bytes(GENERATORS[case["generate"]]())
-    else:
-        shutil.copyfile(BAD / name, template)
+    materialize(name, work)
     before = _snapshot(tmp_path)
     out = tmp_path / "out"
     args = ["validate", "pf-template.yml"] if command == "validate" else ["build", "-o", str(out), "pf-template.yml"]
@@ -88,8 +111,9 @@ def test_hostile_template_is_refused_cleanly(name, command, tmp_path):
 
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2, result.stderr
-    expected = f"pf-template.yml:{case['at']}: error: "
+    expected = f"{case.get('file', 'pf-template.yml')}:{case['at']}: error: "
     lines = result.stderr.splitlines()
+    assert all(ONE_LINE.match(line) for line in lines), f"a diagnostic spans lines:\n{result.stderr}"
     assert any(line.startswith(expected) and case["message"] in line for line in lines), (
         f"expected {expected}...{case['message']}... in:\n{result.stderr}"
     )

@@ -12,17 +12,16 @@ more address space than it uses.
 from __future__ import annotations
 
 import resource
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from test_hostile_input import BAD, CASES, GENERATORS
+from test_hostile_input import BAD, CASES, materialize
 
 ADDRESS_SPACE = 256 * 1024 * 1024
 CPU_SECONDS = 20
-HEAVY = ["yaml-alias-bomb.yml", "yaml-merge-key-bomb.yml", "yaml-deep-flow-nesting.yml", "yaml-deep-block-nesting.yml",
+HEAVY = ["yaml-alias-bomb.yml", "config-alias-bomb.yml", "yaml-merge-key-bomb.yml", "yaml-deep-flow-nesting.yml", "yaml-deep-block-nesting.yml",
          "oversize.yml", "wide-flow.yml", "many-values.yml", "long-command.yml"]
 
 
@@ -50,15 +49,11 @@ def test_the_heavy_cases_exist():
 @pytest.mark.parametrize("name", HEAVY)
 def test_heavy_input_is_refused_within_fixed_limits(name, command, tmp_path):
     case = CASES[name]
-    template = tmp_path / "pf-template.yml"
-    if "generate" in case:
-        template.write_bytes(GENERATORS[case["generate"]]())
-    else:
-        shutil.copyfile(BAD / name, template)
+    materialize(name, tmp_path)
     args = ["validate", "pf-template.yml"] if command == "validate" else ["build", "-o", "out", "pf-template.yml"]
     result = _run_limited(args, tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert f"pf-template.yml:{case['at']}: error: " in result.stderr
+    assert f"{case.get('file', 'pf-template.yml')}:{case['at']}: error: " in result.stderr
     assert "MemoryError" not in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 

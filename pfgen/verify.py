@@ -344,6 +344,17 @@ def _rules_metadata(meta: Any, path: tuple, check: _Check) -> None:
 def _rules_pod(spec: Any, path: tuple, check: _Check) -> None:
     if not isinstance(spec, dict):
         return
+    selector = spec.get("nodeSelector")
+    for key, value in selector.items() if isinstance(selector, dict) else ():
+        problem = qualified_name(str(key))
+        if problem:
+            check.add(path + ("nodeSelector", key), f"node selector key {key!r}: {problem}", at_key=True)
+        if isinstance(value, str) and label_value(value):
+            check.add(path + ("nodeSelector", key), f"node selector value {value!r}: {label_value(value)}")
+    for index, toleration in enumerate(spec.get("tolerations") or []):
+        key = toleration.get("key") if isinstance(toleration, dict) else None
+        if isinstance(key, str) and key and qualified_name(key):
+            check.add(path + ("tolerations", index, "key"), f"toleration key {key!r}: {qualified_name(key)}")
     volumes = set()
     for index, volume in enumerate(spec.get("volumes") or []):
         if isinstance(volume, dict) and isinstance(volume.get("name"), str):

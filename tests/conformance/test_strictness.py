@@ -79,6 +79,10 @@ def test_an_unknown_field_fails_at_every_level(where):
         (lambda j: _container(j)["volumeMounts"].append({"name": "nope", "mountPath": "/x"}), "names no volume"),
         (lambda j: _container(j)["resources"]["limits"].update(cpu="lots"), "does not match"),
         (lambda j: j["spec"].update(nprocPerNode=4), "expected string, got integer"),
+        (lambda j: j["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"].update(nodeSelector={"bad key!": "x"}),
+         "node selector key 'bad key!'"),
+        (lambda j: j["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"].update(nodeSelector={"zone": "a b"}),
+         "node selector value 'a b'"),
     ],
 )
 def test_values_the_cluster_rejects_are_rejected(mutate, expected):
@@ -231,3 +235,17 @@ def test_lint_command_reports_positions_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert f"{tmp_path / 'job.yaml'}:" in result.stderr and "imagePullPolicyy" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_build_verify_refuses_output_the_cluster_would_reject_and_writes_nothing(tmp_path):
+    """pfgen.yaml passes node selectors through; one the API server would refuse is caught by --verify."""
+    (tmp_path / "pf-template.yml").write_text(
+        "name: demo\nvm: azure-16gb-v100-4g-eastus-spot\nnum_devices: 4\njob_setting:\n  type: custom\n"
+        "  docker:\n    image: pytorch/pytorch:2.1\n    command: train\n", encoding="utf-8")
+    (tmp_path / "pfgen.yaml").write_text('placement:\n  node_selector:\n    "bad key!": x\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "pfgen", "build", "--verify", "-o", "out", "pf-template.yml"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "node selector key 'bad key!'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -121,9 +121,10 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("--exit-code", is_flag=True, help="Exit 1 when files were written, as formatters do in pre-commit hooks.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
+@click.option("--verify", is_flag=True, help="Check the generated objects against the shipped Kubernetes/CRD schemas (strict) and run `kubectl kustomize` before writing; exit 2 and write nothing if they fail (docs/guarantees.md).")
 @FORMAT_OPTION
 def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
-          secrets_mode: Optional[str], fmt: str) -> None:
+          secrets_mode: Optional[str], verify: bool, fmt: str) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -150,6 +151,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     try:
         result = build_trees(templates, out_path, options, extra_roots)
         trees = sorted(result.trees.items())
+        if verify:
+            result.warnings.extend(_verify_trees(result.trees))
         if not templates and not any(tree.jobs for _, tree in trees) and not any(_owns_something(r) for r, _ in trees):
             where = paths[0] if paths else "."
             _fail(UserError([Diagnostic(where, 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
@@ -167,6 +170,48 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         notes = [] if changes else [f"{jobs} job{'s' if jobs != 1 else ''} up to date"]
     _emit(fmt, result.warnings, changes, check=check, notes=notes)
     sys.exit(EXIT_CHANGED if changes and (check or exit_code) else EXIT_OK)
+
+
+def _verify_trees(trees: dict) -> list[Diagnostic]:
+    """Verify every file a build would write; errors raise (nothing is written), warnings are returned."""
+    from pfgen.errors import display_path
+    from pfgen.verify import verify_files
+
+    found: list[Diagnostic] = []
+    for root, tree in sorted(trees.items()):
+        files = {f"{directory}/{name}": text for directory, job_files in tree.jobs.items() for name, text in job_files.items()}
+        files.update(tree.root_files)
+        found.extend(verify_files(files, display_path(root)))
+    if any(d.is_error for d in found):
+        raise UserError(found)
+    return found
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@FORMAT_OPTION
+def lint(paths: tuple[str, ...], fmt: str) -> None:
+    """Verify generated manifests offline (default: ./deploy).
+
+    Every object in every YAML file below PATHS is checked strictly against the
+    schemas pfgen ships (PyTorchJob and Katib Experiment CRDs, core kinds of
+    Kubernetes 1.36, ExternalSecret, SealedSecret): misspelled fields, wrong
+    types, invalid names and kinds no schema covers are errors. Every
+    kustomization.yaml is built with `kubectl kustomize` when kubectl is
+    installed. Exit 0 when everything verifies, 2 otherwise.
+    """
+    from pfgen.verify import verify_tree
+
+    roots = [Path(p) for p in paths] or [Path("deploy")]
+    found: list[Diagnostic] = []
+    for root in roots:
+        if not root.exists():
+            found.append(Diagnostic(str(root), 1, 1, "no such file or directory"))
+            continue
+        found.extend(verify_tree(root))
+    if any(d.is_error for d in found):
+        _fail(UserError(found), fmt)
+    _emit(fmt, found, notes=["all objects verified"])
 
 
 def _owns_something(out: Path) -> bool:

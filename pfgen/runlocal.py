@@ -498,6 +498,15 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         else:
             env += [("CUDA_VISIBLE_DEVICES", ",".join(gpu_ids[node_rank * nproc:(node_rank + 1) * nproc]))]
         env += [(MARKER, f"{run_id}/{rtype}-{index}")]
+        # The kubelet expands $(VAR) and $$ in env values (against the variables before
+        # each) and in the command (against them all); pfgen's emitter escapes for it.
+        defined: dict[str, str] = {}
+        expanded_env = []
+        for env_name, env_value in env:
+            defined[env_name] = operator.kubelet_expand(env_value, defined)
+            expanded_env.append((env_name, defined[env_name]))
+        env = expanded_env
+        command = [operator.kubelet_expand(part, defined) for part in command]
         workdir = container.get("workingDir") or options.workdir
         cwd = run_dir
         if workdir and not options.isolate:

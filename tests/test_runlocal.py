@@ -349,3 +349,16 @@ def test_env_overrides_the_container_env_but_not_the_operators(tmp_path):
     env = dict(plan.replicas[1].env)
     assert (env["NUM_NODES"], env["WORLD_SIZE"], env["EXTRA"], env["RANK"]) == ("9", "4", "x", "1")
     assert any("--env WORLD_SIZE: the Training Operator's value" in note for note in plan.notes)
+
+
+def test_dollar_sequences_run_as_written_through_the_kubelet_expansion(tmp_path):
+    """pfgen escapes `$$` and `$(` against the kubelet; run --local expands like the kubelet, so both cancel out."""
+    template = job_template(tmp_path, """
+echo "pid-dollars=[$$]" | sed 's/[0-9]//g'
+echo "tag=$TAG subst=$(echo ok) literal=[\\$(NUM_NODES)]"
+""", extra="    env_var:\n      TAG: 'a$$b$(NUM_NODES)c'\n")
+    result = run_pfgen("run", "--local", "--cpu", "--nodes", "1", "--run-dir", str(tmp_path / "run"), str(template),
+                       env=env_for_run())
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "[master-0] pid-dollars=[]" in result.stdout.splitlines()
+    assert "[master-0] tag=a$$b$(NUM_NODES)c subst=ok literal=[$(NUM_NODES)]" in result.stdout.splitlines()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# CI clones the repository with shared/ beside it; PFGEN_SHARED points elsewhere.
+SHARED = Path(os.environ.get("PFGEN_SHARED") or ROOT.parent / "shared")
 CRDS = SHARED / "crds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -32,19 +31,11 @@ def strictify(schema):
     return strict_schema(schema)
 
 
-@lru_cache(maxsize=1)
-def pytorchjob_validator():
-    from jsonschema import Draft7Validator
-
-    if not (CRDS / "kubeflow.org_pytorchjobs.yaml").is_file():
-        pytest.skip(f"upstream CRDs not found at {CRDS} (they come with shared/ beside the repo)")
-    crd = yaml.safe_load((CRDS / "kubeflow.org_pytorchjobs.yaml").read_text())
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    return Draft7Validator(strictify(version["schema"]["openAPIV3Schema"]))
-
-
 def crd_errors(obj: dict) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in pytorchjob_validator().iter_errors(obj)]
+    """PyTorchJob violations against the upstream CRD in shared/, unknown fields forbidden."""
+    from strict_schema import errors, pytorchjob_validator
+
+    return errors(pytorchjob_validator(), obj)
 
 
 def load_stream(text: str) -> list[dict]:

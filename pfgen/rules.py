@@ -12,7 +12,7 @@ import re
 
 from pfgen.errors import Collector
 from pfgen.load import Document
-from pfgen.names import has_control_chars, is_dns1123_subdomain
+from pfgen.names import has_control_chars
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Set by the Training Operator (appended after the container's own env, so
@@ -157,12 +157,14 @@ def _check_command(doc: Document, issues: Collector, docker: dict) -> None:
 
 
 def _check_credentials(doc: Document, issues: Collector) -> None:
+    from pfgen.credentials import dns1123_subdomain_problem
+
     for path in (("job_setting", "docker", "credential_id"), ("plugin", "wandb", "credential_id"), ("plugin", "slack", "credential_id")):
         value = doc.get(path)
-        if isinstance(value, str) and not is_dns1123_subdomain(value):
+        problem = dns1123_subdomain_problem(value) if isinstance(value, str) else None
+        if problem:
             shown = value.encode("unicode_escape").decode("ascii")
-            issues.error(doc.pos(path), f"{'.'.join(path)}: '{shown}' is not a Kubernetes Secret name "
-                         "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)")
+            issues.error(doc.pos(path), f"{'.'.join(path)}: '{shown}' {problem}")
 
 
 def _check_data(doc: Document, issues: Collector) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from pfgen import dump
 from pfgen.config import config_for
@@ -21,6 +21,9 @@ from pfgen.load import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, display_path
 from pfgen.write import header
 
+if TYPE_CHECKING:
+    from pfgen.cache import BuildCache, Hit
+
 DEFAULT_OUT = "deploy"
 
 
@@ -29,6 +32,11 @@ class BuildResult:
     trees: dict[Path, dict[Path, str]] = field(default_factory=dict)  # OUT -> absolute path -> text
     jobs: list[CompiledJob] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    cached: list[Path] = field(default_factory=list)  # templates whose output came from the build cache
+
+    @property
+    def job_count(self) -> int:
+        return len(self.jobs) + len(self.cached)
 
 
 def out_dir_for(template: Path, out: Optional[Path]) -> Path:
@@ -58,31 +66,59 @@ def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(
     return compiled, warnings
 
 
-def build_trees(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions()) -> BuildResult:
-    compiled, warnings = compile_all(templates, options)
-    result = BuildResult(warnings=warnings)
-    owners: dict[tuple[Path, str], tuple[Path, Document]] = {}
+def build_trees(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions(),
+                cache: Optional["BuildCache"] = None) -> BuildResult:
+    """Compile ``templates`` into output trees; with a ``cache``, unchanged jobs are served from it (see cache.py)."""
+    by_dir: dict[Path, Path] = {}  # template directory -> OUT (one config lookup per directory)
+    roots = {t: by_dir[t.parent] if t.parent in by_dir else by_dir.setdefault(t.parent, out_dir_for(t, out)) for t in templates}
+    hits: dict[Path, Hit] = {}
+    if cache is not None and cache.active:
+        for template in templates:
+            hit = cache.lookup(template, roots[template], options)
+            if hit is not None:
+                hits[template] = hit
+    compiled, _ = compile_all([t for t in templates if t not in hits], options)
+    fresh = {template: (job, doc) for template, job, doc in compiled}
+    result = BuildResult()
+    owners: dict[tuple[Path, str], tuple[Path, Optional[Document]]] = {}
     errors: list[Diagnostic] = []
-    for template, job, doc in compiled:
-        root = out_dir_for(template, out)
-        key = (root, job.plan.name)
+    for template in templates:
+        root = roots[template]
+        if template in hits:
+            hit, job, doc = hits[template], None, None
+            name = hit.name
+            result.warnings.extend(Diagnostic(display_path(template), *w) for w in hit.warnings)
+        else:
+            job, doc = fresh[template]
+            name = job.plan.name
+            result.warnings.extend(job.diagnostics)
+        key = (root, name)
         if key in owners:
             other, other_doc = owners[key]
             for path, d in ((template, doc), (other, other_doc)):
+                d = d or load_file(path, display_path(path))
                 pos = d.pos(("name",)) if "name" in d.data else (1, 1)
                 partner = other if path == template else template
                 errors.append(Diagnostic(d.file, pos[0], pos[1],
-                                         f"job name '{job.plan.name}' is also produced by {display_path(partner)}; give one of them another `name`"))
+                                         f"job name '{name}' is also produced by {display_path(partner)}; give one of them another `name`"))
             continue
         owners[key] = (template, doc)
         tree = result.trees.setdefault(root, {})
-        source = os.path.relpath(template.resolve(), root / job.plan.name)
-        for name, text in job.files.items():
-            tree[root / job.plan.name / name] = header(source) + text
+        if job is None:
+            tree.update(hits[template].files)
+            result.cached.append(template)
+            continue
+        source = os.path.relpath(template.resolve(), root / name)
+        files = {root / name / file: header(source) + text for file, text in job.files.items()}
+        tree.update(files)
         result.jobs.append(job)
+        if cache is not None:
+            cache.record(template, root, options, job, files)
     if errors:
         raise UserError(errors)
     for root, tree in result.trees.items():
         jobs = sorted({path.relative_to(root).parts[0] for path in tree})
         tree[root / "kustomization.yaml"] = header("all jobs below") + dump.to_yaml(kustomization.build(jobs))
+    if cache is not None:
+        cache.save()
     return result

@@ -85,7 +85,8 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
 @click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
-def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str]) -> None:
+@click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (see PFGEN_CACHE_DIR).")
+def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str], no_cache: bool) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -93,6 +94,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
     longer produces are removed; files it did not generate are never touched.
     """
     from pfgen.build import build_trees
+    from pfgen.cache import BuildCache
     from pfgen.pipeline import CompileOptions
     from pfgen.write import sync
 
@@ -100,7 +102,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
     templates = _templates(paths, [out_path] if out_path else [])
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
     try:
-        result = build_trees(templates, out_path, options)
+        result = build_trees(templates, out_path, options, cache=BuildCache(None) if no_cache else BuildCache.open())
     except UserError as exc:
         _fail(exc)
     _report(result.warnings)
@@ -122,7 +124,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
         if drift:
             click.echo("pfgen: output is out of date; run `pfgen build`", err=True)
             sys.exit(EXIT_CHANGED)
-        click.echo(f"pfgen: {len(result.jobs)} job{'s' if len(result.jobs) != 1 else ''} up to date", err=True)
+        click.echo(f"pfgen: {result.job_count} job{'s' if result.job_count != 1 else ''} up to date", err=True)
 
 
 @main.command()

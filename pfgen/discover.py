@@ -11,23 +11,22 @@ from pfgen.pipeline import TEMPLATE_NAMES
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache"}
 
 
-def _is_virtualenv(path: Path) -> bool:
-    return (path / "pyvenv.cfg").is_file()
+def _is_virtualenv(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
 
 
 def find_templates(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
-    skipped = {p.resolve() for p in skip}
-    found: list[Path] = []
+    skipped = {os.path.realpath(p) for p in skip}
+    found: list[str] = []
     for path in paths:
         if not path.is_dir():
-            found.append(path)
+            found.append(str(path))
             continue
         for root, dirs, files in os.walk(path):
-            here = Path(root)
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not _is_virtualenv(here / d)
-                             and (here / d).resolve() not in skipped)
-            found.extend(here / name for name in sorted(files) if name in TEMPLATE_NAMES)
-    unique: dict[Path, Path] = {}
-    for path in found:
-        unique.setdefault(path.resolve(), path)
-    return sorted(unique.values(), key=lambda p: str(p.resolve()))
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not _is_virtualenv(os.path.join(root, d))
+                             and not (skipped and os.path.realpath(os.path.join(root, d)) in skipped))
+            found.extend(os.path.join(root, name) for name in sorted(files) if name in TEMPLATE_NAMES)
+    unique: dict[str, str] = {}
+    for path in found:  # plain strings: pathlib's resolve() per template is slow
+        unique.setdefault(os.path.realpath(path), path)
+    return [Path(unique[real]) for real in sorted(unique)]

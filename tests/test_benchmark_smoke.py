@@ -1,0 +1,46 @@
+"""The benchmark suite runs end to end on a small monorepo, so it never rots.
+
+Figures are printed, not asserted: no timing assertions here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_runs_with_small_n(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--n", "20", "--repeat", "1",
+                           "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for label in ("python -c pass", "pfgen validate (1 template)", "pfgen render (1 template)",
+                  "pfgen build, 20 templates, cold", "pfgen build again, nothing changed",
+                  "pfgen build after editing 1 template", "pfgen build --check --no-cache, 20 templates",
+                  "peak RSS of the cold build"):
+        assert label in out, out
+    assert len(list((tmp_path / "monorepo" / "deploy").glob("*/pytorchjob.yaml"))) == 20
+
+
+def test_generator_is_deterministic_and_varied(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    first = generate.generate(tmp_path / "one", 60, seed=3)
+    second = generate.generate(tmp_path / "two", 60, seed=3)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    docs = [yaml.safe_load(p.read_text()) for p in first]
+    vms = {d["vm"] for d in docs}
+    assert len(vms) > 10 and any(v in generate.ONPREM for v in vms)
+    assert any("dist" in d for d in docs) and any("data" in d for d in docs) and any("checkpoint" in d for d in docs)
+    assert any(d["data"]["name"].startswith("huggingface:") for d in docs if "data" in d)
+    assert any(isinstance(d["job_setting"]["docker"]["command"], dict) for d in docs)
+    assert any("env_var" in d["job_setting"]["docker"] for d in docs)
+    assert (tmp_path / "one" / "pfgen.yaml").is_file()

@@ -3,8 +3,9 @@
 ruamel.yaml's pure-Python composer costs ~1.5 ms per template; libyaml's costs
 ~0.07 ms. ``load.py`` composes with :func:`compose` first and falls back to
 ruamel for anything libyaml rejects (so every syntax error message stays
-ruamel's), for documents with a ``%YAML`` directive, and when PyYAML was built
-without libyaml. On documents both accept they must agree node for node:
+ruamel's), for documents with a ``%YAML`` directive or an empty value (the
+two place its position differently), and when PyYAML was built without
+libyaml. On documents both accept they must agree node for node:
 same kinds, tags, values and positions. Plain scalars are tagged by the YAML
 1.2 rules ruamel applies (``true``/``false`` only are booleans, ``0o17`` and
 ``0x1f`` are integers, ``yes``/``on`` stay strings ...); the tests compare
@@ -16,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-import yaml
 from yaml.nodes import ScalarNode
 from yaml.resolver import BaseResolver
 
@@ -53,6 +53,17 @@ for _tag, _regex, _first in _PLAIN:
         _BY_FIRST.setdefault(_char, []).append((_CORE + _tag, _regex))
 
 
+# Text where libyaml and ruamel are known to disagree, or whose positions they
+# report differently, goes to ruamel: directives, tags, anchors and aliases
+# (libyaml allows ':' and flow indicators in anchor names), a comment glued to
+# a block scalar indicator (libyaml accepts `|#`), blank lines opening a block
+# scalar (ruamel rejects ones indented deeper than its text), tabs (ruamel
+# rejects some inside plain scalars), line breaks other than \n and \r\n (the
+# two count lines differently). Templates rarely have any of these;
+# shell `&&`, pipes and globs like `*.py` only cost the fast path.
+_DEFER = re.compile(r"[\t\x85\u2028\u2029]|\r(?!\n)|^%|(?:^|[\s\[{,])(?:!|[&*](?![\s&*]|$))|[|>][-+0-9]*(?:#|[ ]*\n[ ]*\n)", re.M)
+
+
 def resolve_plain(value: str) -> str:
     """The tag ruamel (YAML 1.2) gives a plain scalar with this text."""
     if value == "":
@@ -63,7 +74,10 @@ def resolve_plain(value: str) -> str:
     return _CORE + "str"
 
 
-_Parser: Optional[type] = getattr(yaml, "CParser", None)
+try:
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # PyYAML built without libyaml
+    _Parser = None  # type: ignore[assignment, misc]
 
 if _Parser is not None:
 
@@ -74,8 +88,18 @@ if _Parser is not None:
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
             if kind is ScalarNode:
-                return resolve_plain(value) if implicit[0] else _CORE + "str"
+                if not implicit[0]:
+                    return _CORE + "str"
+                if value == "":
+                    # libyaml places an empty value right after its key; ruamel at the next
+                    # token. Let ruamel compose such (rare) documents so positions agree.
+                    raise _Defer
+                return resolve_plain(value)
             return _CORE + ("seq" if kind.__name__ == "SequenceNode" else "map")
+
+
+class _Defer(Exception):
+    """The document is one whose composition ruamel must do."""
 
 
 def available() -> bool:
@@ -87,10 +111,12 @@ def compose(text: str) -> Optional[Any]:
 
     Raises ``yaml.YAMLError`` (callers fall back to ruamel for the message).
     """
-    if _Parser is None or "%YAML" in text:
+    if _Parser is None or _DEFER.search(text):
         return None
     composer = _Composer(text)
     try:
         return composer.get_single_node()
+    except _Defer:
+        return None
     finally:
         composer.dispose()

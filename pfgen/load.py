@@ -115,11 +115,19 @@ def load_text(text: str, file: str) -> Document:
         raise _fail(file, (1, 1), "file is empty; expected a mapping of template keys")
 
     root = _compose_fast(text)
-    if root is None:
-        root = _compose_ruamel(text, file)
+    if root is not None:
+        try:
+            return _document(root, file)
+        except UserError:
+            pass  # report what the reference composer (ruamel) makes of it
+    root = _compose_ruamel(text, file)
     if root is None:
         raise _fail(file, (1, 1), "file is empty; expected a mapping of template keys")
+    return _document(root, file)
 
+
+def _document(root: Any, file: str) -> Document:
+    issues = Collector(file)
     builder = _Builder(file, issues)
     try:
         data = builder.build(root, (), 0)

@@ -116,9 +116,36 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
             cache.record(template, root, options, job, files)
     if errors:
         raise UserError(errors)
+    _add_shared_secrets(result)
+    sealed_roots = {root for root in result.trees for job in result.jobs
+                    if job.secrets_mode == "sealed" and root / job.plan.name / "kustomization.yaml" in result.trees[root]}
     for root, tree in result.trees.items():
         jobs = sorted({path.relative_to(root).parts[0] for path in tree})
+        if root in sealed_roots and (root / SEALED_FILE).is_file():
+            jobs.append(SEALED_FILE)  # kept by the user, made by `pfgen secrets --seal -o`
         tree[root / "kustomization.yaml"] = header("all jobs below") + dump.to_yaml(kustomization.build(jobs))
     if cache is not None:
         cache.save()
     return result
+
+
+SECRETS_DIR = "_secrets"  # not a DNS-1035 label, so never a job's directory
+SEALED_FILE = "sealed-secrets.yaml"  # sealed mode: listed by the root kustomization when present
+
+
+def _add_shared_secrets(result: BuildResult) -> None:
+    """External secrets mode: one ExternalSecret per Secret in OUT/_secrets/, merged across the jobs
+    (jobs sharing a credential share its Secret; a docker Secret logs in to every job's registry)."""
+    from pfgen.emit import secrets
+
+    by_root: dict[Path, list[CompiledJob]] = {}
+    for job in result.jobs:
+        if job.secret_objects:
+            root = next(root for root, tree in result.trees.items() if root / job.plan.name / "kustomization.yaml" in tree)
+            by_root.setdefault(root, []).append(job)
+    for root, jobs in by_root.items():
+        objects = secrets.shared_external_secrets([(job.plan.namespace, job.plan.credentials, job.secrets_settings) for job in jobs])
+        tree = result.trees[root]
+        tree[root / SECRETS_DIR / "externalsecret.yaml"] = header("the credentials of all jobs below") + dump.to_yaml_stream(objects)
+        tree[root / SECRETS_DIR / "kustomization.yaml"] = header("the credentials of all jobs below") + dump.to_yaml(
+            kustomization.build(["externalsecret.yaml"]))

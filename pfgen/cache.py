@@ -136,6 +136,13 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     return sorted(set(found))
 
 
+def cacheable(job: Any) -> bool:
+    """Whether a job's output is its own files only. Jobs that feed outputs shared across jobs
+    (external-mode ExternalSecrets merged into OUT/_secrets/, sealed mode's root listing) are
+    compiled every time, so the shared files always see every contribution."""
+    return not getattr(job, "secret_objects", None) and getattr(job, "secrets_mode", "env") == "env"
+
+
 def _options_text(options: Any) -> str:
     if options is None:
         return "-"
@@ -262,7 +269,7 @@ class BuildCache:
 
     def record(self, template: Path, out_root: Path, options: Any, job: Any, files: dict[Path, str]) -> None:
         """Remember a freshly compiled job whose output is ``files`` (absolute path -> text)."""
-        if not self.active:
+        if not self.active or not cacheable(job):
             return
         resolved, data = self._resolved(template)
         if data is None:

@@ -85,8 +85,10 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
 @click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
+@click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
 @click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (see PFGEN_CACHE_DIR).")
-def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str], no_cache: bool) -> None:
+def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str], secrets_mode: Optional[str],
+          no_cache: bool) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -100,7 +102,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
 
     out_path = Path(out) if out else None
     templates = _templates(paths, [out_path] if out_path else [])
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
     try:
         result = build_trees(templates, out_path, options, cache=BuildCache(None) if no_cache else BuildCache.open())
     except UserError as exc:
@@ -131,7 +133,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir
 @click.argument("template", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Output format.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
-def render(template: str, fmt: str, workspace_dir: Optional[str]) -> None:
+@click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml.")
+def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: Optional[str]) -> None:
     """Print a template's manifests to stdout (TEMPLATE '-' reads stdin).
 
     \b
@@ -141,7 +144,7 @@ def render(template: str, fmt: str, workspace_dir: Optional[str]) -> None:
     from pfgen.load import decode
     from pfgen.pipeline import CompileOptions, compile_job, compile_text
 
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
     try:
         if template == "-":
             text = decode(sys.stdin.buffer.read(), "<stdin>")
@@ -151,10 +154,60 @@ def render(template: str, fmt: str, workspace_dir: Optional[str]) -> None:
     except UserError as exc:
         _fail(exc)
     _report(job.diagnostics)
+    objects = job.objects + job.secret_objects
     if fmt == "json":
-        click.echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": job.objects}), nl=False)
+        click.echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": objects}), nl=False)
     else:
-        click.echo(dump.to_yaml_stream(job.objects), nl=False)
+        click.echo(dump.to_yaml_stream(objects), nl=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml (default env).")
+@click.option("--seal", is_flag=True, help="Seal the Secrets for the Sealed Secrets controller (same as --mode sealed).")
+@click.option("--cert", type=click.Path(dir_okay=False), help="sealed: the controller's public certificate (`kubeseal --fetch-cert`); default secrets.cert.")
+@click.option("--scope", type=click.Choice(["strict", "namespace-wide", "cluster-wide"]), help="sealed: sealing scope; default secrets.scope, else strict.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="sealed/external: write FILE instead of stdout (never allowed in env mode).")
+def secrets(paths: tuple[str, ...], mode: Optional[str], seal: bool, cert: Optional[str], scope: Optional[str], output: Optional[str]) -> None:
+    """Print the Secret specs for the credentials the templates use.
+
+    \b
+    env (default), in CI:   pfgen secrets | kubectl apply -f -
+        values come from PFGEN_SECRET_<ID>_<FIELD> environment variables
+        (ID upper-cased, '-' and '.' as '_'); every missing one is listed.
+        Plaintext: printed only, never written to a file.
+    external:               pfgen secrets --mode external   (ExternalSecrets)
+    sealed:                 pfgen secrets --seal --cert cert.pem -o sealed.yaml
+
+    PATHS are templates or directories (default: the current directory).
+    See docs/credentials.md.
+    """
+    import os
+
+    from pfgen.secretspecs import Request, render as render_secrets
+
+    if seal:
+        if mode not in (None, "sealed"):
+            click.echo("pfgen: error: --seal contradicts --mode " + str(mode), err=True)
+            sys.exit(EXIT_INVALID)
+        mode = "sealed"
+    templates = _templates(paths)
+    try:
+        result = render_secrets(templates, Request(mode, Path(cert) if cert else None, scope), os.environ)
+    except UserError as exc:
+        _fail(exc)
+    _report(result.warnings)
+    if output and result.mode == "env":
+        click.echo("pfgen: error: env mode prints plaintext Secrets and never writes them to a file; "
+                   "pipe them to `kubectl apply -f -`, or use --seal", err=True)
+        sys.exit(EXIT_INVALID)
+    if output:
+        # Not pfgen's ownership marker: `pfgen build` must never treat this file as stale output.
+        note = f"# {result.mode.capitalize()} secret specs made by `pfgen secrets`; they hold no readable secret value.\n"
+        Path(output).write_text(note + result.text, encoding="utf-8")
+        click.echo(f"pfgen: wrote {result.count} {result.mode} secret spec{'s' if result.count != 1 else ''} to {output}", err=True)
+    else:
+        click.echo(result.text, nl=False)
 
 
 @main.command()

@@ -14,7 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
-from pfgen.errors import Collector, UserError
+from pfgen.credentials import CredentialsConfig
+from pfgen.errors import Collector, UserError, display_path
 from pfgen.load import Document, load_file
 from pfgen.plan import VM
 
@@ -34,6 +35,7 @@ class Datastore:
     claim: Optional[str] = None
     sub_path: Optional[str] = None
     size: Optional[str] = None
+    credential: Optional[str] = None  # credential id for cloud storage access (see pfgen/credentials.py)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ProjectConfig:
     checkpoints: dict[str, CheckpointSource] = field(default_factory=dict)
     placement: PlacementConfig = PlacementConfig()
     vms: dict[str, VM] = field(default_factory=dict)
+    credentials: CredentialsConfig = CredentialsConfig()  # credentials:, secrets:, datastores.*.credential
     document: Optional[Document] = field(default=None, compare=False)
 
     @property
@@ -93,12 +96,15 @@ def _tolerations(items: list[dict]) -> tuple[tuple[tuple[str, str], ...], ...]:
 
 @lru_cache(maxsize=64)
 def load_config(path: Path) -> ProjectConfig:
-    from pfgen import schema
+    from pfgen import credentials, plaintext, schema
 
-    display = _display(path)
+    display = display_path(path)
     doc = load_file(path, display)
     issues = Collector(display)
+    plaintext.check(doc, issues, where="pfgen.yaml")
     schema.check(doc, issues, schema.CONFIG_SCHEMA)
+    issues.raise_if_errors()
+    creds = credentials.parse_config(doc, issues)
     issues.raise_if_errors()
     data = doc.data
     storage = data.get("storage", {})
@@ -130,15 +136,9 @@ def load_config(path: Path) -> ProjectConfig:
             gpu_resource=placement.get("gpu_resource", PlacementConfig.gpu_resource),
         ),
         vms=vms,
+        credentials=creds,
         document=doc,
     )
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 __all__ = ["ProjectConfig", "config_for", "find_config", "load_config", "UserError"]

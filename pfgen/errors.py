@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 ERROR = "error"
@@ -37,7 +38,7 @@ class UserError(Exception):
     """One or more problems with the user's input; never a bug in pfgen."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]):
-        self.diagnostics = sorted(diagnostics)
+        self.diagnostics = sorted(set(diagnostics))
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
@@ -63,7 +64,33 @@ class Collector:
             raise UserError(self.diagnostics)
 
 
+def _distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``word`` (fewest edits among difflib's close matches)."""
+    candidates = difflib.get_close_matches(word, sorted(set(choices)), n=5, cutoff=0.6)
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (_distance(word, c), c))
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
-    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"; did you mean '{matches[0]}'?" if matches else ""
+    """'; did you mean 'x'?' for the closest choice, or '' when none is close."""
+    match = closest(word, choices)
+    return f"; did you mean '{match}'?" if match else ""
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in messages: relative to the cwd when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from pfgen import dump, rules, schema
+from pfgen import dump, plaintext, rules, schema
 from pfgen.config import ProjectConfig, config_for
-from pfgen.emit import kustomization, pvc, pytorchjob
-from pfgen.errors import Collector, Diagnostic, UserError
+from pfgen.credentials import SecretsConfig
+from pfgen.emit import kustomization, pvc, pytorchjob, secrets
+from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load import Document, load_file, load_text
 from pfgen.plan import JobPlan
 
@@ -26,6 +27,7 @@ TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
 @dataclass(frozen=True)
 class CompileOptions:
     workspace_dir: Optional[Path] = None  # -d/--workspace-dir override
+    secrets_mode: Optional[str] = None  # --secrets-mode override of pfgen.yaml secrets.mode
 
 
 @dataclass
@@ -33,6 +35,11 @@ class CompiledJob:
     plan: JobPlan
     objects: list[dict]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # external secrets mode: the job's ExternalSecrets (render prints them; build writes them once
+    # per output tree, merged across jobs, see build.py) and the settings they were made with.
+    secret_objects: list[dict] = field(default_factory=list)
+    secrets_settings: Optional[SecretsConfig] = None
+    secrets_mode: str = "env"
 
     @property
     def files(self) -> dict[str, str]:
@@ -45,20 +52,18 @@ class CompiledJob:
         return dict(sorted(files.items()))
 
 
-def display_path(path: Path) -> str:
-    """How a path is shown in messages: relative to the cwd when below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def check_document(doc: Document, template: Path, config: ProjectConfig) -> tuple[Optional[JobPlan], list[Diagnostic]]:
     """Validate and resolve; returns the plan (None on errors) and all diagnostics."""
     issues = Collector(doc.file)
+    plaintext.check(doc, issues, where="a template")
     schema.check(doc, issues)
     if not issues.has_errors:
         rules.check(doc, issues)
+    if issues.has_errors:
+        # Still report what can be checked on its own: the VM and the device count.
+        from pfgen.resolve import vm_layout
+
+        vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
         plan = resolve_plan(doc, template, config, issues)
@@ -66,13 +71,25 @@ def check_document(doc: Document, template: Path, config: ProjectConfig) -> tupl
 
 
 def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: Collector) -> Optional[JobPlan]:
+    import dataclasses
+
+    from pfgen import credentials
     from pfgen.resolve import resolve
 
-    return resolve(doc, config, template, issues)
+    plan = resolve(doc, config, template, issues)
+    data = doc.data.get("data") or {}
+    uses, channel = credentials.resolve(
+        doc, config.credentials, issues, image=doc.get(("job_setting", "docker", "image")),
+        datastores=[data["name"]] if isinstance(data.get("name"), str) else [],
+    )
+    if plan is None:
+        return None
+    pull = tuple(use.secret_name for use in uses if use.kind == "docker")
+    return dataclasses.replace(plan, credentials=uses, slack_channel=channel, image_pull_secrets=pull)
 
 
 def emit(plan: JobPlan) -> list[dict]:
-    return [pytorchjob.build(plan), *pvc.build(plan)]
+    return [secrets.wire(pytorchjob.build(plan), plan), *pvc.build(plan)]
 
 
 def compile_document(doc: Document, template: Path, config: Optional[ProjectConfig] = None,
@@ -81,7 +98,10 @@ def compile_document(doc: Document, template: Path, config: Optional[ProjectConf
     plan, diagnostics = check_document(doc, template, config)
     if plan is None:
         raise UserError(diagnostics)
-    return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error])
+    specs = secrets.specs(plan, config.credentials, options.secrets_mode)
+    return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error], specs,
+                       config.credentials.secrets if specs else None,
+                       options.secrets_mode or config.credentials.secrets.mode)
 
 
 def compile_job(template: Path, *, config: Optional[ProjectConfig] = None,

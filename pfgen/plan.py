@@ -61,6 +61,23 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class CredentialUse:
+    """A credential a job uses: the Kubernetes Secret that holds it and how the pod reads it.
+
+    Never carries a secret value; see pfgen/credentials.py and docs/credentials.md.
+    """
+
+    id: str  # credential_id as written in the template or pfgen.yaml
+    kind: str  # docker | s3 | azure-blob | gcs | wandb | slack
+    secret_name: str  # the Secret in the job's namespace
+    purpose: str = ""  # e.g. "image pull", "plugin.wandb", "datastore imagenet" (messages only)
+    registries: tuple[str, ...] = ()  # docker: registry hosts to log in to
+    remote_key: Optional[str] = None  # external mode: key at the secret store
+    file: str = field(default="", compare=False)  # where it is referenced (for messages)
+    pos: tuple[int, int] = field(default=(1, 1), compare=False)
+
+
+@dataclass(frozen=True)
 class Dist:
     dp: int
     pp: int
@@ -88,6 +105,8 @@ class JobPlan:
     dist: Optional[Dist] = None
     checkpoint_dir: Optional[str] = None
     image_pull_secrets: tuple[str, ...] = ()
+    credentials: tuple[CredentialUse, ...] = ()  # see pfgen/credentials.py
+    slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property

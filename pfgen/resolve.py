@@ -106,26 +106,31 @@ def placement(vm: VM, config: ProjectConfig) -> Placement:
     return Placement(tuple(sorted(selector.items())), tuple(unique), settings.gpu_resource)
 
 
-def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector) -> Optional[JobPlan]:
-    data = doc.data
-    job = data["job_setting"]
-    docker = job["docker"]
-
-    vm: Optional[VM] = None
+def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[Optional[VM], Optional[tuple[int, int]]]:
+    """Resolve ``vm`` and fit ``num_devices`` to it; tolerant of other keys being invalid."""
+    name, devices = doc.data.get("vm"), doc.data.get("num_devices")
+    if not isinstance(name, str):
+        return None, None
     try:
-        vm = vms.resolve(data["vm"], config.vms)
+        vm = vms.resolve(name, config.vms)
     except vms.UnknownVM as exc:
         issues.error(doc.pos(("vm",)), f"vm: {exc}")
+        return None, None
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+        return vm, None
+    layout = nodes_and_procs(devices, vm)
+    if layout is None:
+        lower = devices - devices % vm.gpus
+        issues.error(doc.pos(("num_devices",)),
+                     f"num_devices: {devices} GPUs do not fill whole {vm.name} VMs ({vm.gpus} GPUs each); "
+                     f"use at most {vm.gpus} (one node) or a multiple of {vm.gpus}, e.g. {lower} or {lower + vm.gpus}")
+    return vm, layout
 
-    layout = None
-    devices = data["num_devices"]
-    if vm is not None:
-        layout = nodes_and_procs(devices, vm)
-        if layout is None:
-            lower = devices - devices % vm.gpus
-            issues.error(doc.pos(("num_devices",)),
-                         f"num_devices: {devices} GPUs do not fill whole {vm.name} VMs ({vm.gpus} GPUs each); "
-                         f"use at most {vm.gpus} (one node) or a multiple of {vm.gpus}, e.g. {lower} or {lower + vm.gpus}")
+
+def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector) -> Optional[JobPlan]:
+    data = doc.data
+    docker = data["job_setting"]["docker"]
+    vm, layout = vm_layout(doc, config, issues)
 
     raw_name, name_path, name_origin = job_name_source(doc, template)
     name = k8s_name(raw_name)

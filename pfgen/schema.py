@@ -13,7 +13,7 @@ import json
 from functools import lru_cache
 from typing import Any, Iterator
 
-from pfgen.errors import Collector, did_you_mean
+from pfgen.errors import Collector, closest, did_you_mean
 from pfgen.load import Document, PathKey
 from pfgen.resources import schema_path
 
@@ -96,7 +96,10 @@ def _report(doc: Document, issues: Collector, error: Any) -> None:
         return
     if validator == "required":
         missing = [k for k in error.validator_value if k not in instance]
+        unknown = [k for k in instance if k not in schema.get("properties", {})]
         for key in missing:
+            if any(closest(u, schema.get("properties", {})) == key for u in unknown):
+                continue  # reported as "unknown key ...; did you mean '<key>'?"
             issues.error(doc.key_pos(path) if path else (1, 1), f"{where}: missing required key '{key}'")
         return
     pos = doc.pos(path)
@@ -115,7 +118,9 @@ def _report(doc: Document, issues: Collector, error: Any) -> None:
     elif validator == "maxLength":
         issues.error(pos, f"{where}: must be at most {error.validator_value} characters")
     elif validator == "pattern":
-        if error.validator_value == "^[^\\s]+$":
+        if "x-pfgen-message" in schema:
+            issues.error(pos, f"{where}: '{instance}' {schema['x-pfgen-message']}")
+        elif error.validator_value == "^[^\\s]+$":
             issues.error(pos, f"{where}: must not contain whitespace")
         else:
             issues.error(pos, f"{where}: '{instance}' does not match {error.validator_value}")

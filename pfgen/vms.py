@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
-from pfgen.errors import did_you_mean
+from pfgen.errors import _distance, closest, did_you_mean
 from pfgen.plan import VM
 
 _GRAMMAR = re.compile(r"^(aws|azure|gcp)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-spot)?$")
@@ -25,6 +25,15 @@ _LOOSE = re.compile(r"^([a-z]+)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-s
 
 class UnknownVM(ValueError):
     """The name does not resolve; the message says why and what was meant."""
+
+    def __init__(self, message: str, suggestion: str | None = None):
+        super().__init__(message)
+        self.suggestion = suggestion  # the whole name with the bad part corrected
+
+
+def _fixed(name: str, part: str, choices) -> str | None:
+    match = closest(part, choices)
+    return name.replace(part, match, 1) if match else None
 
 
 @lru_cache(maxsize=1)
@@ -48,6 +57,20 @@ def gke_accelerator(vm: VM) -> str | None:
 
 def resolve(name: str, custom: Mapping[str, VM] = {}) -> VM:
     """Resolve a VM name or raise :class:`UnknownVM` with a helpful message."""
+    try:
+        return _resolve(name, custom)
+    except UnknownVM as exc:
+        # A near miss of a known name is most likely a typo of it, unless
+        # correcting the one bad part of the name is a smaller change.
+        known = closest(name, known_names(custom))
+        if known and _distance(name, known) <= 2 and (
+            exc.suggestion is None or _distance(name, known) < _distance(name, exc.suggestion)
+        ):
+            raise UnknownVM(f"unknown VM '{name}'; did you mean '{known}'?") from None
+        raise
+
+
+def _resolve(name: str, custom: Mapping[str, VM]) -> VM:
     if name in custom:
         return custom[name]
     data = _data()
@@ -58,7 +81,9 @@ def resolve(name: str, custom: Mapping[str, VM] = {}) -> VM:
     if not match:
         loose = _LOOSE.match(name)
         if loose:
-            raise UnknownVM(f"unknown cloud '{loose.group(1)}' in VM '{name}'{did_you_mean(loose.group(1), ['aws', 'azure', 'gcp'])}")
+            clouds = ["aws", "azure", "gcp"]
+            raise UnknownVM(f"unknown cloud '{loose.group(1)}' in VM '{name}'{did_you_mean(loose.group(1), clouds)}",
+                            _fixed(name, loose.group(1), clouds))
         raise UnknownVM(
             f"unknown VM '{name}'{did_you_mean(name, known_names(custom))}"
             " (names look like <cloud>-<mem>gb-<gpu>-<N>g-<region>[-spot]; `pfgen vm list` shows the known ones)"
@@ -66,10 +91,12 @@ def resolve(name: str, custom: Mapping[str, VM] = {}) -> VM:
     cloud, memory, gpu, count, region, spot = match.groups()
     known_gpus = data["gpu_memory_gb"]
     if gpu not in known_gpus:
-        raise UnknownVM(f"unknown GPU model '{gpu}' in VM '{name}'{did_you_mean(gpu, known_gpus)}; known: {', '.join(sorted(known_gpus))}")
+        raise UnknownVM(f"unknown GPU model '{gpu}' in VM '{name}'{did_you_mean(gpu, known_gpus)}; known: {', '.join(sorted(known_gpus))}",
+                        _fixed(name, f"-{gpu}-", [f"-{g}-" for g in known_gpus]))
     regions = data["regions"][cloud]
     if region not in regions:
-        raise UnknownVM(f"unknown {cloud} region '{region}' in VM '{name}'{did_you_mean(region, regions)}")
+        raise UnknownVM(f"unknown {cloud} region '{region}' in VM '{name}'{did_you_mean(region, regions)}",
+                        _fixed(name, region, regions))
     gpus = int(count)
     if gpus < 1:
         raise UnknownVM(f"VM '{name}' has no GPUs; the <N>g part must be at least 1g")

@@ -1,0 +1,79 @@
+"""What the Kubeflow Training Operator (v1.9) adds to a PyTorchJob's pods.
+
+A model of ``setPodEnv`` in kubeflow/trainer ``pkg/controller.v1/pytorch``
+(envvar.go, master.go; docs/runtime.md has the table), used wherever pfgen
+must reproduce the pods' environment without a cluster: the runtime-contract
+tests and ``pfgen run --local``. Non-elastic jobs with a Master only, which is
+all pfgen emits.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+DEFAULT_PORT = 23456
+
+
+def replica_counts(job: dict) -> dict[str, int]:
+    specs = job["spec"]["pytorchReplicaSpecs"]
+    return {kind: int(spec.get("replicas", 1)) for kind, spec in specs.items()}
+
+
+def master_port(job: dict) -> int:
+    master = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    for container in master["containers"]:
+        if container["name"] == "pytorch":
+            for port in container.get("ports", []):
+                if port.get("name") == "pytorchjob-port":
+                    return int(port["containerPort"])
+    return DEFAULT_PORT
+
+
+def nproc(job: dict) -> int:
+    value = job["spec"].get("nprocPerNode", "auto")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1  # the operator's fallback for "auto", "gpu", "cpu"
+
+
+def injected_env(job: dict, replica: str, index: int, *, master_addr: Optional[str] = None,
+                 port: Optional[int] = None) -> list[tuple[str, str]]:
+    """The variables the operator appends to every container of pod ``<replica>-<index>``.
+
+    ``replica`` is "Master" or "Worker"; ``master_addr`` and ``port`` stand in
+    for the master Service name and port when running outside a cluster.
+    """
+    total = sum(replica_counts(job).values())
+    address = master_addr or f"{job['metadata']['name']}-master-0"
+    port = master_port(job) if port is None else port
+    rank = index + 1 if replica == "Worker" else 0
+    env = [
+        ("PYTHONUNBUFFERED", "1"),
+        ("MASTER_PORT", str(port)),
+        ("PET_MASTER_PORT", str(port)),
+        ("MASTER_ADDR", address),
+        ("PET_MASTER_ADDR", address),
+        ("WORLD_SIZE", str(total * nproc(job))),
+        ("RANK", str(rank)),
+        ("PET_NODE_RANK", str(rank)),
+    ]
+    if job["spec"].get("nprocPerNode") is not None:
+        env.append(("PET_NPROC_PER_NODE", str(job["spec"]["nprocPerNode"])))
+    env.append(("PET_NNODES", str(total)))
+    return env
+
+
+def container_env(container: dict) -> list[tuple[str, str]]:
+    """The container's own literal env (valueFrom entries are skipped)."""
+    return [(item["name"], item["value"]) for item in container.get("env", []) if "value" in item]
+
+
+def pod_env(job: dict, replica: str, index: int, **stand_ins) -> dict[str, str]:
+    """The final environment of the ``pytorch`` container: later entries win, as in the kubelet."""
+    spec = job["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
+    container = next(c for c in spec["containers"] if c["name"] == "pytorch")
+    env: dict[str, str] = {}
+    for name, value in container_env(container) + injected_env(job, replica, index, **stand_ins):
+        env[name] = value
+    return env

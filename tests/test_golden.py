@@ -1,0 +1,41 @@
+"""Golden outputs: the committed examples/*/deploy and tests/golden/*/expected trees
+are exactly what the current code produces (`pfgen build --check` exits 0).
+
+Regenerate after an intended change with:
+    pfgen build examples
+    for c in tests/golden/*/; do pfgen build "$c" -o "$c/expected"; done
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_pfgen
+
+GOLDEN = sorted(p for p in (ROOT / "tests" / "golden").iterdir() if (p / "pf-template.yml").is_file())
+
+
+def test_examples_are_up_to_date():
+    result = run_pfgen("build", "--check", "examples", cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", GOLDEN, ids=[c.name for c in GOLDEN])
+def test_golden_case_is_up_to_date(case: Path):
+    result = run_pfgen("build", "--check", str(case.relative_to(ROOT)), "-o", str((case / "expected").relative_to(ROOT)), cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_reports_drift_as_a_diff_and_exit_1(tmp_path: Path):
+    case = tmp_path / "case"
+    shutil.copytree(GOLDEN[0], case)
+    job_file = next((case / "expected").glob("*/pytorchjob.yaml"))
+    job_file.write_text(job_file.read_text().replace("restartPolicy: OnFailure", "restartPolicy: Never", 1))
+    result = run_pfgen("build", "--check", str(case), "-o", str(case / "expected"))
+    assert result.returncode == 1
+    assert "-      restartPolicy: Never" in result.stdout and "+      restartPolicy: OnFailure" in result.stdout
+    assert "out of date" in result.stderr
+    assert "restartPolicy: Never" in job_file.read_text(), "--check must not write"

@@ -23,7 +23,7 @@ from pfgen.build import build_trees
 from pfgen.cache import BuildCache
 from pfgen.config import load_config
 from pfgen.discover import find_templates
-from pfgen.errors import Diagnostic
+from pfgen.errors import Diagnostic, UserError
 from pfgen.pipeline import CompileOptions
 from pfgen.write import sync
 
@@ -270,3 +270,15 @@ def test_cli_no_cache_and_check(project, tmp_path):
     for flags in (("--check",), ("--check", "--no-cache")):
         drift = pfgen_cli("build", *flags)
         assert drift.returncode == 1 and "job-a/kustomization.yaml" in drift.stdout
+
+
+def test_name_clash_with_a_cached_job_is_still_reported_with_positions(project):
+    build(project)
+    template = project / "jobs" / "b" / "pf-template.yml"
+    template.write_text(template.read_text().replace("name: job-b", "name: job-a"))
+    with pytest.raises(UserError) as caught:
+        build(project)
+    messages = [str(d) for d in caught.value.diagnostics]
+    assert len(messages) == 2 and all("job name 'job-a' is also produced by" in m for m in messages)
+    assert any(m.startswith("jobs/a/pf-template.yml:") for m in messages)
+    assert all(":1:1:" not in m for m in messages)  # real positions of `name`, from the cached job's template too

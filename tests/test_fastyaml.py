@@ -7,7 +7,6 @@ ruamel path returns for the same text.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -119,12 +118,9 @@ def test_repository_yaml_files_load_the_same():
 
 
 def test_generated_monorepo_templates_load_the_same(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import generate
-    finally:
-        sys.path.pop(0)
-    paths = generate.generate(tmp_path / "repo", 150, seed=7)
+    from test_benchmark_smoke import load_generator
+
+    paths = load_generator().generate(tmp_path / "repo", 150, seed=7)
     for path in paths + [tmp_path / "repo" / "pfgen.yaml"]:
         assert_same(path.read_text(encoding="utf-8"))
 

@@ -1,42 +1,48 @@
-"""Incremental build: skip a job whose inputs and outputs are exactly as last time.
+"""Incremental build: a template whose inputs are unchanged is not compiled again.
 
-For every template ``pfgen build`` compiles, it records an entry: a key over
-everything the job's output depends on, and the SHA-256 of each output file
-it produced. The next build serves a template from the cache only when
+For every template ``pfgen build`` compiles, the cache keeps the compiled job
+(its Kubernetes objects, plan, warnings, the file texts they dump to) under a
+key over everything compiling it reads. The next build uses the stored job
+only when
 
 * the key is equal: the template's bytes and path, the governing pfgen.yaml
-  (its path and bytes, or its absence), the output directory, the compile
+  (its path and bytes, or its absence), the working directory, the compile
   options, pfgen's version *and* a hash of pfgen's own source and data files
-  (so an edited checkout never serves stale output), the YAML dumper's version,
-  plus whatever :func:`extra_key` adds (e.g. workspace tag inputs);
-* every recorded dependency (:func:`dependencies`; e.g. a workspace directory)
-  still has the digest recorded; and
-* every output file is on disk with the recorded hash (a hand-edited or
-  deleted output is rebuilt).
+  (so an edited checkout never serves stale output), Python's and PyYAML's
+  versions, plus whatever the :data:`EXTRA_KEY` hooks add; and
+* every recorded dependency (the job's workspace directory, ``-d DIR``, and
+  whatever the :data:`DEPENDENCIES` hooks add) has the digest recorded.
 
-A served job's files are read back from disk, so the rest of the build (the
-writer, ``--check``) sees exactly what a full compile would have produced.
-Anything unexpected (unreadable or corrupt cache, a missing file) is a miss:
-the cache can make a build faster, never different.
+Everything after compiling (the layout of each OUT, shared objects, the root
+kustomization, comparing with and writing to disk) runs as always on the
+stored jobs, so a hand-edited or deleted output file is rewritten (and
+``--check`` reports it) exactly as without the cache. Anything unexpected (an
+unreadable or corrupt cache, another pfgen's cache) is a miss: the cache can
+make a build faster, never different.
 
 The cache lives outside the output tree, in ``$PFGEN_CACHE_DIR``, else
-``$XDG_CACHE_HOME/pfgen``, else ``~/.cache/pfgen``: one JSON file per working
-directory. ``PFGEN_CACHE=off`` (or ``pfgen build --no-cache``) disables it.
+``$XDG_CACHE_HOME/pfgen``, else ``~/.cache/pfgen``: one file per working
+directory, written atomically. It holds pickled pfgen objects, read back only
+by the same pfgen source (the key covers it); like any file under your home
+directory, it must not be writable by others. ``PFGEN_CACHE=off`` (or
+``pfgen build --no-cache``) disables it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 import pfgen
+from pfgen.pipeline import CompiledJob
 
 FORMAT = 1
 _PACKAGE = Path(pfgen.__file__).resolve().parent
@@ -131,16 +137,12 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     workspace = getattr(options, "workspace_dir", None)
     if workspace is not None:
         found.append(("tree", str(Path(workspace).resolve())))
+    image = getattr(job.plan, "workspace_image", None)
+    if image is not None:  # the image tag hashes the workspace's files (pfgen/workspace.py)
+        found.append(("tree", str(Path(image.workspace_dir).resolve())))
     for hook in DEPENDENCIES:
         found.extend(hook(template, job, options))
     return sorted(set(found))
-
-
-def cacheable(job: Any) -> bool:
-    """Whether a job's output is its own files only. Jobs that feed outputs shared across jobs
-    (external-mode ExternalSecrets merged into OUT/_secrets/, sealed mode's root listing) are
-    compiled every time, so the shared files always see every contribution."""
-    return not getattr(job, "secret_objects", None) and getattr(job, "secrets_mode", "env") == "env"
 
 
 def _options_text(options: Any) -> str:
@@ -157,20 +159,21 @@ def digest_file(path: str) -> str:
 
 
 def digest_tree(path: str) -> str:
-    """Names, modes and bytes of every file below ``path`` (symlinks by target)."""
+    """Names, executable bits and bytes of every file below ``path`` (what a workspace image hashes, and
+    more). A symlinked file counts by its target's bytes; a symlinked directory makes the tree volatile
+    (never equal to itself), so such a job is always compiled again."""
     root = Path(path)
     if not root.is_dir():
         return "missing" if not root.exists() else "file:" + digest_file(path)
     digest = hashlib.sha256()
     for directory, dirs, names in os.walk(root):
         dirs.sort()
+        if any(os.path.islink(os.path.join(directory, d)) for d in dirs):
+            return "volatile:" + os.urandom(16).hex()
         for name in sorted(names):
-            full = Path(directory) / name
-            rel = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                digest.update(f"L {rel} {os.readlink(full)}\0".encode())
-                continue
-            data = _read(full)
+            full = os.path.join(directory, name)
+            rel = Path(full).relative_to(root).as_posix()
+            data = _read(Path(full))
             mode = "x" if os.access(full, os.X_OK) else "-"
             digest.update(f"F {rel} {mode} ".encode() + (_sha(data).encode() if data is not None else b"?") + b"\0")
     return digest.hexdigest()
@@ -194,36 +197,31 @@ def _config_material(directory: Path) -> str:
     return f"config={path}:{_sha(data) if data is not None else 'unreadable'}"
 
 
-def job_key(template: Path, template_bytes: bytes, out_root: Path, options: Any) -> str:
+def job_key(template: Path, template_bytes: bytes, options: Any) -> str:
     """The key of a job; ``template`` is resolved (absolute, no symlinks)."""
-    parts = [tool_key(), f"template={template}:{_sha(template_bytes)}", _config_material(template.parent),
-             f"out={out_root}", *extra_key(template, options)]
+    parts = [tool_key(), f"cwd={os.getcwd()}", f"template={template}:{_sha(template_bytes)}",
+             _config_material(template.parent), *extra_key(template, options)]
     return _sha("\n".join(parts).encode())
 
 
 # --- the cache file -------------------------------------------------------------
 
-@dataclass
-class Hit:
-    """A job served from the cache: its output files (path -> text) and warnings."""
-
-    name: str
-    files: dict[Path, str]
-    warnings: list[tuple[int, int, str, str]] = field(default_factory=list)
-
-
 class BuildCache:
+    """Compiled jobs by template, read once per build and written back (atomically) at its end."""
+
     def __init__(self, path: Optional[Path]):
         self.path = path
-        self.entries: dict[str, dict] = {}
-        self.pending: dict[str, dict] = {}
-        self._bytes: dict[Path, tuple[Path, Optional[bytes]]] = {}
+        self.entries: dict[str, tuple[str, list, bytes]] = {}  # template -> (key, deps, pickled (job, doc, files))
+        self.pending: dict[str, tuple[str, list, bytes]] = {}
+        self.hits: list[Path] = []  # templates served from the cache in this build
+        self.compiled: list[Path] = []  # templates compiled and recorded in this build
         if path is not None:
             try:
-                loaded = json.loads(path.read_text(encoding="utf-8"))
-                if loaded.get("format") == FORMAT and isinstance(loaded.get("entries"), dict):
-                    self.entries = loaded["entries"]
-            except (OSError, ValueError, AttributeError):
+                with open(path, "rb") as handle:
+                    loaded = pickle.load(handle)
+                if isinstance(loaded, dict) and loaded.get("format") == FORMAT and loaded.get("tool") == tool_key():
+                    self.entries = dict(loaded["entries"])
+            except Exception:  # missing, truncated, from another pfgen: a miss
                 self.entries = {}
 
     @classmethod
@@ -232,79 +230,99 @@ class BuildCache:
         if not enabled():
             return cls(None)
         where = str((cwd or Path.cwd()).resolve())
-        return cls(cache_root() / f"build-{_sha(where.encode())[:24]}.json")
+        return cls(cache_root() / f"build-{_sha(where.encode())[:24]}.pickle")
 
     @property
     def active(self) -> bool:
         return self.path is not None
 
-    def _resolved(self, template: Path) -> tuple[Path, Optional[bytes]]:
-        """The template's resolved path and bytes, read once per build."""
-        if template not in self._bytes:
-            self._bytes[template] = (template.resolve(), _read(template))
-        return self._bytes[template]
-
-    def lookup(self, template: Path, out_root: Path, options: Any) -> Optional[Hit]:
+    def lookup(self, template: Path, options: Any) -> Optional[tuple[Any, Any]]:
+        """(job, document) as compiled last time, or None when anything it depends on changed."""
         if not self.active:
             return None
-        resolved, data = self._resolved(template)
+        resolved = Path(os.path.realpath(template))
         entry = self.entries.get(str(resolved))
-        if entry is None or data is None or entry.get("key") != job_key(resolved, data, out_root, options):
+        if entry is None:
             return None
-        for kind, path, digest in entry.get("deps", []):
+        key, deps, blob = entry
+        data = _read(template)
+        if data is None or key != job_key(resolved, data, options):
+            return None
+        for kind, path, digest in deps:
             if _digest(kind, path) != digest:
                 return None
-        files: dict[Path, str] = {}
-        for rel, digest in entry.get("files", {}).items():
-            path = out_root / rel
-            content = _read(path)
-            if content is None or _sha(content) != digest:
-                return None
-            try:
-                files[path] = content.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-        warnings = [tuple(w) for w in entry.get("warnings", [])]
-        return Hit(entry["job"], files, warnings)  # type: ignore[arg-type]
+        try:
+            job, doc, files = pickle.loads(blob)
+        except Exception:
+            return None
+        self.hits.append(template)
+        return _served(job, files), doc
 
-    def record(self, template: Path, out_root: Path, options: Any, job: Any, files: dict[Path, str]) -> None:
-        """Remember a freshly compiled job whose output is ``files`` (absolute path -> text)."""
-        if not self.active or not cacheable(job):
+    def record(self, template: Path, options: Any, job: Any, doc: Any) -> None:
+        """Remember a freshly compiled job."""
+        if not self.active:
             return
-        resolved, data = self._resolved(template)
+        resolved = Path(os.path.realpath(template))
+        data = _read(template)
         if data is None:
             return
         deps = []
-        for kind, path in dependencies(template, job, options):
+        for kind, path in dependencies(resolved, job, options):
             digest = _digest(kind, path)
             if digest is None:
                 return  # an input nobody can digest: never cache this job
-            deps.append([kind, path, digest])
-        self.pending[str(resolved)] = {
-            "key": job_key(resolved, data, out_root, options),
-            "job": job.plan.name,
-            "files": {path.relative_to(out_root).as_posix(): _sha(text.encode("utf-8")) for path, text in sorted(files.items())},
-            "warnings": [[d.line, d.col, d.message, d.severity] for d in job.diagnostics],
-            "deps": deps,
-        }
+            deps.append((kind, path, digest))
+        try:
+            blob = pickle.dumps((job, doc, job.files), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # something unpicklable in a plan: just do not cache it
+            return
+        self.pending[str(resolved)] = (job_key(resolved, data, options), deps, blob)
+        self.compiled.append(template)
 
     def save(self) -> None:
         """Write the cache (atomically); failures to write only cost speed."""
         if not self.active or not self.pending:
             return
-        entries = {k: v for k, v in self.entries.items() if k not in self.pending and Path(k).exists()}
+        entries = {k: v for k, v in self.entries.items() if k not in self.pending and os.path.exists(k)}
         entries.update(self.pending)
         if len(entries) > _MAX_ENTRIES:
             keep = set(self.pending) | set(sorted(entries)[: _MAX_ENTRIES - len(self.pending)])
             entries = {k: v for k, v in entries.items() if k in keep}
-        text = json.dumps({"format": FORMAT, "entries": entries}, sort_keys=True, separators=(",", ":"))
         assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".tmp", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, self.path)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    pickle.dump({"format": FORMAT, "tool": tool_key(), "entries": entries}, handle,
+                                protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
         except OSError:
             return
         self.entries, self.pending = entries, {}
+
+
+@dataclasses.dataclass
+class ServedJob(CompiledJob):
+    """A job from the cache: answers ``files`` with the stored texts instead of dumping its objects again."""
+
+    # Not an __init__ field: dataclasses.replace() (build.py hoisting shared objects out of a job)
+    # then makes a job whose files are dumped afresh from its new objects.
+    served_files: Optional[dict] = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def files(self) -> dict[str, str]:
+        if self.served_files is not None:
+            return dict(self.served_files)
+        return CompiledJob.files.fget(self)  # type: ignore[attr-defined]
+
+
+
+
+def _served(job: Any, files: dict[str, str]) -> Any:
+    served = ServedJob(**{f.name: getattr(job, f.name) for f in dataclasses.fields(CompiledJob) if f.init})
+    served.served_files = files
+    return served

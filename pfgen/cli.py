@@ -1,21 +1,22 @@
 """Command line: parse flags, run the pipeline, report. No compiler logic here.
 
-Exit codes: 0 success, 1 output out of date (``build --check``) or changed,
-2 invalid input or usage.
+Exit codes: 0 success, 1 output out of date (``build --check``) or changed
+(``build --exit-code``), 2 invalid input or usage, 3 an image build or push
+failed (``image build``).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, NoReturn, Optional, Sequence
 
 import click
 
 from pfgen import __version__
 from pfgen.errors import Diagnostic, UserError
 
-EXIT_OK, EXIT_CHANGED, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_CHANGED, EXIT_INVALID, EXIT_IMAGE_FAILED = 0, 1, 2, 3
 
 
 def _report(diagnostics: Iterable[Diagnostic]) -> None:
@@ -23,24 +24,53 @@ def _report(diagnostics: Iterable[Diagnostic]) -> None:
         click.echo(str(diagnostic), err=True)
 
 
-def _fail(exc: UserError) -> None:
+def _fail(exc: UserError, fmt: str = "text") -> NoReturn:
+    if fmt != "text":
+        _emit(fmt, exc.diagnostics)
+        sys.exit(EXIT_INVALID)
     _report(exc.diagnostics)
     errors = sum(1 for d in exc.diagnostics if d.is_error)
     click.echo(f"pfgen: {errors} error{'s' if errors != 1 else ''}; nothing written", err=True)
     sys.exit(EXIT_INVALID)
 
 
-def _templates(paths: tuple[str, ...], skip: Iterable[Path] = ()) -> list[Path]:
+def _emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *, check: bool = False,
+          notes: Sequence[str] = ()) -> None:
+    from pfgen.report import Report, emit
+
+    report = Report(list(diagnostics), list(changes), check=check, notes=list(notes))
+    emit(fmt, report, stdout=click.get_text_stream("stdout"), stderr=click.get_text_stream("stderr"))
+
+
+def _templates(paths: tuple[str, ...], skip: Iterable[Path] = (), fmt: str = "text", allow_none: bool = False) -> list[Path]:
     from pfgen.discover import find_templates
 
     roots = [Path(p) for p in paths] or [Path(".")]
     missing = [p for p in roots if not p.exists()]
     if missing:
-        _fail(UserError([Diagnostic(str(p), 1, 1, "no such file or directory") for p in missing]))
+        _fail(UserError([Diagnostic(str(p), 1, 1, "no such file or directory") for p in missing]), fmt)
     found = find_templates(roots, skip)
-    if not found:
-        _fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]))
+    if not found and not allow_none:
+        _fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
     return found
+
+
+def _output_dirs(paths: tuple[str, ...], out: Optional[Path], implied_cwd: bool = True) -> list[Path]:
+    """Where builds of ``paths`` write: ``-o``, else deploy/ beside every pfgen.yaml found, and
+    ./deploy (for templates without a pfgen.yaml) unless ``implied_cwd`` is false."""
+    from pfgen.build import DEFAULT_OUT
+    from pfgen.discover import find_configs
+
+    if out is not None:
+        return [out]
+    roots = [Path(p) for p in paths] or [Path(".")]
+    return [Path(DEFAULT_OUT)] * implied_cwd + [config.parent / DEFAULT_OUT for config in find_configs(roots)]
+
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+    help="How to report: text (path:line:col: error: message), json (one document on stdout), "
+         "github (workflow commands that annotate the pull request).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -62,71 +92,90 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-def validate(paths: tuple[str, ...]) -> None:
+@FORMAT_OPTION
+def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check templates without writing anything.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
     (default: the current directory). Every problem in every template is
-    reported as path:line:col: error: message.
+    reported as path:line:col: error: message. Exit 0 when all are valid,
+    2 otherwise.
     """
-    from pfgen.build import compile_all
+    from pfgen.build import check_clashes, compile_all
 
-    templates = _templates(paths)
+    templates = _templates(paths, _output_dirs(paths, None), fmt=fmt)
     try:
         compiled, warnings = compile_all(templates)
+        check_clashes(compiled)
     except UserError as exc:
-        _fail(exc)
-    _report(warnings)
-    click.echo(f"pfgen: {len(compiled)} template{'s' if len(compiled) != 1 else ''} valid", err=True)
+        _fail(exc, fmt)
+    _emit(fmt, warnings)
+    if fmt == "text":
+        click.echo(f"pfgen: {len(compiled)} template{'s' if len(compiled) != 1 else ''} valid", err=True)
 
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
 @click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when files were written, as formatters do in pre-commit hooks.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
-@click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (see PFGEN_CACHE_DIR).")
-def build(paths: tuple[str, ...], out: Optional[str], check: bool, workspace_dir: Optional[str], secrets_mode: Optional[str],
-          no_cache: bool) -> None:
+@click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
+@FORMAT_OPTION
+def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
+          secrets_mode: Optional[str], no_cache: bool, fmt: str) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
-    (default: the current directory). Files pfgen generated earlier and no
-    longer produces are removed; files it did not generate are never touched.
+    (default: the current directory; .git, virtualenvs, the output and
+    git-ignored files are skipped). OUT/kustomization.yaml lists every job,
+    so `kubectl apply -k OUT` applies all. Files pfgen generated earlier and
+    no longer produces are removed; files it did not generate are never
+    touched. Each job directory is replaced atomically.
+
+    Exit 0 on success; 1 with --check when the output is out of date, or
+    with --exit-code when files were written; 2 on invalid input or usage.
     """
     from pfgen.build import build_trees
     from pfgen.cache import BuildCache
+    from pfgen.errors import display_path
     from pfgen.pipeline import CompileOptions
-    from pfgen.write import sync
+    from pfgen.write import write_tree
 
     out_path = Path(out) if out else None
-    templates = _templates(paths, [out_path] if out_path else [])
+    templates = _templates(paths, _output_dirs(paths, out_path), fmt, allow_none=True)
+    # OUT directories kept up to date even when none of their templates is found any more
+    extra_roots = _output_dirs(paths, out_path, implied_cwd=not paths)
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
+    changes: list = []
     try:
-        result = build_trees(templates, out_path, options, cache=BuildCache(None) if no_cache else BuildCache.open())
+        cache = BuildCache(None) if no_cache else BuildCache.open()
+        result = build_trees(templates, out_path, options, extra_roots, cache=cache)
+        trees = sorted(result.trees.items())
+        if not templates and not any(tree.jobs for _, tree in trees) and not any(_owns_something(r) for r, _ in trees):
+            where = paths[0] if paths else "."
+            _fail(UserError([Diagnostic(where, 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+        for dry_run in ([True] if check else [True, False]):  # find every conflict before writing anything
+            changes = []
+            for root, tree in trees:
+                written = write_tree(root, tree.jobs, check=dry_run, sources=tree.sources,
+                                     root_files=tree.root_files, display=display_path(root))
+                changes.extend(written.changes)
     except UserError as exc:
-        _fail(exc)
-    _report(result.warnings)
-    drift = False
-    for root, tree in sorted(result.trees.items()):
-        try:
-            changes = sync(root, tree, check=check)
-        except FileExistsError as exc:
-            click.echo(f"pfgen: error: {exc}", err=True)
-            sys.exit(EXIT_INVALID)
-        if check and changes.any:
-            drift = True
-            click.echo(changes.diff, nl=False)
-        if not check:
-            for verb, names in (("wrote", changes.added + changes.changed), ("removed", changes.removed)):
-                for name in names:
-                    click.echo(f"pfgen: {verb} {name}", err=True)
+        _fail(exc, fmt)
+    notes = []
     if check:
-        if drift:
-            click.echo("pfgen: output is out of date; run `pfgen build`", err=True)
-            sys.exit(EXIT_CHANGED)
-        click.echo(f"pfgen: {result.job_count} job{'s' if result.job_count != 1 else ''} up to date", err=True)
+        jobs = len(result.jobs)
+        notes = [] if changes else [f"{jobs} job{'s' if jobs != 1 else ''} up to date"]
+    _emit(fmt, result.warnings, changes, check=check, notes=notes)
+    sys.exit(EXIT_CHANGED if changes and (check or exit_code) else EXIT_OK)
+
+
+def _owns_something(out: Path) -> bool:
+    from pfgen.write import recorded_sources
+
+    return out.is_dir() and bool(recorded_sources(out))
 
 
 @main.command()
@@ -222,6 +271,83 @@ def schema(which: Optional[str]) -> None:
     from pfgen.schema import CONFIG_SCHEMA, TEMPLATE_SCHEMA, schema_text
 
     click.echo(schema_text(CONFIG_SCHEMA if which == "config" else TEMPLATE_SCHEMA), nl=False)
+
+
+@main.group()
+def image() -> None:
+    """Workspace images: build and push the image a job's manifests refer to."""
+
+
+@image.command("build")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--push", "push_images", is_flag=True, help="Also push to the registry (skipped when the tag is already there).")
+@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
+@click.option("--network", default=None, metavar="MODE", help="Network for the build's RUN steps (e.g. none, host); default: the daemon's.")
+def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Optional[str], network: Optional[str]) -> None:
+    """Build the workspace image of every job below PATHS (templates, directories, or a job's output dir).
+
+    \b
+    The tag is the content hash `pfgen build` wrote into the manifests, so the
+    image is rebuilt only when the workspace or the Dockerfile changed. The
+    build context is the workspace directory (job_setting.workspace.path or -d),
+    filtered by its .pfignore. Credentials for --push: PFGEN_REGISTRY_USERNAME
+    and PFGEN_REGISTRY_PASSWORD, else docker's own config (`docker login`).
+    Exit codes: 0 ok, 2 invalid template, 3 the build or push failed.
+    """
+    from pfgen.build import compile_all
+    from pfgen.image import ImageError, Reporter, build_and_push
+    from pfgen.pipeline import CompileOptions
+
+    templates = _templates(tuple(_template_of_output_dir(p) for p in paths))
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
+    try:
+        compiled, warnings = compile_all(templates, options)
+    except UserError as exc:
+        _fail(exc)
+    _report(warnings)
+    images = [job.plan.workspace_image for _, job, _ in compiled if job.plan.workspace_image is not None]
+    _warn_stale_manifests(compiled)
+    for _, job, _ in compiled:
+        if job.plan.workspace_image is None:
+            click.echo(f"pfgen: {job.plan.name}: no workspace; it runs {job.plan.image} as is", err=True)
+    reporter = Reporter()
+    try:
+        outcomes = build_and_push(images, push_images=push_images, reporter=reporter, network_mode=network)
+    except ImageError as exc:
+        click.echo(f"pfgen: error: {exc}", err=True)
+        sys.exit(EXIT_IMAGE_FAILED)
+    for outcome in outcomes:
+        click.echo(outcome.reference)
+
+
+def _template_of_output_dir(path: str) -> str:
+    """A job's output dir (deploy/<job>/) stands for the template its Dockerfile came from."""
+    import re
+
+    from pfgen.write import MARKER
+
+    dockerfile = Path(path) / "Dockerfile"
+    try:
+        first = dockerfile.read_text(encoding="utf-8").split("\n", 1)[0]
+    except OSError:
+        return path
+    found = re.match(re.escape(MARKER) + r" from (.+)\. Do not edit", first)
+    return str(Path(path) / found.group(1)) if found else path
+
+
+def _warn_stale_manifests(compiled) -> None:
+    """The manifests in the default output dir should name the image being built."""
+    from pfgen.build import out_dir_for
+    from pfgen.errors import display_path
+
+    for template, job, _ in compiled:
+        image = job.plan.workspace_image
+        manifest = out_dir_for(template, None) / job.plan.name / "pytorchjob.yaml"
+        if image is None or not manifest.is_file():
+            continue
+        if f"image: {image.reference}\n" not in manifest.read_text(encoding="utf-8"):
+            click.echo(f"pfgen: warning: {display_path(manifest)} does not use {image.reference} yet; "
+                       "run `pfgen build` so that the manifests name this image", err=True)
 
 
 @main.group()

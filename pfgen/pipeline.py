@@ -44,15 +44,26 @@ class CompiledJob:
     @property
     def files(self) -> dict[str, str]:
         """File name in the job's output directory -> text: one file per kind."""
-        by_kind: dict[str, list[dict]] = {}
-        for obj in self.objects:
-            by_kind.setdefault(f"{obj['kind'].lower()}.yaml", []).append(obj)
-        files = {name: dump.to_yaml_stream(objs) if len(objs) > 1 else dump.to_yaml(objs[0]) for name, objs in by_kind.items()}
-        files["kustomization.yaml"] = dump.to_yaml(kustomization.build(by_kind))
+        files = files_for(self.objects)
+        image = self.plan.workspace_image
+        if image is not None:  # the workspace image's build recipe (docs/images.md)
+            files["Dockerfile"] = image.dockerfile
+            files[".dockerignore"] = image.dockerignore
         return dict(sorted(files.items()))
 
 
-def check_document(doc: Document, template: Path, config: ProjectConfig) -> tuple[Optional[JobPlan], list[Diagnostic]]:
+def files_for(objects: list[dict]) -> dict[str, str]:
+    """One file per kind (``<kind>.yaml``) plus the kustomization.yaml that lists them."""
+    by_kind: dict[str, list[dict]] = {}
+    for obj in objects:
+        by_kind.setdefault(f"{obj['kind'].lower()}.yaml", []).append(obj)
+    files = {name: dump.to_yaml_stream(objs) if len(objs) > 1 else dump.to_yaml(objs[0]) for name, objs in by_kind.items()}
+    files["kustomization.yaml"] = dump.to_yaml(kustomization.build(by_kind))
+    return dict(sorted(files.items()))
+
+
+def check_document(doc: Document, template: Path, config: ProjectConfig,
+                   options: CompileOptions = CompileOptions()) -> tuple[Optional[JobPlan], list[Diagnostic]]:
     """Validate and resolve; returns the plan (None on errors) and all diagnostics."""
     issues = Collector(doc.file)
     plaintext.check(doc, issues, where="a template")
@@ -66,20 +77,23 @@ def check_document(doc: Document, template: Path, config: ProjectConfig) -> tupl
         vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
-        plan = resolve_plan(doc, template, config, issues)
+        plan = resolve_plan(doc, template, config, issues, options)
     return (None if issues.has_errors else plan), issues.diagnostics
 
 
-def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: Collector) -> Optional[JobPlan]:
+def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: Collector,
+                 options: CompileOptions = CompileOptions()) -> Optional[JobPlan]:
     import dataclasses
 
     from pfgen import credentials
     from pfgen.resolve import resolve
 
-    plan = resolve(doc, config, template, issues)
+    plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir)
     data = doc.data.get("data") or {}
+    # The pods pull the workspace image (from pfgen.yaml's registry) when there is one, else docker.image.
+    pulled = plan.image if plan is not None else doc.get(("job_setting", "docker", "image"))
     uses, channel = credentials.resolve(
-        doc, config.credentials, issues, image=doc.get(("job_setting", "docker", "image")),
+        doc, config.credentials, issues, image=pulled,
         datastores=[data["name"]] if isinstance(data.get("name"), str) else [],
     )
     if plan is None:
@@ -95,7 +109,7 @@ def emit(plan: JobPlan) -> list[dict]:
 def compile_document(doc: Document, template: Path, config: Optional[ProjectConfig] = None,
                      options: CompileOptions = CompileOptions()) -> CompiledJob:
     config = config if config is not None else config_for(template)
-    plan, diagnostics = check_document(doc, template, config)
+    plan, diagnostics = check_document(doc, template, config, options)
     if plan is None:
         raise UserError(diagnostics)
     specs = secrets.specs(plan, config.credentials, options.secrets_mode)

@@ -85,6 +85,27 @@ class Dist:
 
 
 @dataclass(frozen=True)
+class WorkspaceImage:
+    """A job's own image: its workspace baked onto ``docker.image`` (docs/images.md)."""
+
+    base_image: str  # the template's docker.image: the Dockerfile's FROM
+    workspace_dir: Path  # the build context
+    workspace_name: str  # basename(workspace_dir)
+    mount_path: str  # workspace.mount_path; files land in <mount_path>/<workspace_name>
+    repository: str  # <registry>/<job>
+    tag: str  # content hash of the Dockerfile and the included files
+    dockerfile: str
+    dockerignore: str
+    file_count: int = 0
+    total_bytes: int = 0
+    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.workspace.WorkspaceFile, for the build context
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
 class JobPlan:
     name: str  # Kubernetes object name (DNS-1035 label)
     template: Path  # the source template
@@ -105,6 +126,7 @@ class JobPlan:
     dist: Optional[Dist] = None
     checkpoint_dir: Optional[str] = None
     image_pull_secrets: tuple[str, ...] = ()
+    workspace_image: Optional[WorkspaceImage] = None  # set when the job has a workspace: `image` is its reference
     credentials: tuple[CredentialUse, ...] = ()  # see pfgen/credentials.py
     slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
     extra: dict = field(default_factory=dict, compare=False, hash=False)

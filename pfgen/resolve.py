@@ -18,7 +18,7 @@ from pfgen.config import ProjectConfig
 from pfgen.errors import Collector
 from pfgen.load import Document
 from pfgen.names import DNS1035, is_dns1123_subdomain, k8s_name
-from pfgen.plan import VM, Claim, Dist, JobPlan, Mount, Placement
+from pfgen.plan import VM, Claim, Dist, JobPlan, Mount, Placement, WorkspaceImage
 from pfgen.rules import HUGGINGFACE
 
 DEFAULT_MASTER_PORT = 23456  # the Training Operator's default pytorchjob-port
@@ -127,7 +127,8 @@ def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[
     return vm, layout
 
 
-def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector) -> Optional[JobPlan]:
+def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector,
+            workspace_dir: Optional[Path] = None) -> Optional[JobPlan]:
     data = doc.data
     docker = data["job_setting"]["docker"]
     vm, layout = vm_layout(doc, config, issues)
@@ -156,7 +157,10 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
 
     dist = data.get("dist")
     pull_secrets = tuple(s for s in (docker.get("credential_id"),) if s)
-    if vm is None or layout is None or name is None:
+    image = None
+    if name is not None and (workspace_dir is not None or doc.get(("job_setting", "workspace", "path")) is not None):
+        image = workspace_image(doc, config, template, name, workspace_dir, issues)
+    if vm is None or layout is None or name is None or issues.has_errors:
         return None
     nodes, procs = layout
     return JobPlan(
@@ -164,7 +168,7 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         template=template,
         namespace=config.namespace,
         experiment=experiment,
-        image=docker["image"],
+        image=image.reference if image else docker["image"],
         setup=setup,
         run=run,
         vm=vm,
@@ -179,7 +183,38 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         dist=Dist(dist["dp_degree"], dist["pp_degree"], dist["mp_degree"]) if dist else None,
         checkpoint_dir=data.get("checkpoint", {}).get("output_checkpoint_dir"),
         image_pull_secrets=pull_secrets,
+        workspace_image=image,
     )
+
+
+def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: str,
+                    override: Optional[Path], issues: Collector) -> Optional[WorkspaceImage]:
+    """The job's own image when it has a workspace (template's workspace.path, or -d DIR)."""
+    from pfgen.workspace import plan_image
+
+    path_key = ("job_setting", "workspace", "path")
+    written = doc.get(path_key)
+    if override is not None:
+        directory, display = override, str(override)
+    else:
+        directory = template.resolve().parent / str(written).replace("\\", "/")
+        display = str(written)
+    where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
+    mount_key = ("job_setting", "workspace", "mount_path")
+    image, diagnostics = plan_image(
+        job=job,
+        base_image=doc.data["job_setting"]["docker"]["image"],
+        mount_path=doc.get(mount_key) or "/workspace",  # PeriFlow's default for custom jobs
+        workspace_dir=directory,
+        registry=config.registry,
+        file=doc.file,
+        workspace_pos=where,
+        image_pos=doc.pos(("job_setting", "docker", "image")),
+        mount_pos=doc.pos(mount_key) if doc.get(mount_key) is not None else where,
+        display=display,
+    )
+    issues.diagnostics.extend(diagnostics)
+    return image
 
 
 def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):

@@ -116,7 +116,9 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
         groups.setdefault(root, [])
         if not root.is_dir():
             continue
-        for source in recorded_sources(root).values():
+        for name, source in recorded_sources(root).items():
+            if name.startswith("_"):
+                continue  # _shared/, _secrets/: made from several templates, not one job's
             if not source.is_file() or source.resolve() in seen:
                 continue
             try:

@@ -145,8 +145,6 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
     groups = _group(templates, out, extra_roots)
     everything = sorted({t for group in groups.values() for t in group}, key=lambda p: str(p.resolve()))
     compiled, warnings = compile_all(everything, options, cache)
-    if cache is not None:
-        cache.save()
     by_template = {template.resolve(): (template, job, doc) for template, job, doc in compiled}
     result = BuildResult(warnings=warnings, jobs=[job for _, job, _ in compiled])
     errors: list[Diagnostic] = []
@@ -156,6 +154,8 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
             result.trees[root] = layout(root, entries)
         except UserError as exc:
             errors.extend(exc.diagnostics)
+    if cache is not None:
+        cache.save()  # after layout: it may have dumped jobs the cache remembers too
     if errors:
         raise UserError(errors)
     return result

@@ -187,20 +187,24 @@ def _digest(kind: str, path: str) -> Optional[str]:
     return digester(path) if digester else None
 
 
-def _config_material(directory: Path) -> str:
+def _config_material(directory: Path, seen: dict) -> str:
+    """Which pfgen.yaml governs ``directory``, and its hash (each config read once per build, via ``seen``)."""
     from pfgen.config import find_config
 
     path = find_config(directory)
     if path is None:
         return "config=none"
-    data = _read(path)
-    return f"config={path}:{_sha(data) if data is not None else 'unreadable'}"
+    if path not in seen:
+        data = _read(path)
+        seen[path] = f"config={path}:{_sha(data) if data is not None else 'unreadable'}"
+    return seen[path]
 
 
-def job_key(template: Path, template_bytes: bytes, options: Any) -> str:
-    """The key of a job; ``template`` is resolved (absolute, no symlinks)."""
+def job_key(template: Path, template_bytes: bytes, options: Any, configs: Optional[dict] = None) -> str:
+    """The key of a job; ``template`` is resolved (absolute, no symlinks). ``configs`` memoises
+    each config's hash within one build."""
     parts = [tool_key(), f"cwd={os.getcwd()}", f"template={template}:{_sha(template_bytes)}",
-             _config_material(template.parent), *extra_key(template, options)]
+             _config_material(template.parent, {} if configs is None else configs), *extra_key(template, options)]
     return _sha("\n".join(parts).encode())
 
 
@@ -215,12 +219,14 @@ class BuildCache:
         self.pending: dict[str, tuple[str, list, bytes]] = {}
         self.hits: list[Path] = []  # templates served from the cache in this build
         self.compiled: list[Path] = []  # templates compiled and recorded in this build
+        self._configs: dict[Path, str] = {}  # pfgen.yaml -> its key material, read once per build
         if path is not None:
             try:
                 with open(path, "rb") as handle:
                     loaded = pickle.load(handle)
                 if isinstance(loaded, dict) and loaded.get("format") == FORMAT and loaded.get("tool") == tool_key():
                     self.entries = dict(loaded["entries"])
+                    _FILES_SEEN.update(loaded.get("files", {}))
             except Exception:  # missing, truncated, from another pfgen: a miss
                 self.entries = {}
 
@@ -246,7 +252,7 @@ class BuildCache:
             return None
         key, deps, blob = entry
         data = _read(template)
-        if data is None or key != job_key(resolved, data, options):
+        if data is None or key != job_key(resolved, data, options, self._configs):
             return None
         for kind, path, digest in deps:
             if _digest(kind, path) != digest:
@@ -276,12 +282,12 @@ class BuildCache:
             blob = pickle.dumps((job, doc, job.files), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # something unpicklable in a plan: just do not cache it
             return
-        self.pending[str(resolved)] = (job_key(resolved, data, options), deps, blob)
+        self.pending[str(resolved)] = (job_key(resolved, data, options, self._configs), deps, blob)
         self.compiled.append(template)
 
     def save(self) -> None:
         """Write the cache (atomically); failures to write only cost speed."""
-        if not self.active or not self.pending:
+        if not self.active or not (self.pending or _FILES_NEW):
             return
         entries = {k: v for k, v in self.entries.items() if k not in self.pending and os.path.exists(k)}
         entries.update(self.pending)
@@ -294,8 +300,8 @@ class BuildCache:
             fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".tmp", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    pickle.dump({"format": FORMAT, "tool": tool_key(), "entries": entries}, handle,
-                                protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump({"format": FORMAT, "tool": tool_key(), "entries": entries, "files": dict(_FILES_USED)},
+                                handle, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
@@ -303,6 +309,7 @@ class BuildCache:
         except OSError:
             return
         self.entries, self.pending = entries, {}
+        _FILES_NEW.clear()
 
 
 @dataclasses.dataclass
@@ -315,9 +322,26 @@ class ServedJob(CompiledJob):
 
     @property
     def files(self) -> dict[str, str]:
-        if self.served_files is not None:
-            return dict(self.served_files)
-        return CompiledJob.files.fget(self)  # type: ignore[attr-defined]
+        if self.served_files is None:
+            # Objects changed (shared ones hoisted out): dump them, or reuse last build's dump of
+            # exactly these objects (keyed by their JSON, which is much cheaper than YAML).
+            image = self.plan.workspace_image
+            key = _sha(json.dumps([self.objects, image.dockerfile if image else None, image.dockerignore if image else None],
+                                  sort_keys=True, default=lambda o: f"{type(o).__name__}:{o!r}").encode())
+            files = _FILES_SEEN.get(key)
+            if files is None:
+                files = CompiledJob.files.fget(self)  # type: ignore[attr-defined]
+                _FILES_NEW.add(key)
+            _FILES_SEEN[key] = files
+            _FILES_USED[key] = files
+            self.served_files = files
+        return dict(self.served_files)
+
+
+# Dumps of jobs whose objects layout() changed, from the last build (loaded with the cache) and this one.
+_FILES_SEEN: dict[str, dict[str, str]] = {}
+_FILES_USED: dict[str, dict[str, str]] = {}
+_FILES_NEW: set[str] = set()
 
 
 

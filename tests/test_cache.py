@@ -296,3 +296,15 @@ def test_real_cli_process_uses_the_cache(project, tmp_path):
     for flags in (("--check",), ("--check", "--no-cache")):
         drift = pfgen_cli("build", *flags)
         assert drift.returncode == 1 and "job-b/kustomization.yaml" in drift.stdout + drift.stderr
+
+
+def test_jobs_with_hoisted_shared_objects_are_not_dumped_again(project, monkeypatch):
+    """Both jobs use the same dataset claim, which layout() moves to _shared/; a warm build reuses
+    the dump of the remaining objects instead of dumping them again."""
+    build()
+    assert (project / "deploy" / "_shared" / "persistentvolumeclaim.yaml").is_file()
+    before = snapshot(project)
+    build()  # remembers the dumps of the changed jobs
+    monkeypatch.setattr(pfgen.pipeline, "files_for", lambda objects: pytest.fail("dumped again"))
+    run = build()
+    assert (run.served, run.wrote) == (["a", "b"], False) and snapshot(project) == before

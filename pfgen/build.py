@@ -91,7 +91,7 @@ def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(
                 errors.extend(exc.diagnostics)
                 continue
             if cache is not None:
-                cache.record(template, options, job, doc)
+                job = cache.record(template, options, job, doc)
         warnings.extend(job.diagnostics)
         compiled.append((template, job, doc))
     if errors:

@@ -264,26 +264,28 @@ class BuildCache:
         self.hits.append(template)
         return _served(job, files), doc
 
-    def record(self, template: Path, options: Any, job: Any, doc: Any) -> None:
-        """Remember a freshly compiled job."""
+    def record(self, template: Path, options: Any, job: Any, doc: Any) -> Any:
+        """Remember a freshly compiled job; returns the job to use (one that remembers its dumps)."""
         if not self.active:
-            return
+            return job
         resolved = Path(os.path.realpath(template))
         data = _read(template)
         if data is None:
-            return
+            return job
         deps = []
         for kind, path in dependencies(resolved, job, options):
             digest = _digest(kind, path)
             if digest is None:
-                return  # an input nobody can digest: never cache this job
+                return job  # an input nobody can digest: never cache this job
             deps.append((kind, path, digest))
+        files = job.files
         try:
-            blob = pickle.dumps((job, doc, job.files), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps((job, doc, files), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # something unpicklable in a plan: just do not cache it
-            return
+            return job
         self.pending[str(resolved)] = (job_key(resolved, data, options, self._configs), deps, blob)
         self.compiled.append(template)
+        return _served(job, files)
 
     def save(self) -> None:
         """Write the cache (atomically); failures to write only cost speed."""

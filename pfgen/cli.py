@@ -144,9 +144,11 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     from pfgen.write import write_tree
 
     out_path = Path(out) if out else None
-    templates = _templates(paths, _output_dirs(paths, out_path), fmt, allow_none=True)
+    output_dirs = _output_dirs(paths, out_path)  # one walk of the repository for pfgen.yaml files
+    templates = _templates(paths, output_dirs, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
-    extra_roots = _output_dirs(paths, out_path, implied_cwd=not paths)
+    # (as _output_dirs(paths, out_path, implied_cwd=not paths) would say)
+    extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
     changes: list = []
     try:

@@ -121,10 +121,11 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("--exit-code", is_flag=True, help="Exit 1 when files were written, as formatters do in pre-commit hooks.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
+@click.option("--verify", is_flag=True, help="Check the generated objects against the shipped Kubernetes/CRD schemas (strict) and run `kubectl kustomize` before writing; exit 2 and write nothing if they fail (docs/guarantees.md).")
 @click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
 @FORMAT_OPTION
 def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
-          secrets_mode: Optional[str], no_cache: bool, fmt: str) -> None:
+          secrets_mode: Optional[str], verify: bool, no_cache: bool, fmt: str) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -155,6 +156,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         cache = BuildCache(None) if no_cache else BuildCache.open()
         result = build_trees(templates, out_path, options, extra_roots, cache=cache)
         trees = sorted(result.trees.items())
+        if verify:
+            result.warnings.extend(_verify_trees(result.trees))
         if not templates and not any(tree.jobs for _, tree in trees) and not any(_owns_something(r) for r, _ in trees):
             where = paths[0] if paths else "."
             _fail(UserError([Diagnostic(where, 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
@@ -172,6 +175,48 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         notes = [] if changes else [f"{jobs} job{'s' if jobs != 1 else ''} up to date"]
     _emit(fmt, result.warnings, changes, check=check, notes=notes)
     sys.exit(EXIT_CHANGED if changes and (check or exit_code) else EXIT_OK)
+
+
+def _verify_trees(trees: dict) -> list[Diagnostic]:
+    """Verify every file a build would write; errors raise (nothing is written), warnings are returned."""
+    from pfgen.errors import display_path
+    from pfgen.verify import verify_files
+
+    found: list[Diagnostic] = []
+    for root, tree in sorted(trees.items()):
+        files = {f"{directory}/{name}": text for directory, job_files in tree.jobs.items() for name, text in job_files.items()}
+        files.update(tree.root_files)
+        found.extend(verify_files(files, display_path(root)))
+    if any(d.is_error for d in found):
+        raise UserError(found)
+    return found
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@FORMAT_OPTION
+def lint(paths: tuple[str, ...], fmt: str) -> None:
+    """Verify generated manifests offline (default: ./deploy).
+
+    Every object in every YAML file below PATHS is checked strictly against the
+    schemas pfgen ships (PyTorchJob and Katib Experiment CRDs, core kinds of
+    Kubernetes 1.36, ExternalSecret, SealedSecret): misspelled fields, wrong
+    types, invalid names and kinds no schema covers are errors. Every
+    kustomization.yaml is built with `kubectl kustomize` when kubectl is
+    installed. Exit 0 when everything verifies, 2 otherwise.
+    """
+    from pfgen.verify import verify_tree
+
+    roots = [Path(p) for p in paths] or [Path("deploy")]
+    found: list[Diagnostic] = []
+    for root in roots:
+        if not root.exists():
+            found.append(Diagnostic(str(root), 1, 1, "no such file or directory"))
+            continue
+        found.extend(verify_tree(root))
+    if any(d.is_error for d in found):
+        _fail(UserError(found), fmt)
+    _emit(fmt, found, notes=["all objects verified"])
 
 
 def _owns_something(out: Path) -> bool:
@@ -259,6 +304,64 @@ def secrets(paths: tuple[str, ...], mode: Optional[str], seal: bool, cert: Optio
         click.echo(f"pfgen: wrote {result.count} {result.mode} secret spec{'s' if result.count != 1 else ''} to {output}", err=True)
     else:
         click.echo(result.text, nl=False)
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"'{value}' is not NAME=VALUE", param_hint=flag)
+        pairs.append((name, rest))
+    return tuple(pairs)
+
+
+@main.command()
+@click.argument("template", type=click.Path(exists=True))
+@click.option("--local", is_flag=True, help="Run on this machine (the only mode; clusters get manifests via `pfgen build`).")
+@click.option("--nodes", type=click.IntRange(min=1), help="Run this many nodes (replicas) instead of the compiled count.")
+@click.option("--nproc", type=click.IntRange(min=1), help="Processes per node instead of the compiled count.")
+@click.option("--cpu", is_flag=True, help="Run every process on the CPU (CUDA_VISIBLE_DEVICES=\"\"; gloo) instead of GPUs.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Tuning jobs: the trial parameter values of the one trial to run.")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Add or override a container env variable.")
+@click.option("--mount", "mounts", multiple=True, metavar="PATH=DIR", help="Use local DIR for the container path PATH (e.g. a data volume).")
+@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder for logs, mounts and checkpoints. Default: ./.pfgen-runs/<job>-<time>-<pid>.")
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Seconds between SIGTERM and SIGKILL when stopping replicas.")
+@click.option("--isolate", is_flag=True, help="Root only: give each replica a private mount namespace with the volumes at their real container paths, instead of rewriting paths.")
+def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], cpu: bool, params: tuple[str, ...],
+        env: tuple[str, ...], mounts: tuple[str, ...], workspace_dir: Optional[str], run_dir: Optional[str], grace: float,
+        isolate: bool) -> None:
+    """Run a compiled job's replicas as local processes, as the cluster would.
+
+    \b
+    pfgen run --local --cpu examples/ddp-smoke/pf-template.yml
+    pfgen run --local --cpu --nodes 1 --nproc 2 --mount /workspace/data=./tiny-data pf-template.yml
+
+    Exit status is the job's; replica output is prefixed [master-0], [worker-0], ...
+    and saved in the run folder. See docs/run-local.md.
+    """
+    from pfgen import runlocal
+    from pfgen.pipeline import TEMPLATE_NAMES
+
+    if not local:
+        raise click.UsageError("only --local is supported: a cluster runs the manifests from `pfgen build` (GitOps)")
+    path = Path(template)
+    if path.is_dir():
+        path = next((path / n for n in TEMPLATE_NAMES if (path / n).is_file()), path / TEMPLATE_NAMES[0])
+    options = runlocal.Options(
+        nodes=nodes, nproc=nproc, cpu=cpu, params=_pairs(params, "--param"), env=_pairs(env, "--env"),
+        mounts=tuple((k, Path(v)) for k, v in _pairs(mounts, "--mount")),
+        run_dir=Path(run_dir) if run_dir else None, grace=grace, isolate=isolate)
+    try:
+        plan = runlocal.prepare(path, options, workspace_dir=Path(workspace_dir) if workspace_dir else None,
+                                report=lambda line: click.echo(line, err=True))
+    except UserError as exc:
+        for diagnostic in exc.diagnostics:  # line 0: about the run, not a place in a file
+            click.echo(str(diagnostic) if diagnostic.line else f"{diagnostic.file}: {diagnostic.severity}: {diagnostic.message}", err=True)
+        click.echo("pfgen: nothing started", err=True)
+        sys.exit(EXIT_INVALID)
+    sys.exit(runlocal.launch(plan))
 
 
 @main.command()

@@ -27,11 +27,20 @@ class Diagnostic:
     severity: str = ERROR
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
+        # One diagnostic, one line: a message quoting user text with a line break or
+        # a control character in it must not break the file:line:col format.
+        return one_line(f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}")
 
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other non-printable characters shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class UserError(Exception):

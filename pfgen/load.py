@@ -20,7 +20,7 @@ from typing import Any, Union
 from pfgen.errors import Collector, Diagnostic, UserError
 
 MAX_BYTES = 256 * 1024
-MAX_NODES = 20_000  # values after alias and merge expansion
+MAX_NODES = 5_000  # values after alias and merge expansion; a real template has under 200
 MAX_DEPTH = 64
 
 PathKey = tuple[Union[str, int], ...]
@@ -153,19 +153,35 @@ def _compose_fast(text: str) -> Any:
 def _compose_ruamel(text: str, file: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = _bounded_composer()
     try:
         return yaml.compose(text)
+    except _Limit as exc:
+        raise _fail(file, exc.pos, exc.message) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem and "expected a single document" in exc.context:
             problem = "more than one YAML document; a template is a single document"
+        elif exc.context_mark and exc.context and exc.problem and ("end of stream" in exc.problem or "<stream end>" in exc.problem):
+            # An unclosed quote or bracket: point at where it opened, not at the end of the file.
+            mark = exc.context_mark
+            pos = (mark.line + 1, mark.column + 1)
+            what = re.sub(r"^while (scanning|parsing) ", "", exc.context)
+            problem = f"{what} starting here is never closed"
         raise _fail(file, pos, f"YAML syntax error: {problem}") from None
     except RecursionError:
         raise _fail(file, (1, 1), f"document is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except ReaderError as exc:
+        # A character YAML does not allow raw in a file (C0/C1 controls, DEL, ...).
+        before = text[: exc.position]
+        pos = (before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        raise _fail(file, pos, f"character U+{exc.character:04X} is not allowed in YAML; "
+                    f"write it as an escape (\\u{exc.character:04x}) inside a double-quoted string") from None
     except YAMLError as exc:
         raise _fail(file, (1, 1), f"YAML error: {exc}") from None
 
@@ -179,6 +195,46 @@ class _Abort(Exception):
     """Stop building: a limit was hit and has been reported."""
 
 
+class _Limit(Exception):
+    """A limit was hit while composing the node graph."""
+
+    def __init__(self, pos: Pos, message: str):
+        super().__init__(message)
+        self.pos, self.message = pos, message
+
+
+def _bounded_composer() -> type:
+    """ruamel's composer, stopped as soon as the document has too many nodes or levels.
+
+    The pure-Python parser costs tens of microseconds per node, so a file
+    within the size cap could otherwise keep pfgen busy for seconds before
+    the builder's limits apply. Composed nodes never outnumber the values the
+    builder would produce (an alias is one node here, its whole expansion
+    there), so these checks reject only what the builder would reject anyway.
+    """
+    from ruamel.yaml.composer import Composer
+
+    class BoundedComposer(Composer):
+        pfgen_nodes = 0  # (ruamel's Composer has a `depth` of its own)
+        pfgen_depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.parser.peek_event()
+            self.pfgen_nodes += 1
+            self.pfgen_depth += 1
+            pos = (event.start_mark.line + 1, event.start_mark.column + 1)
+            try:
+                if self.pfgen_nodes > MAX_NODES:
+                    raise _Limit(pos, f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
+                if self.pfgen_depth > MAX_DEPTH + 1:
+                    raise _Limit(pos, f"document is nested too deeply (more than {MAX_DEPTH} levels)")
+                return super().compose_node(parent, index)
+            finally:
+                self.pfgen_depth -= 1
+
+    return BoundedComposer
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "mapping"
@@ -186,7 +242,13 @@ def _kind(value: Any) -> str:
         return "list"
     if value is None:
         return "null"
-    return type(value).__name__
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
 
 
 class _Builder:
@@ -201,7 +263,7 @@ class _Builder:
     def _tick(self, node: Any, depth: int) -> None:
         self.count += 1
         if self.count > MAX_NODES:
-            self.issues.error(_mark(node), f"document expands to more than {MAX_NODES} values (alias or merge-key expansion?)")
+            self.issues.error(_mark(node), f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
             raise _Abort
         if depth > MAX_DEPTH:
             self.issues.error(_mark(node), f"document is nested too deeply (more than {MAX_DEPTH} levels)")
@@ -281,6 +343,10 @@ class _Builder:
                 continue
             first_seen[key] = _mark(key_node)
             self.keys[path + (key,)] = _mark(key_node)
+            if value_node.id == "scalar" and value_node.value == "" and value_node.style is None:
+                # An empty value's node starts where the next token does (often the next
+                # line); the key is where the user should look.
+                self.values[path + (key,)] = _mark(key_node)
             result[key] = self.build(value_node, path + (key,), depth + 1)
         for key_node, value_node in merged:  # explicit keys win over merged ones
             if key_node.id == "scalar" and key_node.value not in result:

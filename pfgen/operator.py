@@ -77,3 +77,35 @@ def pod_env(job: dict, replica: str, index: int, **stand_ins) -> dict[str, str]:
     for name, value in container_env(container) + injected_env(job, replica, index, **stand_ins):
         env[name] = value
     return env
+
+
+def kubelet_expand(text: str, env: dict[str, str]) -> str:
+    """The kubelet's expansion of ``$(NAME)`` in a container's command, args and env values.
+
+    A model of Kubernetes' ``third_party/forked/golang/expansion``: ``$$``
+    becomes ``$``; ``$(NAME)`` becomes NAME's value when defined and stays as
+    written otherwise; any other ``$`` is kept. (pfgen escapes what it emits
+    with ``emit.pytorchjob.kubelet_literal`` so that this gives back the template's text.)
+    """
+    out, index = [], 0
+    while index < len(text):
+        char = text[index]
+        if char == "$" and index + 1 < len(text):
+            following = text[index + 1]
+            if following == "$":
+                out.append("$")
+                index += 2
+                continue
+            if following == "(":
+                close = text.find(")", index + 2)
+                if close != -1:
+                    name = text[index + 2:close]
+                    out.append(env.get(name, f"$({name})"))
+                    index = close + 1
+                    continue
+            out.append("$" + following)
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)

@@ -1,6 +1,6 @@
 """The compiler pipeline, one template at a time:
 
-    load -> schema.check -> rules.check -> resolve -> emit
+    load -> schema.check -> rules.check (+ tuning.parse) -> resolve -> emit
 
 Each stage adds diagnostics; the pipeline stops after the first stage that
 found errors (later stages trust what earlier ones checked) and raises them
@@ -9,14 +9,14 @@ all at once as a UserError.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from pfgen import dump, plaintext, rules, schema
+from pfgen import dump, plaintext, rules, schema, tuning
 from pfgen.config import ProjectConfig, config_for
 from pfgen.credentials import SecretsConfig
-from pfgen.emit import kustomization, pvc, pytorchjob, secrets
+from pfgen.emit import katib, kustomization, pvc, pytorchjob, secrets
 from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load import Document, load_file, load_text
 from pfgen.plan import JobPlan
@@ -77,7 +77,11 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
         vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
+        hpo = tuning.parse(doc, issues)
         plan = resolve_plan(doc, template, config, issues, options)
+        if plan is not None and hpo is not None:
+            hpo = tuning.check_trial_spec(doc, hpo, training_job(plan), plan.name, issues)
+            plan = replace(plan, tuning=hpo)
     return (None if issues.has_errors else plan), issues.diagnostics
 
 
@@ -102,8 +106,16 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
     return dataclasses.replace(plan, credentials=uses, slack_channel=channel, image_pull_secrets=pull)
 
 
+def training_job(plan: JobPlan) -> dict:
+    """The PyTorchJob with its credentials wired in: the plain build's job, and each tuning trial."""
+    return secrets.wire(pytorchjob.build(plan), plan)
+
+
 def emit(plan: JobPlan) -> list[dict]:
-    return [secrets.wire(pytorchjob.build(plan), plan), *pvc.build(plan)]
+    job = training_job(plan)
+    if plan.tuning is not None:
+        job = katib.build(plan, job)  # the Experiment, whose trials are this PyTorchJob
+    return [job, *pvc.build(plan)]
 
 
 def compile_document(doc: Document, template: Path, config: Optional[ProjectConfig] = None,

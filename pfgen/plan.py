@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,7 @@ class JobPlan:
     credentials: tuple[CredentialUse, ...] = ()  # see pfgen/credentials.py
     slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    tuning: Optional[Any] = None  # pfgen.tuning.Tuning when the template has `tuning:`
 
     @property
     def world_size(self) -> int:

@@ -132,6 +132,11 @@ def _check_env(doc: Document, issues: Collector, env: dict) -> None:
             issues.error(doc.pos(path), f"env_var.{name}: contains a NUL character")
 
 
+# The command becomes one argv string of `bash -c`; execve refuses a string over
+# MAX_ARG_STRLEN (128 KiB). Leave room for pfgen's prelude and Katib's suffix.
+MAX_SCRIPT_BYTES = 120 * 1024
+
+
 def _check_command(doc: Document, issues: Collector, docker: dict) -> None:
     command = docker.get("command")
     parts = {"command": command} if isinstance(command, str) else (command or {})
@@ -141,6 +146,11 @@ def _check_command(doc: Document, issues: Collector, docker: dict) -> None:
             issues.error(doc.pos(path), f"{'.'.join(path)}: contains a NUL character")
         elif key != "setup" and not text.strip():
             issues.error(doc.pos(path), f"{'.'.join(path)}: is blank; give the command to run")
+    size = sum(len(text.encode("utf-8")) for text in parts.values() if isinstance(text, str))
+    if size > MAX_SCRIPT_BYTES:
+        issues.error(doc.pos(("job_setting", "docker", "command")),
+                     f"job_setting.docker.command: is {size} bytes; the container's script must stay under "
+                     f"{MAX_SCRIPT_BYTES // 1024} KiB (Linux limits one argument to 128 KiB); put long scripts in a file")
     image = docker.get("image")
     if isinstance(image, str) and has_control_chars(image):
         issues.error(doc.pos(("job_setting", "docker", "image")), "job_setting.docker.image: contains a control character")

@@ -26,16 +26,10 @@ def run_pfgen(*args: str, cwd: Path | None = None, env: dict | None = None, stdi
 
 
 def strictify(schema):
-    """Forbid unknown fields wherever a schema lists properties (as the API server's
-    structural pruning plus kubectl --validate=strict would)."""
-    if isinstance(schema, dict):
-        schema = {k: strictify(v) for k, v in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-            schema["additionalProperties"] = False
-        return schema
-    if isinstance(schema, list):
-        return [strictify(v) for v in schema]
-    return schema
+    """Forbid unknown fields wherever a schema lists properties: pfgen.verify's strict reading."""
+    from pfgen.verify import strict_schema
+
+    return strict_schema(schema)
 
 
 @lru_cache(maxsize=1)

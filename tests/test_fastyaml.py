@@ -114,7 +114,11 @@ def test_repository_yaml_files_load_the_same():
     files = _files()
     assert files
     for path in files:
-        assert_same(path.read_text(encoding="utf-8"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # rejected before composition (fixtures of bad encodings)
+        assert_same(text)
 
 
 def test_generated_monorepo_templates_load_the_same(tmp_path):

@@ -19,10 +19,16 @@ TREES = sorted([*ROOT.glob("examples/*/deploy"), *ROOT.glob("tests/golden/*/expe
 
 
 def pytorchjobs() -> list[tuple[str, dict]]:
+    """Every emitted PyTorchJob, including each Katib Experiment's trial job (with sample values substituted)."""
+    from katib_runtime import trial_job
+
     found = []
     for path in sorted([*ROOT.glob("examples/*/deploy/*/pytorchjob.yaml"), *ROOT.glob("tests/golden/*/expected/*/pytorchjob.yaml")]):
         for doc in load_stream(path.read_text()):
             found.append((str(path.relative_to(ROOT)), doc))
+    for path in sorted(ROOT.glob("examples/*/deploy/*/experiment.yaml")):
+        for doc in load_stream(path.read_text()):
+            found.append((f"{path.relative_to(ROOT)}#trial", trial_job(doc)))
     return found
 
 

@@ -11,12 +11,26 @@ nprocPerNode is always an integer string here.
 
 from __future__ import annotations
 
+import re
+
 from pfgen.plan import JobPlan
 
 CONTAINER = "pytorch"  # the name the operator's webhook, port lookup and Katib require
 PORT_NAME = "pytorchjob-port"
 
 PRELUDE = 'export NODE_RANK="${PET_NODE_RANK}"\n'
+
+
+def kubelet_literal(text: str) -> str:
+    """``text`` escaped so that the kubelet's variable expansion gives it back unchanged.
+
+    In a container's command, args and env values the kubelet replaces
+    ``$(NAME)`` by the variable's value and ``$$`` by ``$``, so a template's
+    ``echo $$`` or ``pa$$word`` would change meaning on the cluster. Doubling
+    every ``$`` that is followed by ``$`` or ``(`` undoes exactly that (a lone
+    ``$`` elsewhere is left alone by the kubelet, and here).
+    """
+    return re.sub(r"\$(?=[$(])", "$$", text)
 
 
 def script(plan: JobPlan) -> str:
@@ -40,7 +54,7 @@ def env(plan: JobPlan) -> list[dict]:
     if plan.dist:
         values += [("DP_DEGREE", str(plan.dist.dp)), ("PP_DEGREE", str(plan.dist.pp)), ("MP_DEGREE", str(plan.dist.mp))]
     values += list(plan.env)
-    return [{"name": name, "value": value} for name, value in values] + list(plan.extra.get("env_from_secrets", []))
+    return [{"name": name, "value": kubelet_literal(value)} for name, value in values] + list(plan.extra.get("env_from_secrets", []))
 
 
 def pod_template(plan: JobPlan) -> dict:
@@ -64,7 +78,7 @@ def pod_template(plan: JobPlan) -> dict:
     container = {
         "name": CONTAINER,
         "image": plan.image,
-        "command": ["bash", "-c", script(plan)],
+        "command": ["bash", "-c", kubelet_literal(script(plan))],
         "env": env(plan),
         "ports": [{"name": PORT_NAME, "containerPort": plan.master_port, "protocol": "TCP"}],
         "resources": {"limits": dict(gpus), "requests": dict(gpus)},

@@ -69,7 +69,10 @@ def test_build_push_pull_back_by_the_manifest_tag(docker_environ, cifar_project)
     listing = docker_environ.run(reference, "sh", "-c", "pwd; cd /workspace/cifar && find . -type f | sort")
     lines = listing.splitlines()
     assert lines[0] == "/workspace"  # WORKDIR: mount_path, as PeriFlow's commands expect
-    assert lines[1:] == ["./main.py", "./utils/train.sh"]  # no .pfignore, data/, __pycache__/, *.pt
+    shipped = sorted(f"./{p.relative_to(ROOT / 'examples/cifar100/cifar').as_posix()}"
+                     for p in (ROOT / "examples/cifar100/cifar").rglob("*.py") if "__pycache__" not in p.parts)
+    assert "./main.py" in shipped
+    assert lines[1:] == sorted([*shipped, "./utils/train.sh"])  # no .pfignore, data/, __pycache__/, *.pt
     assert docker_environ.run(reference, "sh", "-c", "test -x /workspace/cifar/utils/train.sh && echo x") == "x\n"
     assert docker_environ.run(reference, "cat", "/workspace/cifar/main.py") == (cifar_project / "cifar" / "main.py").read_text()
 

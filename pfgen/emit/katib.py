@@ -1,0 +1,118 @@
+"""Emit the Katib v1beta1 Experiment for a job with a ``tuning:`` section.
+
+The trial template is the PyTorchJob that :func:`pfgen.emit.pytorchjob.build`
+emits for the same plan, minus ``metadata.name``/``namespace`` (Katib names
+each trial's job itself and rejects templates that set them). The
+``${trialParameters.NAME}`` references stay in its command verbatim; Katib
+replaces them per trial by plain string replacement on the JSON-serialised
+template. Everything Katib's mutating webhook would default for a Kubeflow
+job kind is written out explicitly, so the object in Git is the object that
+runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from pfgen.tuning import Tuning
+
+API_VERSION = "kubeflow.org/v1beta1"
+PRIMARY_CONTAINER = "pytorch"
+# Katib v0.19 pkg/apis/controller/experiments/v1beta1/experiment_defaults.go, for KubeflowJobKinds.
+PRIMARY_POD_LABELS = {"training.kubeflow.org/job-role": "master"}
+SUCCESS_CONDITION = 'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
+FAILURE_CONDITION = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+# Katib's DefaultFilter (pkg/metricscollector/v1beta1/common/const.go): name=value.
+DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
+# The PeriFlow SDK's local metric log is json.dumps(dict) per line, numbers unquoted:
+# {"accuracy": 0.98, "loss": 0.05}. Katib's JSON parser only takes string values, so the
+# log is read as TEXT with this filter: "name": value, the value optionally quoted.
+PERIFLOW_FILTER = r'"([\w|-]+)"\s*:\s*"?([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"?'
+NAMESPACE_LABEL = ("katib.kubeflow.org/metrics-collector-injection", "enabled")
+
+
+def trial_spec(job: dict) -> dict:
+    """The PyTorchJob as a trial template: without metadata.name and metadata.namespace."""
+    spec = copy.deepcopy(job)
+    metadata = spec.get("metadata", {})
+    metadata.pop("name", None)
+    metadata.pop("namespace", None)
+    if not metadata:
+        spec.pop("metadata", None)
+    return spec
+
+
+def _metrics_collector(tuning: Tuning) -> dict:
+    collector = tuning.collector
+    if collector.kind == "stdout":
+        return {"collector": {"kind": "StdOut"}}
+    source: dict = {
+        "fileSystemPath": {
+            "kind": "File",
+            "path": collector.path,
+            "format": "JSON" if collector.format == "json" else "TEXT",
+        }
+    }
+    if collector.format == "periflow":
+        source["filter"] = {"metricsFormat": [PERIFLOW_FILTER]}
+    return {"collector": {"kind": "File"}, "source": source}
+
+
+def _parameters(tuning: Tuning) -> list[dict]:
+    result = []
+    for param in tuning.used_parameters:
+        if param.type in ("double", "int"):
+            space = {"min": param.min, "max": param.max}
+            if param.step:
+                space["step"] = param.step
+        else:
+            space = {"list": list(param.values)}
+        result.append({"name": param.name, "parameterType": param.type, "feasibleSpace": space})
+    return result
+
+
+def build_experiment(job: dict, tuning: Tuning) -> dict:
+    """The Experiment around ``job`` (a PyTorchJob object as the spine emits it)."""
+    metadata = job.get("metadata", {})
+    objective: dict = {"type": tuning.objective_type, "objectiveMetricName": tuning.metric}
+    if tuning.goal is not None:
+        objective["goal"] = tuning.goal
+    if tuning.additional_metrics:
+        objective["additionalMetricNames"] = list(tuning.additional_metrics)
+    algorithm: dict = {"algorithmName": tuning.algorithm}
+    if tuning.algorithm_settings:
+        algorithm["algorithmSettings"] = [{"name": k, "value": v} for k, v in tuning.algorithm_settings]
+    spec: dict = {
+        "objective": objective,
+        "algorithm": algorithm,
+        "maxTrialCount": tuning.max_trials,
+        "parallelTrialCount": tuning.parallel_trials,
+        "parameters": _parameters(tuning),
+        "metricsCollectorSpec": _metrics_collector(tuning),
+        "trialTemplate": {
+            "primaryContainerName": PRIMARY_CONTAINER,
+            "primaryPodLabels": dict(PRIMARY_POD_LABELS),
+            "successCondition": SUCCESS_CONDITION,
+            "failureCondition": FAILURE_CONDITION,
+            "trialParameters": [
+                {"name": p.name, "reference": p.name, "description": p.description}
+                for p in tuning.used_parameters
+            ],
+            "trialSpec": trial_spec(job),
+        },
+    }
+    if tuning.max_failed_trials is not None:
+        spec["maxFailedTrialCount"] = tuning.max_failed_trials
+    meta: dict = {"name": metadata["name"]}
+    if metadata.get("namespace"):
+        meta["namespace"] = metadata["namespace"]
+    if metadata.get("labels"):
+        meta["labels"] = dict(metadata["labels"])
+    return {"apiVersion": API_VERSION, "kind": "Experiment", "metadata": meta, "spec": spec}
+
+
+def build(plan, job: dict) -> dict:
+    """The Experiment for ``plan`` (which must carry ``plan.tuning``) around its training ``job``
+    (``pfgen.pipeline.training_job``: the PyTorchJob with credentials wired in)."""
+    if plan.tuning is None:
+        raise ValueError("plan has no tuning section")
+    return build_experiment(job, plan.tuning)

@@ -10,7 +10,7 @@ relative_schema_path, message), so the positioned messages are the same.
 It follows jsonschema's Draft 2020-12 semantics for: type, properties,
 additionalProperties, patternProperties, propertyNames, required, enum, const,
 pattern, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength,
-maxLength, items, minItems, maxItems, uniqueItems, oneOf, anyOf, allOf, not,
+maxLength, items, minItems, maxItems, minProperties, maxProperties, uniqueItems, oneOf, anyOf, allOf, not,
 local $ref into $defs/definitions; annotations (title, description, $id, x-*
 ...) are ignored. A schema with any other keyword raises :class:`Unsupported`
 at compile time, and ``schema.py`` then uses jsonschema itself: the answer is
@@ -27,7 +27,7 @@ ANNOTATIONS = {"$schema", "$id", "$comment", "$defs", "definitions", "title", "d
                "deprecated", "readOnly", "writeOnly", "$anchor"}
 KEYWORDS = {"type", "properties", "additionalProperties", "patternProperties", "propertyNames", "required", "enum",
             "const", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
-            "items", "minItems", "maxItems", "uniqueItems", "oneOf", "anyOf", "allOf", "not", "$ref"}
+            "items", "minItems", "maxItems", "minProperties", "maxProperties", "uniqueItems", "oneOf", "anyOf", "allOf", "not", "$ref"}
 
 Path = tuple
 Check = Callable[[Any, Path, list], None]
@@ -288,8 +288,16 @@ class Validator:
     def _k_minItems(self, schema: dict, value: int, spath: Path) -> Check:
         return self._length("minItems", list, lambda n, v: n < v, "should be non-empty" if value == 1 else "is too short")(schema, value, spath)
 
+    def _k_minProperties(self, schema: dict, value: int, spath: Path) -> Check:
+        message = "should be non-empty" if value == 1 else "does not have enough properties"
+        return self._length("minProperties", dict, lambda n, v: n < v, message)(schema, value, spath)
+
+    def _k_maxProperties(self, schema: dict, value: int, spath: Path) -> Check:
+        message = "is expected to be empty" if value == 0 else "has too many properties"
+        return self._length("maxProperties", dict, lambda n, v: n > v, message)(schema, value, spath)
+
     def _k_maxItems(self, schema: dict, value: int, spath: Path) -> Check:
-        return self._length("maxItems", list, lambda n, v: n > v, "is too long")(schema, value, spath)
+        return self._length("maxItems", list, lambda n, v: n > v, "is expected to be empty" if value == 0 else "is too long")(schema, value, spath)
 
     def _k_uniqueItems(self, schema: dict, value: bool, spath: Path) -> Check:
         here = spath + ("uniqueItems",)

@@ -174,10 +174,29 @@ def workspace(rng: random.Random, index: int, template: dict, job_dir: Path) -> 
 @template_feature
 def tuning(rng: random.Random, index: int, template: dict, job_dir: Path) -> None:
     """Hyperparameter tuning (issue 8): fill in once the schema has `tuning`."""
-    if not schema_knows("tuning"):
+    if not schema_knows("tuning") or rng.random() >= 0.2:
         return
-    # Placeholder until issue 8's section lands on main: extend here with a
-    # realistic `tuning:` block for ~20% of the jobs.
+    docker = template["job_setting"]["docker"]
+    suffix = " --lr ${trialParameters.learning_rate} --batch-size ${trialParameters.batch_size}\n"
+    if isinstance(docker["command"], dict):
+        docker["command"]["run"] = docker["command"]["run"].rstrip("\n") + suffix
+    else:
+        docker["command"] = docker["command"].rstrip("\n") + suffix
+    template["tuning"] = {
+        "objective": {"type": rng.choice(["maximize", "minimize"]), "metric": rng.choice(["accuracy", "f1"]),
+                      "additional_metrics": ["loss"] if rng.random() < 0.5 else []},
+        "algorithm": rng.choice(["random", "bayesianoptimization", "tpe"]),
+        "max_trials": rng.choice([8, 12, 24, 48]),
+        "parallel_trials": rng.choice([1, 2, 3, 4]),
+        "parameters": {
+            "learning_rate": {"type": "double", "min": 0.0001, "max": 0.01},
+            "batch_size": {"type": "int", "min": 16, "max": 256},
+        },
+    }
+    if not template["tuning"]["objective"]["additional_metrics"]:
+        del template["tuning"]["objective"]["additional_metrics"]
+    if "checkpoint" in template and "output_checkpoint_dir" in template["checkpoint"]:
+        template["checkpoint"]["output_checkpoint_dir"] = "/workspace/ckpt/$KATIB_TRIAL_NAME"
 
 
 def project_config() -> dict:

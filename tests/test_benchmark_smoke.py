@@ -49,4 +49,5 @@ def test_generator_is_deterministic_and_varied(tmp_path):
     assert any(d["data"]["name"].startswith("huggingface:") for d in docs if "data" in d)
     assert any(isinstance(d["job_setting"]["docker"]["command"], dict) for d in docs)
     assert any("env_var" in d["job_setting"]["docker"] for d in docs)
+    assert any("tuning" in d for d in docs) and any("path" in d["job_setting"]["workspace"] for d in docs)
     assert (tmp_path / "one" / "pfgen.yaml").is_file()

@@ -732,11 +732,26 @@ def verify_files(files: dict[str, str], directory: str = ".") -> list[Diagnostic
     return sorted(set(out))
 
 
+def _manifest_files(root: Path) -> list[Path]:
+    """YAML files below ``root`` that can hold manifests: not templates or pfgen.yaml,
+    not inside VCS, virtualenv or cache directories."""
+    from pfgen.config import CONFIG_NAMES
+    from pfgen.discover import SKIP_DIRS
+    from pfgen.pipeline import TEMPLATE_NAMES
+
+    skip_names = {*TEMPLATE_NAMES, *CONFIG_NAMES, ".pre-commit-config.yaml", ".pre-commit-hooks.yaml"}
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.suffix in _YAML_SUFFIXES and p.name not in skip_names
+        and not any(part in SKIP_DIRS or part.startswith(".") for part in p.relative_to(root).parts[:-1])
+    )
+
+
 def verify_tree(root: Path) -> list[Diagnostic]:
     """Verify every YAML file under ``root`` and run kustomize on every directory that has a kustomization."""
     out: list[Diagnostic] = []
     root = Path(root)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in _YAML_SUFFIXES)
+    files = [root] if root.is_file() else _manifest_files(root)
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")

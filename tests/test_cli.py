@@ -145,3 +145,10 @@ def test_bad_project_config_is_reported_once_with_position(tmp_path):
         "pfgen.yaml:3:3: error: unknown key 'clas' in storage; did you mean 'class'?",
         "pfgen.yaml:4:14: error: storage.data_size: 'lots' must be a Kubernetes quantity such as 100Gi or 500Mi",
     ], result.stderr
+
+
+def test_lint_a_source_tree_checks_only_its_manifests():
+    # Templates and pfgen.yaml sit beside the deploy/ trees; lint must skip them, not call them bad manifests.
+    result = run_pfgen("lint", "examples", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "all objects verified" in result.stderr

@@ -26,7 +26,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from pfgen import dump
 from pfgen.config import config_for
@@ -35,6 +35,9 @@ from pfgen.errors import Diagnostic, UserError
 from pfgen.errors import display_path
 from pfgen.load import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
+
+if TYPE_CHECKING:
+    from pfgen.cache import BuildCache
 
 DEFAULT_OUT = "deploy"
 SHARED = "_shared"
@@ -69,18 +72,26 @@ def out_dir_for(template: Path, out: Optional[Path]) -> Path:
     return (root / DEFAULT_OUT).resolve()
 
 
-def compile_all(templates: list[Path], options: CompileOptions = CompileOptions()) -> tuple[list[Compiled], list[Diagnostic]]:
-    """Compile every template; collect all errors from all of them."""
+def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),
+                cache: Optional["BuildCache"] = None) -> tuple[list[Compiled], list[Diagnostic]]:
+    """Compile every template; collect all errors from all of them. With a ``cache``
+    (pfgen/cache.py), a template whose inputs are unchanged is not compiled again."""
     compiled = []
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     for template in templates:
-        try:
-            doc = load_file(template, display_path(template))
-            job = compile_document(doc, template, None, options)
-        except UserError as exc:
-            errors.extend(exc.diagnostics)
-            continue
+        hit = cache.lookup(template, options) if cache is not None else None
+        if hit is not None:
+            job, doc = hit
+        else:
+            try:
+                doc = load_file(template, display_path(template))
+                job = compile_document(doc, template, None, options)
+            except UserError as exc:
+                errors.extend(exc.diagnostics)
+                continue
+            if cache is not None:
+                job = cache.record(template, options, job, doc)
         warnings.extend(job.diagnostics)
         compiled.append((template, job, doc))
     if errors:
@@ -105,7 +116,9 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
         groups.setdefault(root, [])
         if not root.is_dir():
             continue
-        for source in recorded_sources(root).values():
+        for name, source in recorded_sources(root).items():
+            if name.startswith("_"):
+                continue  # _shared/, _secrets/: made from several templates, not one job's
             if not source.is_file() or source.resolve() in seen:
                 continue
             try:
@@ -122,15 +135,16 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
 
 
 def build_trees(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions(),
-                extra_roots: Iterable[Path] = ()) -> BuildResult:
+                extra_roots: Iterable[Path] = (), cache: Optional["BuildCache"] = None) -> BuildResult:
     """Compile ``templates`` (and the rest of each OUT's templates) into one tree per OUT.
 
     ``extra_roots`` are OUT directories to bring up to date even when no
     template is found for them any more (their jobs are then removed).
+    With a ``cache``, unchanged templates are served from it (pfgen/cache.py).
     """
     groups = _group(templates, out, extra_roots)
     everything = sorted({t for group in groups.values() for t in group}, key=lambda p: str(p.resolve()))
-    compiled, warnings = compile_all(everything, options)
+    compiled, warnings = compile_all(everything, options, cache)
     by_template = {template.resolve(): (template, job, doc) for template, job, doc in compiled}
     result = BuildResult(warnings=warnings, jobs=[job for _, job, _ in compiled])
     errors: list[Diagnostic] = []
@@ -140,6 +154,8 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
             result.trees[root] = layout(root, entries)
         except UserError as exc:
             errors.extend(exc.diagnostics)
+    if cache is not None:
+        cache.save()  # after layout: it may have dumped jobs the cache remembers too
     if errors:
         raise UserError(errors)
     return result

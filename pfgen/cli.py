@@ -122,9 +122,10 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
 @click.option("--verify", is_flag=True, help="Check the generated objects against the shipped Kubernetes/CRD schemas (strict) and run `kubectl kustomize` before writing; exit 2 and write nothing if they fail (docs/guarantees.md).")
+@click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
 @FORMAT_OPTION
 def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
-          secrets_mode: Optional[str], verify: bool, fmt: str) -> None:
+          secrets_mode: Optional[str], verify: bool, no_cache: bool, fmt: str) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -138,18 +139,22 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     with --exit-code when files were written; 2 on invalid input or usage.
     """
     from pfgen.build import build_trees
+    from pfgen.cache import BuildCache
     from pfgen.errors import display_path
     from pfgen.pipeline import CompileOptions
     from pfgen.write import write_tree
 
     out_path = Path(out) if out else None
-    templates = _templates(paths, _output_dirs(paths, out_path), fmt, allow_none=True)
+    output_dirs = _output_dirs(paths, out_path)  # one walk of the repository for pfgen.yaml files
+    templates = _templates(paths, output_dirs, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
-    extra_roots = _output_dirs(paths, out_path, implied_cwd=not paths)
+    # (as _output_dirs(paths, out_path, implied_cwd=not paths) would say)
+    extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
     changes: list = []
     try:
-        result = build_trees(templates, out_path, options, extra_roots)
+        cache = BuildCache(None) if no_cache else BuildCache.open()
+        result = build_trees(templates, out_path, options, extra_roots, cache=cache)
         trees = sorted(result.trees.items())
         if verify:
             result.warnings.extend(_verify_trees(result.trees))

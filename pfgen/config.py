@@ -8,6 +8,7 @@ It is untrusted YAML like a template, checked by its own schema
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -72,17 +73,20 @@ class ProjectConfig:
 
 def find_config(start: Path) -> Optional[Path]:
     """The nearest pfgen.yaml at or above ``start`` (a directory)."""
-    directory = start.resolve()
-    for candidate_dir in (directory, *directory.parents):
+    directory = os.path.realpath(start)  # plain strings: this runs once per template
+    while True:
         for name in CONFIG_NAMES:
-            candidate = candidate_dir / name
-            if candidate.is_file():
-                return candidate
-    return None
+            candidate = os.path.join(directory, name)
+            if os.path.isfile(candidate):
+                return Path(candidate)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def config_for(template: Path) -> ProjectConfig:
-    path = find_config(template.resolve().parent)
+    path = find_config(Path(os.path.dirname(os.path.realpath(template))))
     return load_config(path) if path else ProjectConfig()
 
 

@@ -14,6 +14,7 @@ import re
 from typing import Any, Iterable
 
 import yaml
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 _LEAD = ("apiVersion", "kind", "metadata", "name", "namespace", "spec")
 # Plain scalars that go-yaml v2 (YAML 1.1) or YAML 1.2 resolve to non-strings.
@@ -54,9 +55,54 @@ def _represent_str(dumper: Any, data: str) -> Any:
 _Dumper.add_representer(str, _represent_str)
 
 
+_TAG = "tag:yaml.org,2002:"
+
+
+class _Unusual(Exception):
+    """A value the direct node builder leaves to PyYAML's representer (floats, subclasses ...)."""
+
+
+def _str_style(data: str) -> Any:
+    if "\n" in data and not any(line != line.rstrip() for line in data.split("\n")):
+        return "|"
+    if _AMBIGUOUS.match(data):
+        return '"'
+    return None
+
+
+def _node(value: Any) -> Any:
+    """The node PyYAML's SafeRepresenter (with _represent_str, default_flow_style=False) makes of
+    ``value``, built directly: the representer's generic dispatch costs more than emitting.
+    ``canonical`` output never shares containers, so there are no aliases to find."""
+    kind = type(value)
+    if kind is str:
+        return ScalarNode(_TAG + "str", value, style=_str_style(value))
+    if kind is dict:
+        return MappingNode(_TAG + "map", [(_node(k), _node(v)) for k, v in value.items()], flow_style=False)
+    if kind is list:
+        return SequenceNode(_TAG + "seq", [_node(v) for v in value], flow_style=False)
+    if kind is bool:
+        return ScalarNode(_TAG + "bool", "true" if value else "false")
+    if kind is int:
+        return ScalarNode(_TAG + "int", str(value))
+    if value is None:
+        return ScalarNode(_TAG + "null", "null")
+    raise _Unusual
+
+
 def to_yaml(obj: Any) -> str:
+    data = canonical(obj)
+    try:
+        node = _node(data)
+    except _Unusual:
+        return _represented(data)
+    return yaml.serialize(node, Dumper=_Dumper, allow_unicode=True, width=1 << 16, indent=2, explicit_start=False)
+
+
+def _represented(data: Any) -> str:
+    """The reference path: PyYAML's representer (tests check _node against it)."""
     return yaml.dump(
-        canonical(obj),
+        data,
         Dumper=_Dumper,
         sort_keys=False,
         default_flow_style=False,

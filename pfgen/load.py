@@ -1,7 +1,8 @@
 """Stage 1: read a YAML file as untrusted input, keeping line/column.
 
-The document is *composed* (parsed to a node graph) by ruamel.yaml and never
-*constructed* by it: no tag can make it build an object or run code. This
+The document is *composed* (parsed to a node graph) by libyaml (see
+``fastyaml``; ruamel.yaml when libyaml rejects the text or is missing, so
+syntax errors read the same) and never *constructed* by either: no tag can make it build an object or run code. This
 module turns the node graph into plain data itself, allowing only the core
 YAML tags, expanding aliases and merge keys within a fixed node budget (so an
 alias bomb costs a bounded amount of time and memory), rejecting duplicate
@@ -113,6 +114,43 @@ def load_text(text: str, file: str) -> Document:
     if not text.strip() or all(not l.strip() or l.lstrip().startswith("#") for l in text.splitlines()):
         raise _fail(file, (1, 1), "file is empty; expected a mapping of template keys")
 
+    root = _compose_fast(text)
+    if root is not None:
+        try:
+            return _document(root, file)
+        except UserError:
+            pass  # report what the reference composer (ruamel) makes of it
+    root = _compose_ruamel(text, file)
+    if root is None:
+        raise _fail(file, (1, 1), "file is empty; expected a mapping of template keys")
+    return _document(root, file)
+
+
+def _document(root: Any, file: str) -> Document:
+    issues = Collector(file)
+    builder = _Builder(file, issues)
+    try:
+        data = builder.build(root, (), 0)
+    except _Abort:
+        pass
+    else:
+        if not isinstance(data, dict):
+            issues.error(_mark(root), f"top level is a {_kind(data)}; expected a mapping of template keys")
+    issues.raise_if_errors()
+    return Document(file, data, builder.values, builder.keys, builder.raw)
+
+
+def _compose_fast(text: str) -> Any:
+    """libyaml's node graph (see fastyaml), or None to let ruamel decide."""
+    from pfgen import fastyaml
+
+    try:
+        return fastyaml.compose(text)
+    except Exception:  # any libyaml complaint: ruamel gives the message
+        return None
+
+
+def _compose_ruamel(text: str, file: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
@@ -120,7 +158,7 @@ def load_text(text: str, file: str) -> Document:
     yaml = YAML(typ="safe", pure=True)
     yaml.Composer = _bounded_composer()
     try:
-        root = yaml.compose(text)
+        return yaml.compose(text)
     except _Limit as exc:
         raise _fail(file, exc.pos, exc.message) from None
     except MarkedYAMLError as exc:
@@ -146,19 +184,6 @@ def load_text(text: str, file: str) -> Document:
                     f"write it as an escape (\\u{exc.character:04x}) inside a double-quoted string") from None
     except YAMLError as exc:
         raise _fail(file, (1, 1), f"YAML error: {exc}") from None
-    if root is None:
-        raise _fail(file, (1, 1), "file is empty; expected a mapping of template keys")
-
-    builder = _Builder(file, issues)
-    try:
-        data = builder.build(root, (), 0)
-    except _Abort:
-        pass
-    else:
-        if not isinstance(data, dict):
-            issues.error(_mark(root), f"top level is a {_kind(data)}; expected a mapping of template keys")
-    issues.raise_if_errors()
-    return Document(file, data, builder.values, builder.keys, builder.raw)
 
 
 def load_file(path: Path, display: str | None = None) -> Document:
@@ -245,17 +270,17 @@ class _Builder:
             raise _Abort
 
     def build(self, node: Any, path: PathKey, depth: int) -> Any:
-        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
+        # Nodes come from libyaml (PyYAML) or ruamel; both name their kind in `id`.
         self._tick(node, depth)
         self.values.setdefault(path, _mark(node))
-        if isinstance(node, ScalarNode):
+        kind = node.id
+        if kind == "scalar":
             return self.scalar(node, path)
-        if isinstance(node, SequenceNode):
+        if kind == "sequence":
             if node.tag != f"{_CORE}seq":
                 return self.bad_tag(node)
             return [self.build(item, path + (index,), depth + 1) for index, item in enumerate(node.value)]
-        if isinstance(node, MappingNode):
+        if kind == "mapping":
             if node.tag != f"{_CORE}map":
                 return self.bad_tag(node)
             return self.mapping(node, path, depth)
@@ -293,21 +318,19 @@ class _Builder:
         return value
 
     def mapping(self, node: Any, path: PathKey, depth: int) -> dict:
-        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
         result: dict[str, Any] = {}
         first_seen: dict[str, Pos] = {}
         merged: list[tuple[Any, Any]] = []
         for key_node, value_node in node.value:
             if str(key_node.tag) == f"{_CORE}merge":
-                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                sources = value_node.value if value_node.id == "sequence" else [value_node]
                 for source in sources:
-                    if not isinstance(source, MappingNode):
+                    if source.id != "mapping":
                         self.issues.error(_mark(source), "merge key '<<' needs a mapping or a list of mappings")
                         continue
                     merged.extend(source.value)
                 continue
-            if not isinstance(key_node, ScalarNode):
+            if key_node.id != "scalar":
                 self.issues.error(_mark(key_node), "mapping keys must be plain strings")
                 continue
             if str(key_node.tag) not in _SCALAR_TAGS:
@@ -320,13 +343,13 @@ class _Builder:
                 continue
             first_seen[key] = _mark(key_node)
             self.keys[path + (key,)] = _mark(key_node)
-            if isinstance(value_node, ScalarNode) and value_node.value == "" and value_node.style is None:
+            if value_node.id == "scalar" and value_node.value == "" and value_node.style is None:
                 # An empty value's node starts where the next token does (often the next
                 # line); the key is where the user should look.
                 self.values[path + (key,)] = _mark(key_node)
             result[key] = self.build(value_node, path + (key,), depth + 1)
         for key_node, value_node in merged:  # explicit keys win over merged ones
-            if isinstance(key_node, ScalarNode) and key_node.value not in result:
+            if key_node.id == "scalar" and key_node.value not in result:
                 key = key_node.value
                 self.keys[path + (key,)] = _mark(key_node)
                 result[key] = self.build(value_node, path + (key,), depth + 1)

@@ -81,6 +81,7 @@ class Options:
     mounts: tuple[tuple[str, Path], ...] = ()  # --mount CONTAINER_PATH=LOCAL_DIR
     workspace: Optional[Path] = None  # local workspace directory
     workspace_mount: Optional[str] = None  # where it appears in the container
+    workspace_files: tuple[str, ...] = ()  # the image's files (relative paths): copied, not linked
     workdir: Optional[str] = None  # the image's WORKDIR (container path), when known
     run_dir: Optional[Path] = None
     grace: float = 10.0  # seconds between SIGTERM and SIGKILL
@@ -431,7 +432,12 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         mount_root = _norm(options.workspace_mount or "/workspace")
         container_ws = f"{mount_root.rstrip('/')}/{ws.name}"
         paths.append(PathMap(container_ws, stand_in / container_ws.lstrip("/"), "workspace", str(ws)))
-        _link(stand_in / container_ws.lstrip("/"), ws)
+        if options.workspace_files:
+            # As in the image: a copy of exactly the files .pfignore lets in, so the
+            # run cannot write into the source tree.
+            _copy_files(ws, options.workspace_files, stand_in / container_ws.lstrip("/"))
+        else:
+            _link(stand_in / container_ws.lstrip("/"), ws)
     for container_path, local in user_mounts.items():  # --mount for a path that is no volume
         if not local.exists():
             raise _fail(f"--mount {container_path}={local}: {local} does not exist")
@@ -633,6 +639,15 @@ def _is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _copy_files(source: Path, files: tuple[str, ...], at: Path) -> None:
+    if at.exists() or at.is_symlink():
+        raise _fail(f"two mounts map to {at}")
+    for relative in files:
+        target = at / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / relative, target)
+
+
 def _link(at: Path, target: Path) -> None:
     at.parent.mkdir(parents=True, exist_ok=True)
     if at.is_symlink() or at.exists():
@@ -662,6 +677,7 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
     if options.workspace is None and image is not None:
         # pfgen's Dockerfile sets WORKDIR to the mount path, so that is where the command starts
         options = dataclasses.replace(options, workspace=image.workspace_dir, workspace_mount=image.mount_path,
+                                      workspace_files=tuple(f.path for f in image.files),
                                       workdir=options.workdir or image.mount_path)
     plan = plan_local(job, options, objective=objective)
     if options.workspace is None:

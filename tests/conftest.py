@@ -45,3 +45,27 @@ def load_stream(text: str) -> list[dict]:
 @pytest.fixture
 def pfgen():
     return run_pfgen
+
+
+def _untracked() -> set[str]:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return set(out.stdout.splitlines()) if out.returncode == 0 else set()
+
+
+def pytest_sessionstart(session):
+    session.config._pfgen_tree_before = _untracked()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests work on copies: a test that writes into the repository fails the run."""
+    before = getattr(session.config, "_pfgen_tree_before", None)
+    if before is None:
+        return
+    added = sorted(_untracked() - before)
+    if added:
+        print("\nTests changed the repository's tree (they must work on copies):\n  " + "\n  ".join(added))
+        session.exitstatus = 1

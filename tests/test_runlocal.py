@@ -95,7 +95,7 @@ echo "world=$WORLD_SIZE rank=$RANK node=$NODE_RANK nodes=$NUM_NODES nproc=$NPROC
 PATHS_SCRIPT = """
 echo "start=$(pwd)"
 cat /workspace/data/hello.txt
-cd /workspace/code && ./tool.sh
+cd /workspace/code && ./tool.sh && touch written-by-job
 echo "ckpt=$CKPT_DIR" && touch "$CKPT_DIR/written"
 """
 
@@ -126,7 +126,10 @@ def test_container_paths_map_into_the_run_folder_and_ckpt_dir_is_writable(tmp_pa
     out = result.stdout
     assert f"[master-0] start={run_dir.resolve()}/root/workspace" in out  # the image's WORKDIR: the mount path
     assert "[master-0] hi" in out
-    assert f"[master-0] tool ran in {code.resolve()}" in out
+    # The workspace is a copy of the image's files: the job cannot write into the source tree.
+    assert f"[master-0] tool ran in {run_dir.resolve()}/root/workspace/code" in out
+    assert (run_dir / "root" / "workspace" / "code" / "written-by-job").is_file()
+    assert sorted(p.name for p in code.iterdir()) == ["tool.sh"]
     assert f"[master-0] ckpt={run_dir.resolve()}/root/workspace/ckpt" in out
     assert (run_dir / "root" / "workspace" / "ckpt" / "written").is_file()
     assert "[master-0] untouched: /workspaces http://host/workspace" in out

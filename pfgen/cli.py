@@ -39,7 +39,7 @@ def _emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *
     from pfgen.report import Report, emit
 
     report = Report(list(diagnostics), list(changes), check=check, notes=list(notes))
-    emit(fmt, report, stdout=click.get_text_stream("stdout"), stderr=click.get_text_stream("stderr"))
+    emit(fmt, report, stdout=sys.stdout, stderr=sys.stderr)
 
 
 def _templates(paths: tuple[str, ...], skip: Iterable[Path] = (), fmt: str = "text", allow_none: bool = False) -> list[Path]:

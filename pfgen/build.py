@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Optional
@@ -64,12 +65,19 @@ class BuildResult:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
+@lru_cache(maxsize=None)
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, once per path per process: a build asks it of every
+    template several times, and each answer costs a walk of the path's links."""
+    return path.resolve()
+
+
 def out_dir_for(template: Path, out: Optional[Path]) -> Path:
     if out is not None:
-        return out.resolve()
+        return _resolved(out)
     config = config_for(template)
     root = config.path.parent if config.path else Path.cwd()
-    return (root / DEFAULT_OUT).resolve()
+    return _resolved(root / DEFAULT_OUT)
 
 
 def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),
@@ -105,7 +113,7 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
 
     groups: dict[Path, list[Path]] = {}
     errors: list[Diagnostic] = []
-    seen = {t.resolve() for t in templates}
+    seen = {_resolved(t) for t in templates}
     for template in templates:
         try:
             groups.setdefault(out_dir_for(template, out), []).append(template)
@@ -119,7 +127,7 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
         for name, source in recorded_sources(root).items():
             if name.startswith("_"):
                 continue  # _shared/, _secrets/: made from several templates, not one job's
-            if not source.is_file() or source.resolve() in seen:
+            if not source.is_file() or _resolved(source) in seen:
                 continue
             try:
                 belongs = out_dir_for(source, out) == root
@@ -127,7 +135,7 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
                 errors.extend(exc.diagnostics)
                 continue
             if belongs:
-                seen.add(source.resolve())
+                seen.add(_resolved(source))
                 groups[root].append(source)
     if errors:
         raise UserError(errors)
@@ -143,13 +151,13 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
     With a ``cache``, unchanged templates are served from it (pfgen/cache.py).
     """
     groups = _group(templates, out, extra_roots)
-    everything = sorted({t for group in groups.values() for t in group}, key=lambda p: str(p.resolve()))
+    everything = sorted({t for group in groups.values() for t in group}, key=lambda p: str(_resolved(p)))
     compiled, warnings = compile_all(everything, options, cache)
-    by_template = {template.resolve(): (template, job, doc) for template, job, doc in compiled}
+    by_template = {_resolved(template): (template, job, doc) for template, job, doc in compiled}
     result = BuildResult(warnings=warnings, jobs=[job for _, job, _ in compiled])
     errors: list[Diagnostic] = []
     for root in sorted(groups):
-        entries = [by_template[t.resolve()] for t in sorted(groups[root], key=lambda p: str(p.resolve()))]
+        entries = [by_template[_resolved(t)] for t in sorted(groups[root], key=lambda p: str(_resolved(p)))]
         try:
             result.trees[root] = layout(root, entries)
         except UserError as exc:
@@ -235,10 +243,10 @@ def layout(root: Path, entries: list[Compiled]) -> OutTree:
         if any(_identity(obj) in hoisted for obj in job.objects):
             job = dataclasses.replace(job, objects=[o for o in job.objects if _identity(o) not in hoisted])
         tree.jobs[name] = job.files
-        tree.sources[name] = os.path.relpath(template.resolve(), root / name)
+        tree.sources[name] = os.path.relpath(_resolved(template), root / name)
     if hoisted:
         tree.jobs[SHARED] = files_for([hoisted[identity] for identity in sorted(hoisted)])
-        templates = sorted({t.resolve() for paths in sharers.values() for t in paths}, key=str)
+        templates = sorted({_resolved(t) for paths in sharers.values() for t in paths}, key=str)
         tree.sources[SHARED] = ", ".join(os.path.relpath(t, root / SHARED) for t in templates)
     jobs = [job for _, job, _ in owners.values()]  # in template order
     _add_shared_secrets(tree, jobs)

@@ -193,58 +193,87 @@ def _read(path: Path) -> Optional[str]:
         return None
 
 
+def _entries(directory: Path, top_level_only: bool = False) -> list[tuple[str, Path]]:
+    """(relative path, path) of every file below ``directory``; symlinks count as files."""
+    found: list[tuple[str, Path]] = []
+
+    def walk(path: str, prefix: str) -> None:
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            if not top_level_only and entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry)
+            elif entry.is_dir(follow_symlinks=False):
+                continue
+            elif top_level_only and (name.startswith(STAGE_PREFIX) or name.startswith(OLD_PREFIX) or name == LOCK):
+                continue
+            else:
+                # files, and symlinks (never followed: they are someone else's)
+                found.append((prefix + name, Path(entry.path)))
+        for entry in subdirs:
+            walk(entry.path, prefix + entry.name + "/")
+
+    walk(str(directory), "")
+    return found
+
+
+def _owned_text(path: Path) -> Optional[str]:
+    text = None if path.is_symlink() else _read(path)
+    return text if text is not None and has_marker(text) else None
+
+
 def _scan(directory: Path, *, top_level_only: bool = False) -> _DirState:
     state = _DirState(exists=directory.is_dir() and not directory.is_symlink())
     if not state.exists:
         return state
-    for root, dirs, files in os.walk(directory):
-        base = Path(root)
-        rel_root = base.relative_to(directory)
-        if top_level_only:
-            dirs[:] = []
+    for rel, path in _entries(directory, top_level_only):
+        text = _owned_text(path)
+        if text is not None:
+            state.owned[rel] = text
         else:
-            # never descend into symlinked directories; they are someone else's
-            for name in list(dirs):
-                if (base / name).is_symlink():
-                    dirs.remove(name)
-                    files.append(name)
-            dirs.sort()
-        for name in sorted(files):
-            rel = (rel_root / name).as_posix()
-            if (top_level_only and (name.startswith(STAGE_PREFIX) or name.startswith(OLD_PREFIX) or name == LOCK)):
-                continue
-            path = base / name
-            text = None if path.is_symlink() else _read(path)
-            if text is not None and has_marker(text):
-                state.owned[rel] = text
-            else:
-                state.foreign.append(rel)
+            state.foreign.append(rel)
     return state
 
 
-def _owned_subdirs(out: Path) -> list[str]:
-    """Directories directly in OUT that pfgen wrote (they hold a file with the marker)."""
-    found = []
+def _first_owned(directory: Path, *, with_source: bool = False) -> Optional[str]:
+    """The text of the first file pfgen owns below ``directory`` (in path order; with
+    ``with_source``, the first whose marker names a template), reading no further.
+
+    The same answers as ``_scan(directory).owned`` / ``.source`` for the questions
+    asked of every directory in OUT on every build (is it pfgen's, which template
+    made it) without reading every file of every job."""
+    for _, path in sorted(_entries(directory)):
+        text = _owned_text(path)
+        if text is not None and (not with_source or _marker_source(text) is not None):
+            return text
+    return None
+
+
+def _subdirs(out: Path) -> list[Path]:
     try:
         entries = sorted(os.scandir(out), key=lambda e: e.name)
     except FileNotFoundError:
         return []
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
-            continue
-        state = _scan(Path(entry.path))
-        if state.owned:
-            found.append(entry.name)
-    return found
+    return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+
+
+def _owned_subdirs(out: Path) -> list[str]:
+    """Directories directly in OUT that pfgen wrote (they hold a file with the marker)."""
+    return [path.name for path in _subdirs(out) if _first_owned(path) is not None]
 
 
 def recorded_sources(out: Path) -> dict[str, Path]:
     """For each directory pfgen wrote in OUT: the template its markers name (normalised, may not exist)."""
     found = {}
-    for name in _owned_subdirs(out):
-        source = _scan(out / name).source
+    for path in _subdirs(out):
+        first = _first_owned(path, with_source=True)
+        source = _marker_source(first) if first is not None else None
         if source is not None:
-            found[name] = Path(os.path.normpath(out / name / source))
+            found[path.name] = Path(os.path.normpath(path / source))
     return found
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -158,7 +159,11 @@ def _compose_ruamel(text: str, file: str) -> Any:
     yaml = YAML(typ="safe", pure=True)
     yaml.Composer = _bounded_composer()
     try:
-        return yaml.compose(text)
+        with warnings.catch_warnings():
+            # ruamel warns on a redefined anchor, which YAML allows (the later one
+            # counts); a Python warning on stderr is no way to tell a user anything.
+            warnings.simplefilter("ignore")
+            return yaml.compose(text)
     except _Limit as exc:
         raise _fail(file, exc.pos, exc.message) from None
     except MarkedYAMLError as exc:

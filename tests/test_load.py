@@ -72,3 +72,16 @@ def test_non_utf8_and_oversized_input():
     with pytest.raises(UserError, match="larger than"):
         decode(b"a" * (MAX_BYTES + 1), "t.yml")
     assert decode("\ufeffa: 1\n".encode("utf-8"), "t.yml") == "a: 1\n"
+
+
+def test_a_redefined_anchor_is_plain_yaml_and_prints_no_python_warning(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "reuse.yml"
+    path.write_text("a: &x 1\nb: &x 2\nc: *x\nd: [\n")  # the syntax error sends it through ruamel
+    result = subprocess.run([sys.executable, "-m", "pfgen", "validate", str(path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Warning" not in result.stderr and "never closed" in result.stderr
+    doc = load_text("a: &x 1\nb: &x 2\nc: *x\n", "t.yml")
+    assert doc.data == {"a": 1, "b": 2, "c": 2}

@@ -189,7 +189,7 @@ def report(figures: dict[str, Figure], n: int, repeat: int, markdown: bool) -> N
     row("check", f"as fast as the cold build ({ms(cold.wall_min)})", check.wall_min <= cold.wall_min * 1.05)
     row("check-warm", "", None)
     peak = cold.rss
-    rows.append((f"peak RSS of the cold build", f"{peak:.0f} MB", "", "", "< 250 MB", verdict(peak < 250)))
+    rows.append(("peak RSS of the cold build", f"{peak:.0f} MB", "", "", "< 250 MB", verdict(peak < 250)))
 
     header = ("figure", "wall min", "wall median", "CPU median", "target (on wall min)", "")
     print(f"pfgen benchmarks: {n} templates, {repeat} run(s) each, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")

@@ -21,8 +21,6 @@ from pfgen.load import Document, PathKey
 from pfgen.names import DNS1123_SUBDOMAIN as _SUBDOMAIN
 from pfgen.plan import CredentialUse
 
-DOCS = "docs/credentials.md"
-
 
 @dataclass(frozen=True)
 class Field:
@@ -332,13 +330,3 @@ def resolve(
                 f"{name} is set by pfgen from credential '{use.id}' ({use.purpose}); remove it from env_var",
             )
     return tuple(unique), channel
-
-
-def declared_uses(config: CredentialsConfig) -> tuple[CredentialUse, ...]:
-    """Every credential declared in pfgen.yaml, as uses (for ``pfgen secrets`` with no template)."""
-    out = []
-    for cid in sorted(config.credentials):
-        decl = config.credentials[cid]
-        registries = (decl.registries or (DOCKER_HUB,)) if decl.kind == "docker" else ()
-        out.append(CredentialUse(cid, decl.kind, decl.secret_name, "pfgen.yaml", registries, decl.remote_key, config.file, decl.pos))
-    return tuple(out)

@@ -42,7 +42,7 @@ _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # `export WANDB_API_KEY=abc123`, `--password hunter2` style assignments inside commands.
 _ASSIGNMENT = re.compile(
-    rf"\b([A-Za-z_][A-Za-z0-9_]*)=(?!\$)(['\"]?)([^\s'\"$`]{{6,}})\2",
+    r"\b([A-Za-z_][A-Za-z0-9_]*)=(?!\$)(['\"]?)([^\s'\"$`]{6,})\2",
 )
 
 

@@ -44,7 +44,6 @@ from typing import Sequence, TextIO
 
 from pfgen.errors import Diagnostic
 
-FORMATS = ("text", "json", "github")
 JSON_VERSION = 1
 
 

@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from pfgen.errors import ERROR, WARNING, Diagnostic, did_you_mean
+from pfgen.errors import WARNING, Diagnostic, did_you_mean
 from pfgen.names import DNS1035, DNS1123_SUBDOMAIN
 
 KUBERNETES_VERSION = "1.36.0"
@@ -64,7 +64,6 @@ SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
     ("v1", "ServiceAccount"): (_CORE, f"{_CORE_DIR}/serviceaccount-v1.json"),
 }
 
-Path_ = tuple  # a JSON path: tuple of str keys and int indexes
 Locate = Callable[[tuple, bool], tuple[int, int]]  # (path, of_key) -> (line, col)
 
 
@@ -764,7 +763,3 @@ def verify_tree(root: Path) -> list[Diagnostic]:
     if not files:
         out.append(Diagnostic(str(root), 1, 1, "no YAML files to verify"))
     return sorted(set(out))
-
-
-def errors_only(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    return [d for d in diagnostics if d.severity == ERROR]

@@ -20,7 +20,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO, TYPE_CHECKING, Iterator, Optional
 
 from pfgen.errors import WARNING, Diagnostic, display_path
 from pfgen.ignore import parse_gitignore, to_dockerignore
@@ -31,6 +31,9 @@ TAG_PREFIX = "sha-"
 TAG_HEX = 16
 DOCKERFILE_IN_CONTEXT = ".pfgen.Dockerfile"  # the Dockerfile's name inside pfgen's build context
 _CHUNK = 1 << 20
+
+if TYPE_CHECKING:
+    from pfgen.plan import WorkspaceImage
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 # {"accuracy": 0.98, "loss": 0.05}. Katib's JSON parser only takes string values, so the
 # log is read as TEXT with this filter: "name": value, the value optionally quoted.
 PERIFLOW_FILTER = r'"([\w|-]+)"\s*:\s*"?([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"?'
-NAMESPACE_LABEL = ("katib.kubeflow.org/metrics-collector-injection", "enabled")
 
 
 def trial_spec(job: dict) -> dict:

@@ -179,11 +179,6 @@ def _meta(use: CredentialUse, namespace: Optional[str]) -> dict:
 # env mode: Secret objects from environment variables (printed, never written).
 
 
-def required_variables(uses: Iterable[CredentialUse]) -> list[tuple[str, CredentialUse, str]]:
-    """(variable name, use, what it holds) for every input ``pfgen secrets`` reads."""
-    return [(env_var(use.id, field), use, field.what) for use in uses for field in KINDS[use.kind].fields]
-
-
 def read_values(
     entries: Iterable[tuple[Optional[str], CredentialUse]], environ: Mapping[str, str]
 ) -> dict[tuple[Optional[str], str], dict[str, str]]:

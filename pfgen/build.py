@@ -72,10 +72,11 @@ def _resolved(path: Path) -> Path:
     return path.resolve()
 
 
-def out_dir_for(template: Path, out: Optional[Path]) -> Path:
+def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None) -> Path:
+    """Where ``template``'s job goes (``memo``: see config.find_config)."""
     if out is not None:
         return _resolved(out)
-    config = config_for(template)
+    config = config_for(template, memo)
     root = config.path.parent if config.path else Path.cwd()
     return _resolved(root / DEFAULT_OUT)
 
@@ -114,9 +115,10 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
     groups: dict[Path, list[Path]] = {}
     errors: list[Diagnostic] = []
     seen = {_resolved(t) for t in templates}
+    memo: dict = {}
     for template in templates:
         try:
-            groups.setdefault(out_dir_for(template, out), []).append(template)
+            groups.setdefault(out_dir_for(template, out, memo), []).append(template)
         except UserError as exc:  # a broken pfgen.yaml
             errors.extend(exc.diagnostics)
     roots = set(groups) | {Path(r).resolve() for r in extra_roots} | ({out.resolve()} if out is not None else set())
@@ -130,7 +132,7 @@ def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Pat
             if not source.is_file() or _resolved(source) in seen:
                 continue
             try:
-                belongs = out_dir_for(source, out) == root
+                belongs = out_dir_for(source, out, memo) == root
             except UserError as exc:
                 errors.extend(exc.diagnostics)
                 continue
@@ -172,8 +174,9 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
 def check_clashes(compiled: list[Compiled]) -> None:
     """Raise the layout errors (clashing job names or objects) among ``compiled``, as validate reports them."""
     groups: dict[Path, list[Compiled]] = {}
+    memo: dict = {}
     for entry in compiled:
-        groups.setdefault(out_dir_for(entry[0], None), []).append(entry)
+        groups.setdefault(out_dir_for(entry[0], None, memo), []).append(entry)
     errors: list[Diagnostic] = []
     for root, entries in sorted(groups.items()):
         try:
@@ -223,7 +226,8 @@ def layout(root: Path, entries: list[Compiled]) -> OutTree:
     for identity, found in sorted(uses.items()):
         if len({id(entry) for entry, _ in found}) < 2:
             continue
-        (first, first_obj), clashes = found[0], [(e, o) for e, o in found[1:] if dump.canonical(o) != dump.canonical(found[0][1])]
+        (first, first_obj), expected = found[0], dump.canonical(found[0][1])
+        clashes = [(e, o) for e, o in found[1:] if dump.canonical(o) != expected]
         group, kind, namespace, name = identity
         where = f" in namespace '{namespace}'" if namespace else ""
         for entry, _ in clashes:

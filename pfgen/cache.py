@@ -187,11 +187,12 @@ def _digest(kind: str, path: str) -> Optional[str]:
     return digester(path) if digester else None
 
 
-def _config_material(directory: Path, seen: dict) -> str:
-    """Which pfgen.yaml governs ``directory``, and its hash (each config read once per build, via ``seen``)."""
+def _config_material(directory: Path, seen: dict, found: Optional[dict] = None) -> str:
+    """Which pfgen.yaml governs ``directory``, and its hash (each config read once per build, via
+    ``seen``; ``found`` memoises the lookups within the build, see config.find_config)."""
     from pfgen.config import find_config
 
-    path = find_config(directory)
+    path = find_config(directory, found)
     if path is None:
         return "config=none"
     if path not in seen:
@@ -200,11 +201,12 @@ def _config_material(directory: Path, seen: dict) -> str:
     return seen[path]
 
 
-def job_key(template: Path, template_bytes: bytes, options: Any, configs: Optional[dict] = None) -> str:
+def job_key(template: Path, template_bytes: bytes, options: Any, configs: Optional[dict] = None,
+            found: Optional[dict] = None) -> str:
     """The key of a job; ``template`` is resolved (absolute, no symlinks). ``configs`` memoises
-    each config's hash within one build."""
+    each config's hash, and ``found`` the config lookups, within one build."""
     parts = [tool_key(), f"cwd={os.getcwd()}", f"template={template}:{_sha(template_bytes)}",
-             _config_material(template.parent, {} if configs is None else configs), *extra_key(template, options)]
+             _config_material(template.parent, {} if configs is None else configs, found), *extra_key(template, options)]
     return _sha("\n".join(parts).encode())
 
 
@@ -220,6 +222,7 @@ class BuildCache:
         self.hits: list[Path] = []  # templates served from the cache in this build
         self.compiled: list[Path] = []  # templates compiled and recorded in this build
         self._configs: dict[Path, str] = {}  # pfgen.yaml -> its key material, read once per build
+        self._found: dict = {}  # directory -> its pfgen.yaml, looked up once per build
         if path is not None:
             try:
                 with open(path, "rb") as handle:
@@ -252,7 +255,7 @@ class BuildCache:
             return None
         key, deps, blob = entry
         data = _read(template)
-        if data is None or key != job_key(resolved, data, options, self._configs):
+        if data is None or key != job_key(resolved, data, options, self._configs, self._found):
             return None
         for kind, path, digest in deps:
             if _digest(kind, path) != digest:
@@ -283,7 +286,7 @@ class BuildCache:
             blob = pickle.dumps((job, doc, files), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # something unpicklable in a plan: just do not cache it
             return job
-        self.pending[str(resolved)] = (job_key(resolved, data, options, self._configs), deps, blob)
+        self.pending[str(resolved)] = (job_key(resolved, data, options, self._configs, self._found), deps, blob)
         self.compiled.append(template)
         return _served(job, files)
 

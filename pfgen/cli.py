@@ -42,29 +42,41 @@ def _emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *
     emit(fmt, report, stdout=sys.stdout, stderr=sys.stderr)
 
 
-def _templates(paths: tuple[str, ...], skip: Iterable[Path] = (), fmt: str = "text", allow_none: bool = False) -> list[Path]:
-    from pfgen.discover import find_templates
-
+def _roots(paths: tuple[str, ...], fmt: str) -> list[Path]:
     roots = [Path(p) for p in paths] or [Path(".")]
     missing = [p for p in roots if not p.exists()]
     if missing:
         _fail(UserError([Diagnostic(str(p), 1, 1, "no such file or directory") for p in missing]), fmt)
-    found = find_templates(roots, skip)
-    if not found and not allow_none:
-        _fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
-    return found
+    return roots
 
 
-def _output_dirs(paths: tuple[str, ...], out: Optional[Path], implied_cwd: bool = True) -> list[Path]:
-    """Where builds of ``paths`` write: ``-o``, else deploy/ beside every pfgen.yaml found, and
-    ./deploy (for templates without a pfgen.yaml) unless ``implied_cwd`` is false."""
+def _none_found(roots: list[Path], fmt: str) -> NoReturn:
+    _fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+
+
+def _templates(paths: tuple[str, ...], fmt: str = "text") -> list[Path]:
+    from pfgen.discover import find_templates
+
+    roots = _roots(paths, fmt)
+    return find_templates(roots) or _none_found(roots, fmt)
+
+
+def _jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_none: bool = False) -> tuple[list[Path], list[Path]]:
+    """The templates below ``paths`` and where their builds write, in one walk of the repository:
+    ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
+    pfgen.yaml found. The output directories are not searched for templates."""
     from pfgen.build import DEFAULT_OUT
-    from pfgen.discover import find_configs
+    from pfgen.discover import find_jobs
 
+    roots = _roots(paths, fmt)
     if out is not None:
-        return [out]
-    roots = [Path(p) for p in paths] or [Path(".")]
-    return [Path(DEFAULT_OUT)] * implied_cwd + [config.parent / DEFAULT_OUT for config in find_configs(roots)]
+        templates, output_dirs = find_jobs(roots, None, [out])[0], [out]
+    else:
+        templates, beside_configs = find_jobs(roots, DEFAULT_OUT, [Path(DEFAULT_OUT)])
+        output_dirs = [Path(DEFAULT_OUT), *beside_configs]
+    if not templates and not allow_none:
+        _none_found(roots, fmt)
+    return templates, output_dirs
 
 
 FORMAT_OPTION = click.option(
@@ -103,7 +115,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     """
     from pfgen.build import check_clashes, compile_all
 
-    templates = _templates(paths, _output_dirs(paths, None), fmt=fmt)
+    templates, _ = _jobs(paths, None, fmt)
     try:
         compiled, warnings = compile_all(templates)
         check_clashes(compiled)
@@ -142,13 +154,11 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     from pfgen.cache import BuildCache
     from pfgen.errors import display_path
     from pfgen.pipeline import CompileOptions
-    from pfgen.write import write_tree
+    from pfgen.write import interrupted, write_tree
 
     out_path = Path(out) if out else None
-    output_dirs = _output_dirs(paths, out_path)  # one walk of the repository for pfgen.yaml files
-    templates = _templates(paths, output_dirs, fmt, allow_none=True)
+    templates, output_dirs = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
-    # (as _output_dirs(paths, out_path, implied_cwd=not paths) would say)
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
     changes: list = []
@@ -161,12 +171,17 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         if not templates and not any(tree.jobs for _, tree in trees) and not any(_owns_something(r) for r, _ in trees):
             where = paths[0] if paths else "."
             _fail(UserError([Diagnostic(where, 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+        stale: set[Path] = set()  # the OUTs the dry run found out of date
         for dry_run in ([True] if check else [True, False]):  # find every conflict before writing anything
             changes = []
             for root, tree in trees:
+                if not dry_run and root not in stale and not interrupted(root):
+                    continue  # up to date, and nothing to recover: leave it alone (no lock, no writes)
                 written = write_tree(root, tree.jobs, check=dry_run, sources=tree.sources,
                                      root_files=tree.root_files, display=display_path(root))
                 changes.extend(written.changes)
+                if written.changes:
+                    stale.add(root)
     except UserError as exc:
         _fail(exc, fmt)
     notes = []

@@ -71,22 +71,37 @@ class ProjectConfig:
         return self.document.data if self.document else {}
 
 
-def find_config(start: Path) -> Optional[Path]:
-    """The nearest pfgen.yaml at or above ``start`` (a directory)."""
+def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> Optional[Path]:
+    """The nearest pfgen.yaml at or above ``start`` (a directory).
+
+    ``memo`` (directory -> answer) spares a build that asks this of a thousand
+    templates the same stat calls up the same parent directories; it is only
+    valid while no pfgen.yaml is created or removed, i.e. within one build."""
     directory = os.path.realpath(start)  # plain strings: this runs once per template
+    visited = []
+    found: Optional[Path] = None
     while True:
-        for name in CONFIG_NAMES:
-            candidate = os.path.join(directory, name)
-            if os.path.isfile(candidate):
-                return Path(candidate)
+        if memo is not None and directory in memo:
+            found = memo[directory]
+            break
+        visited.append(directory)
+        candidates = [os.path.join(directory, name) for name in CONFIG_NAMES]
+        hit = next((c for c in candidates if os.path.isfile(c)), None)
+        if hit is not None:
+            found = Path(hit)
+            break
         parent = os.path.dirname(directory)
         if parent == directory:
-            return None
+            break
         directory = parent
+    if memo is not None:
+        memo.update((d, found) for d in visited)
+    return found
 
 
-def config_for(template: Path) -> ProjectConfig:
-    path = find_config(Path(os.path.dirname(os.path.realpath(template))))
+def config_for(template: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> ProjectConfig:
+    """The project config governing ``template`` (``memo``: see :func:`find_config`)."""
+    path = find_config(Path(os.path.dirname(os.path.realpath(template))), memo)
     return load_config(path) if path else ProjectConfig()
 
 

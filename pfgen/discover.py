@@ -47,41 +47,102 @@ def _is_virtualenv(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
 
 
+def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[str] = None,
+          found_outputs: Optional[list[tuple[str, Path]]] = None) -> list[tuple[str, Path]]:
+    """(real path, path) of the files called one of ``names`` below ``root``.
+
+    Directories whose real path is in ``skip`` are not entered. With ``outputs``
+    (an output directory's name), a directory holding a project config gets its
+    ``outputs`` subdirectory added to ``skip`` (and to ``found_outputs``) before
+    its subdirectories are walked (and to ``found_outputs``, with the config's real
+    path): the walk finds the configs and leaves their output trees out in one pass.
+
+    Plain strings and scandir's entry types: a monorepo has thousands of
+    directories. Symlinked directories are never entered, so a directory's real
+    path is its parent's real path plus its name; only symlinked files are
+    resolved one by one.
+    """
+    ignored = git_ignored(root) or set()
+    found: list[tuple[str, Path]] = []
+
+    def visit(path: str, real: str, prefix: str) -> None:
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:  # vanished or unreadable: skipped, as os.walk does
+            return
+        files = [e for e in entries if not _is_dir(e)]
+        configs = [e.name for e in files if e.name in CONFIG_NAMES] if outputs is not None else []
+        if configs:
+            skip.add(os.path.join(real, outputs))
+            if found_outputs is not None:
+                found_outputs.extend((os.path.join(real, name), Path(path) / outputs) for name in configs)
+        for entry in files:
+            if entry.name in names and prefix + entry.name not in ignored:
+                resolved = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+                found.append((resolved, Path(entry.path)))
+        for entry in entries:
+            name = entry.name
+            if (not _is_dir(entry) or entry.is_symlink() or name in SKIP_DIRS or name.startswith(".pfgen-")
+                    or prefix + name + "/" in ignored or os.path.join(real, name) in skip
+                    or _is_virtualenv(entry.path)):
+                continue
+            visit(entry.path, os.path.join(real, name), prefix + name + "/")
+
+    visit(str(root), os.path.realpath(root), "")
+    return found
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows symlinks, as os.walk sorts entries into dirs and files
+    except OSError:
+        return False
+
+
 def walk(root: Path, names: Iterable[str], skip: Iterable[Path] = ()) -> list[Path]:
     """Files called one of ``names`` below ``root`` (paths start with ``root``), sorted."""
-    wanted = frozenset(names)
-    skipped = {os.path.realpath(p) for p in skip}
-    ignored = git_ignored(root) or set()
-    found: list[Path] = []
-    for current, dirs, files in os.walk(root):
-        here = Path(current)
-        rel = os.path.relpath(current, root).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        # Plain strings here: pathlib's resolve() per directory is slow in a large monorepo.
-        dirs[:] = sorted(
-            d for d in dirs
-            if d not in SKIP_DIRS and not d.startswith(".pfgen-") and prefix + d + "/" not in ignored
-            and not os.path.islink(os.path.join(current, d)) and not _is_virtualenv(os.path.join(current, d))
-            and not (skipped and os.path.realpath(os.path.join(current, d)) in skipped)
-        )
-        found.extend(here / name for name in sorted(files) if name in wanted and prefix + name not in ignored)
-    return found
+    found = _walk(root, frozenset(names), {os.path.realpath(p) for p in skip})
+    return sorted(path for _, path in found)
+
+
+def _by_real_path(found: Iterable[tuple[str, Path]]) -> list[Path]:
+    unique: dict[str, Path] = {}
+    for real, path in found:
+        unique.setdefault(real, path)
+    return [unique[real] for real in sorted(unique)]
 
 
 def find_templates(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
     """Templates named by ``paths``: a file is taken as given, a directory is searched."""
-    skip = list(skip)
-    found: list[Path] = []
+    skipped = {os.path.realpath(p) for p in skip}
+    found: list[tuple[str, Path]] = []
     for path in paths:
-        found.extend(walk(path, TEMPLATE_NAMES, skip) if path.is_dir() else [path])
-    unique: dict[str, Path] = {}
-    for path in found:
-        unique.setdefault(os.path.realpath(path), path)
-    return [unique[real] for real in sorted(unique)]
+        if path.is_dir():
+            found.extend(_walk(path, frozenset(TEMPLATE_NAMES), skipped))
+        else:
+            found.append((os.path.realpath(path), path))
+    return _by_real_path(found)
 
 
 def find_configs(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
     """Project configs (pfgen.yaml) below the directories among ``paths``."""
-    skip = list(skip)
-    found = {p.resolve(): p for path in paths if path.is_dir() for p in walk(path, CONFIG_NAMES, skip)}
-    return sorted(found.values(), key=lambda p: str(p.resolve()))
+    skipped = {os.path.realpath(p) for p in skip}
+    return _by_real_path(found for path in paths if path.is_dir()
+                         for found in _walk(path, frozenset(CONFIG_NAMES), skipped))
+
+
+def find_jobs(paths: Iterable[Path], outputs: Optional[str], skip: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """Templates named by ``paths`` (as :func:`find_templates`), leaving out ``skip`` and the
+    ``outputs`` directory beside every project config found on the way; and those output
+    directories, in the order of their configs' real paths. One walk instead of a walk
+    for the configs and another for the templates."""
+    skipped = {os.path.realpath(p) for p in skip}
+    found: list[tuple[str, Path]] = []
+    configs: list[tuple[str, Path]] = []  # (a config's real path, the output directory beside it)
+    for path in paths:
+        if path.is_dir():
+            found.extend(_walk(path, frozenset(TEMPLATE_NAMES), skipped, outputs, configs))
+        else:
+            found.append((os.path.realpath(path), path))
+    return _by_real_path(found), _by_real_path(configs)

@@ -26,9 +26,12 @@ are within its reach.
 
 Atomic swap. Under an exclusive ``fcntl.flock`` on ``OUT/.pfgen.lock`` (so
 concurrent builds into one OUT run one after the other), each directory that
-changes is built complete in ``OUT/.pfgen-tmp-<job>/`` (new files written and
-fsynced, files pfgen does not own hard-linked over from the old directory),
-then exchanged with ``OUT/<job>`` in one ``renameat2(RENAME_EXCHANGE)`` call
+changes is built complete in ``OUT/.pfgen-tmp-<job>/`` (new files written,
+files pfgen does not own hard-linked over from the old directory). When all of
+them are staged, they are made durable at once (one Linux ``syncfs`` of OUT's
+file system; where that is missing, an fsync of every staged file and
+directory), and only then is each one exchanged with ``OUT/<job>`` in one
+``renameat2(RENAME_EXCHANGE)`` call
 (Linux >= 3.15); the staging name then holds the old version and is deleted.
 A new directory is renamed into place; a directory with nothing left is
 renamed to a staging name and deleted. Where the exchange is unsupported the
@@ -66,7 +69,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
+from typing import Container, Iterator, Mapping, Optional
 
 from pfgen.errors import Diagnostic, UserError
 
@@ -186,16 +189,19 @@ class _DirState:
         return None
 
 
-def _read(path: Path) -> Optional[str]:
+def _read(path: str) -> Optional[str]:
     try:
-        return path.read_bytes().decode("utf-8", errors="surrogateescape")
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="surrogateescape")
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
 
 
-def _entries(directory: Path, top_level_only: bool = False) -> list[tuple[str, Path]]:
-    """(relative path, path) of every file below ``directory``; symlinks count as files."""
-    found: list[tuple[str, Path]] = []
+def _entries(directory: Path, top_level_only: bool = False) -> list[tuple[str, str, bool]]:
+    """(relative path, path, is a symlink) of every file below ``directory``, in path order;
+    symlinks count as files. Plain strings and scandir's cached entry types: this runs for
+    every directory of OUT on every build."""
+    found: list[tuple[str, str, bool]] = []
 
     def walk(path: str, prefix: str) -> None:
         try:
@@ -213,7 +219,7 @@ def _entries(directory: Path, top_level_only: bool = False) -> list[tuple[str, P
                 continue
             else:
                 # files, and symlinks (never followed: they are someone else's)
-                found.append((prefix + name, Path(entry.path)))
+                found.append((prefix + name, entry.path, entry.is_symlink()))
         for entry in subdirs:
             walk(entry.path, prefix + entry.name + "/")
 
@@ -221,8 +227,8 @@ def _entries(directory: Path, top_level_only: bool = False) -> list[tuple[str, P
     return found
 
 
-def _owned_text(path: Path) -> Optional[str]:
-    text = None if path.is_symlink() else _read(path)
+def _owned_text(path: str, is_link: bool) -> Optional[str]:
+    text = None if is_link else _read(path)
     return text if text is not None and has_marker(text) else None
 
 
@@ -230,8 +236,8 @@ def _scan(directory: Path, *, top_level_only: bool = False) -> _DirState:
     state = _DirState(exists=directory.is_dir() and not directory.is_symlink())
     if not state.exists:
         return state
-    for rel, path in _entries(directory, top_level_only):
-        text = _owned_text(path)
+    for rel, path, is_link in _entries(directory, top_level_only):
+        text = _owned_text(path, is_link)
         if text is not None:
             state.owned[rel] = text
         else:
@@ -246,8 +252,8 @@ def _first_owned(directory: Path, *, with_source: bool = False) -> Optional[str]
     The same answers as ``_scan(directory).owned`` / ``.source`` for the questions
     asked of every directory in OUT on every build (is it pfgen's, which template
     made it) without reading every file of every job."""
-    for _, path in sorted(_entries(directory)):
-        text = _owned_text(path)
+    for _, path, is_link in sorted(_entries(directory)):
+        text = _owned_text(path, is_link)
         if text is not None and (not with_source or _marker_source(text) is not None):
             return text
     return None
@@ -261,9 +267,10 @@ def _subdirs(out: Path) -> list[Path]:
     return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
 
 
-def _owned_subdirs(out: Path) -> list[str]:
-    """Directories directly in OUT that pfgen wrote (they hold a file with the marker)."""
-    return [path.name for path in _subdirs(out) if _first_owned(path) is not None]
+def _owned_subdirs(out: Path, skip: Container[str] = ()) -> list[str]:
+    """Directories directly in OUT that pfgen wrote (they hold a file with the marker), but for
+    those named in ``skip`` (not even looked into)."""
+    return [path.name for path in _subdirs(out) if path.name not in skip and _first_owned(path) is not None]
 
 
 def recorded_sources(out: Path) -> dict[str, Path]:
@@ -322,6 +329,15 @@ def _remove(path: Path, faults: _Faults) -> None:
         path.unlink()
 
 
+def interrupted(out: Path) -> bool:
+    """Whether OUT holds what an interrupted (or running) build leaves: staging directories, which
+    ``recover`` handles, or the lock file."""
+    try:
+        return any(entry.startswith((STAGE_PREFIX, OLD_PREFIX)) or entry == LOCK for entry in os.listdir(out))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
 def recover(out: Path, faults: Optional[_Faults] = None) -> None:
     """Finish or undo whatever an interrupted build left behind (caller holds the lock)."""
     faults = faults or _Faults()
@@ -350,14 +366,54 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_file(path: Path, text: str, faults: _Faults) -> None:
+def _write_file(path: Path, text: str, faults: _Faults, *, sync: bool = True) -> None:
     faults.tick()
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     with os.fdopen(fd, "wb") as handle:
         handle.write(text.encode("utf-8", errors="surrogateescape"))
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the whole file system holding ``path`` to disk (Linux ``syncfs``), waiting for it;
+    False where that call is not available."""
+    import ctypes
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            if err in (errno.ENOSYS, errno.EINVAL):
+                return False
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+    return True
+
+
+def _make_durable(out: Path, stages: list[Path]) -> None:
+    """Make the staged directories' files and entries durable before any of them is swapped in:
+    one ``syncfs`` of OUT's file system (a build stages a thousand directories; an fsync per file
+    costs more than all the rest of the writing), else an fsync of every staged file and directory."""
+    if not stages or _syncfs(out):
+        return
+    for stage in stages:
+        for current, _, names in os.walk(stage):
+            for name in names:
+                path = os.path.join(current, name)
+                if not os.path.islink(path):
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            _fsync_dir(Path(current))
 
 
 def _carry_over(source: Path, target: Path, faults: _Faults) -> None:
@@ -396,23 +452,34 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
-def _swap_dir(out: Path, name: str, state: _DirState, files: dict[str, str], faults: _Faults) -> None:
-    """Replace OUT/name by ``files`` plus the foreign files it holds now, atomically."""
+def _stage(out: Path, name: str, state: _DirState, files: dict[str, str], faults: _Faults) -> Optional[Path]:
+    """Build the new version of OUT/name (``files`` plus the foreign files it holds now) in its
+    staging directory, not yet durable (see _make_durable); None when nothing is left of it."""
+    if not files and not state.foreign:
+        return None
     target = out / name
     stage = out / f"{STAGE_PREFIX}{name}"
-    if not files and not state.foreign:
-        if state.exists:
-            faults.tick()
-            os.rename(target, stage)  # gone in one step; the staging name is deleted below or by recovery
-            _remove(stage, faults)
-        return
     faults.tick()
     stage.mkdir()
     for rel in sorted(files):
-        _write_file(stage / rel, files[rel], faults)
+        if "/" in rel:
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        _write_file(stage / rel, files[rel], faults, sync=False)
     for rel in state.foreign:
         _carry_over(target / rel, stage / rel, faults)
-    _fsync_dir(stage)
+    return stage
+
+
+def _swap(out: Path, name: str, state: _DirState, stage: Optional[Path], faults: _Faults) -> None:
+    """Replace OUT/name by its staged version (or remove it, with no ``stage``), atomically."""
+    target = out / name
+    if stage is None:
+        if state.exists:
+            gone = out / f"{STAGE_PREFIX}{name}"
+            faults.tick()
+            os.rename(target, gone)  # gone in one step; the staging name is deleted below or by recovery
+            _remove(gone, faults)
+        return
     if not state.exists:
         faults.tick()
         os.rename(stage, target)
@@ -504,12 +571,15 @@ def write_tree(
     with _locked(out, exclusive=True):
         recover(out, faults)
         result, plan = _plan(out, desired, root_desired, prune, display)
-        for name, state, files in plan.dirs:
-            _swap_dir(out, name, state, files, faults)
+        dirs = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.dirs]
+        stale = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.stale]
+        _make_durable(out, [stage for _, _, stage in dirs + stale if stage is not None])
+        for name, state, stage in dirs:
+            _swap(out, name, state, stage, faults)
         for rel, text in plan.root:
             _replace_file(out, rel, text, faults)
-        for name, state, files in plan.stale:
-            _swap_dir(out, name, state, files, faults)
+        for name, state, stage in stale:
+            _swap(out, name, state, stage, faults)
         _fsync_dir(out)
     return result
 
@@ -571,9 +641,7 @@ def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str,
     root_state = _scan(out, top_level_only=True) if out.is_dir() else _DirState()
     plan.root = compare(ROOT, root_state, root_desired)
 
-    for name in _owned_subdirs(out):
-        if name in desired:
-            continue
+    for name in _owned_subdirs(out, skip=desired):
         state = _scan(out / name)
         if prune and compare(name, state, {}):
             plan.stale.append((name, state, {}))

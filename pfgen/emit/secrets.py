@@ -106,9 +106,12 @@ def image_pull_secrets(plan: JobPlan) -> list[dict]:
 
 def wire(job: dict, plan: JobPlan) -> dict:
     """A copy of a PyTorchJob (or any object with pod templates under spec.pytorchReplicaSpecs)
-    with the plan's credentials wired into every replica's pod and its ``pytorch`` container."""
-    job = copy.deepcopy(job)
+    with the plan's credentials wired into every replica's pod and its ``pytorch`` container
+    (``job`` itself when there is nothing to wire)."""
     add_env, add_volumes, add_mounts, pull = env(plan), volumes(plan), volume_mounts(plan), image_pull_secrets(plan)
+    if not (add_env or add_volumes or add_mounts or pull):
+        return job
+    job = copy.deepcopy(job)
     for replica in (job.get("spec", {}).get("pytorchReplicaSpecs") or {}).values():
         pod = replica["template"].setdefault("spec", {})
         if pull:

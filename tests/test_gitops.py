@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -275,3 +276,35 @@ def test_output_is_identical_across_checkouts(tmp_path):
     result = pfgen(clone, "build", "--check")
     assert (result.returncode, result.stdout) == (0, "")
     assert snapshot(clone / "deploy") == snapshot(first / "deploy")
+
+
+def test_one_walk_skips_the_output_beside_every_nested_config(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"a": "train-a"})
+    nested = repo / "teams/x"
+    nested.mkdir(parents=True)
+    shutil.copy(repo / "pfgen.yaml", nested / "pfgen.yaml")
+    write_template(nested, "b", "train-b")
+    for junk in ("teams/x/deploy/old", "deploy/old"):  # the outputs: never searched
+        (repo / junk).mkdir(parents=True)
+        (repo / junk / "pf-template.yml").write_text("name: [not a template\n")
+    (repo / "teams/y/deploy").mkdir(parents=True)  # no pfgen.yaml beside it: an ordinary directory
+    (repo / "teams/y/deploy/pf-template.yml").symlink_to(repo / "jobs/a/pf-template.yml")  # same file: once
+    result = pfgen(repo, "validate")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "pfgen: 2 templates valid\n"
+    assert pfgen(repo, "build").returncode == 0
+    assert sorted(p.name for p in (repo / "deploy").iterdir()) == ["kustomization.yaml", "old", "train-a"]
+    assert sorted(p.name for p in (repo / "teams/x/deploy").iterdir()) == ["kustomization.yaml", "old", "train-b"]
+
+
+def test_a_build_with_nothing_to_change_does_not_touch_the_output(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"a": "train-a", "b": "train-b"})
+    assert pfgen(repo, "build").returncode == 0
+    before = {p: os.stat(p).st_mtime_ns for p in [repo / "deploy", *(repo / "deploy").rglob("*")]}
+    result = pfgen(repo, "build", "--exit-code")
+    assert result.returncode == 0, result.stderr
+    assert {p: os.stat(p).st_mtime_ns for p in [repo / "deploy", *(repo / "deploy").rglob("*")]} == before
+    # ... unless an interrupted build left something behind: then it takes the lock and recovers
+    (repo / "deploy/.pfgen-tmp-train-a").mkdir()
+    assert pfgen(repo, "build", "--exit-code").returncode == 0
+    assert not [p for p in (repo / "deploy").iterdir() if p.name.startswith(".pfgen")]

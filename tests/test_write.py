@@ -95,3 +95,48 @@ def test_diff_of_a_file_without_final_newline(tmp_path):
     diff = write_tree(out, {"job": {"a.yaml": "a: 1\n"}}, check=True).diff()
     assert diff.endswith("-tail\n\\ No newline at end of file\n")
     assert Path(path).read_text().endswith("tail")
+
+
+def _durability_calls(monkeypatch, out: Path, syncfs_works: bool) -> list:
+    """Record what is flushed while writing, and whether job b (new) was already swapped in;
+    the syncfs call itself is the real one when it works."""
+    import pfgen.write as write
+
+    calls: list = []
+    real_fsync, real_syncfs = os.fsync, write._syncfs
+
+    def fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"), (out / "b").exists()))
+        return real_fsync(fd)
+
+    def syncfs(path):
+        calls.append(("syncfs", str(path), (out / "b").exists()))
+        return real_syncfs(path) if syncfs_works else False
+
+    monkeypatch.setattr(write.os, "fsync", fsync)
+    monkeypatch.setattr(write, "_syncfs", syncfs)
+    return calls
+
+
+@pytest.mark.parametrize("syncfs_works", [True, False], ids=["syncfs", "fsync-fallback"])
+def test_staged_directories_are_durable_before_any_is_swapped_in(tmp_path, monkeypatch, syncfs_works):
+    out = tmp_path / "deploy"
+    write_tree(out, {"a": {"x.yaml": "a: 1\n"}}, check=False)
+    (out / "a" / "NOTES.md").write_text("mine\n")
+    calls = _durability_calls(monkeypatch, out, syncfs_works)
+    jobs = {"a": {"x.yaml": "a: 2\n", "sub/y.yaml": "y: 1\n"}, "b": {"x.yaml": "b: 1\n"}}
+    write_tree(out, jobs, check=False, root_files={"kustomization.yaml": "resources: [a, b]\n"})
+    files = snapshot(out)
+    assert files["a/sub/y.yaml"].endswith(b"y: 1\n") and files["a/NOTES.md"] == b"mine\n" and "b/x.yaml" in files
+    assert ("syncfs", str(out), False) in calls  # asked once, before any job directory was swapped in
+    staged = [(path, swapped) for kind, path, swapped in calls if kind == "fsync" and "/.pfgen-tmp-" in path
+              and "kustomization" not in path]
+    if syncfs_works:
+        assert staged == []  # one file-system flush instead of an fsync per staged file
+    else:
+        # every staged file (the carried-over NOTES.md too) and directory, all before the swaps
+        expected = {f"{out}/.pfgen-tmp-a/{rel}".rstrip("/") for rel in ("x.yaml", "sub/y.yaml", "NOTES.md", "sub", "")}
+        expected |= {f"{out}/.pfgen-tmp-b/x.yaml", f"{out}/.pfgen-tmp-b"}
+        assert {path for path, _ in staged} == expected
+        assert not any(swapped for _, swapped in staged)
+    assert not [p for p in out.iterdir() if p.name.startswith(".pfgen")]

@@ -130,6 +130,7 @@ def main() -> None:
             pf.metric({"epoch": epoch, "loss": round(loss, 6), "accuracy": round(accuracy, 6)})
             print(f"epoch={epoch} loss={loss:.6f} accuracy={accuracy:.6f}", flush=True)
 
+    dist.barrier()  # no rank tears gloo down while a peer still talks to it (SIGABRT at exit)
     dist.destroy_process_group()
 
 

@@ -41,7 +41,22 @@ _Base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Dumper(_Base):  # type: ignore[misc, valid-type]
-    pass
+    # The emitter asks the resolver twice per scalar which tag its text would get implicitly
+    # (regex matching, a third of the dumping time); the answer depends on the text alone,
+    # and manifests repeat the same keys and values, so it is remembered.
+    _implicit: dict = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._implicit.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._implicit) >= 100_000:
+                self._implicit.clear()
+            self._implicit[key] = tag
+        return tag
 
 
 def _represent_str(dumper: Any, data: str) -> Any:

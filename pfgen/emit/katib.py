@@ -12,7 +12,7 @@ runs.
 
 from __future__ import annotations
 
-import copy
+from pfgen.emit import tree_copy
 from pfgen.tuning import Tuning
 
 API_VERSION = "kubeflow.org/v1beta1"
@@ -31,7 +31,7 @@ PERIFLOW_FILTER = r'"([\w|-]+)"\s*:\s*"?([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"?'
 
 def trial_spec(job: dict) -> dict:
     """The PyTorchJob as a trial template: without metadata.name and metadata.namespace."""
-    spec = copy.deepcopy(job)
+    spec = tree_copy(job)
     metadata = spec.get("metadata", {})
     metadata.pop("name", None)
     metadata.pop("namespace", None)

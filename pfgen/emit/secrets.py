@@ -19,11 +19,11 @@ gcs           key file mounted read-only, ``GOOGLE_APPLICATION_CREDENTIALS`` (go
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from typing import Iterable, Mapping, Optional
 
 from pfgen.credentials import KINDS, CredentialsConfig, SecretsConfig, auth_key, env_var
+from pfgen.emit import tree_copy
 from pfgen.errors import Diagnostic, UserError
 from pfgen.plan import CredentialUse, JobPlan
 
@@ -111,21 +111,21 @@ def wire(job: dict, plan: JobPlan) -> dict:
     add_env, add_volumes, add_mounts, pull = env(plan), volumes(plan), volume_mounts(plan), image_pull_secrets(plan)
     if not (add_env or add_volumes or add_mounts or pull):
         return job
-    job = copy.deepcopy(job)
+    job = tree_copy(job)
     for replica in (job.get("spec", {}).get("pytorchReplicaSpecs") or {}).values():
         pod = replica["template"].setdefault("spec", {})
         if pull:
             present = pod.setdefault("imagePullSecrets", [])
             present += [entry for entry in pull if entry not in present]
         if add_volumes:
-            pod.setdefault("volumes", []).extend(copy.deepcopy(add_volumes))
+            pod.setdefault("volumes", []).extend(tree_copy(add_volumes))
         for container in pod.get("containers", []):
             if container.get("name") != "pytorch":
                 continue
             if add_env:
-                container.setdefault("env", []).extend(copy.deepcopy(add_env))
+                container.setdefault("env", []).extend(tree_copy(add_env))
             if add_mounts:
-                container.setdefault("volumeMounts", []).extend(copy.deepcopy(add_mounts))
+                container.setdefault("volumeMounts", []).extend(tree_copy(add_mounts))
     return job
 
 

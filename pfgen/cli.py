@@ -42,6 +42,15 @@ def _emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *
     emit(fmt, report, stdout=sys.stdout, stderr=sys.stderr)
 
 
+def _batch() -> None:
+    """Compiling commands are short batch processes: they allocate many small objects, keep most of
+    them to the end and exit. Python's cyclic garbage collector would traverse them again and again
+    (measured: a seventh of a rebuild's time), to free the few cycles that the exit frees anyway."""
+    import gc
+
+    gc.disable()
+
+
 def _roots(paths: tuple[str, ...], fmt: str) -> list[Path]:
     roots = [Path(p) for p in paths] or [Path(".")]
     missing = [p for p in roots if not p.exists()]
@@ -150,6 +159,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     Exit 0 on success; 1 with --check when the output is out of date, or
     with --exit-code when files were written; 2 on invalid input or usage.
     """
+    _batch()
     from pfgen.build import build_trees
     from pfgen.cache import BuildCache
     from pfgen.errors import display_path

@@ -33,6 +33,8 @@ class Field:
 
 @dataclass(frozen=True)
 class Kind:
+    """A credential type: the values its Secret holds and the Secret's type."""
+
     name: str
     fields: tuple[Field, ...]  # the inputs (env mode) / remote properties (external mode)
     secret_type: str = "Opaque"
@@ -147,6 +149,8 @@ class SecretsConfig:
 
 @dataclass(frozen=True)
 class CredentialsConfig:
+    """The credential parts of pfgen.yaml: ``secrets:``, ``credentials:`` and each datastore's credential."""
+
     secrets: SecretsConfig = SecretsConfig()
     credentials: Mapping[str, CredentialDecl] = field(default_factory=dict)
     datastores: Mapping[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)  # name -> (credential id, pos)

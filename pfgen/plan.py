@@ -79,6 +79,8 @@ class CredentialUse:
 
 @dataclass(frozen=True)
 class Dist:
+    """The template's ``dist:`` degrees (data, pipeline and model parallel)."""
+
     dp: int
     pp: int
     mp: int
@@ -107,6 +109,8 @@ class WorkspaceImage:
 
 @dataclass(frozen=True)
 class JobPlan:
+    """Everything the emitters need to know about one job, resolved from template and config."""
+
     name: str  # Kubernetes object name (DNS-1035 label)
     template: Path  # the source template
     namespace: Optional[str]

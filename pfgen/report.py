@@ -49,6 +49,8 @@ JSON_VERSION = 1
 
 @dataclass
 class Report:
+    """What a command has to tell: diagnostics, changed files and remarks."""
+
     diagnostics: Sequence[Diagnostic] = ()
     changes: Sequence = ()  # pfgen.write.Change: .path, .status, .diff()
     check: bool = False

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
 
 from pfgen.errors import Collector, did_you_mean
 from pfgen.load import Document, PathKey
 from pfgen.names import DNS1123_SUBDOMAIN as _SUBDOMAIN
 from pfgen.plan import CredentialUse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping, Optional
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional
 
 from pfgen.config import CONFIG_NAMES
 from pfgen.pipeline import TEMPLATE_NAMES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox",
                        ".mypy_cache", ".pytest_cache"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
 
 from pfgen import dump, plaintext, rules, schema
 from pfgen.config import ProjectConfig, config_for
@@ -21,7 +20,10 @@ from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load import Document, load_file, load_text
 from pfgen.plan import JobPlan
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from pfgen.tuning import Tuning
 
 TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")

@@ -40,9 +40,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Sequence, TextIO
 
 from pfgen.errors import Diagnostic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Sequence, TextIO
 
 JSON_VERSION = 1
 

@@ -1,3 +1,3 @@
-from pfgen.cli import main
+from pfgen.entry import main
 
 main()

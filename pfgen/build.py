@@ -27,7 +27,6 @@ import os
 from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional
 
 from pfgen import dump
 from pfgen.config import config_for
@@ -37,7 +36,10 @@ from pfgen.errors import display_path
 from pfgen.load import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Iterable, Optional
+
     from pfgen.cache import BuildCache
 
 DEFAULT_OUT = "deploy"

@@ -9,83 +9,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Iterable, NoReturn, Optional, Sequence
+from typing import Optional
 
 import click
 
-from pfgen import __version__
+from pfgen import __version__, commands
+from pfgen.commands import EXIT_CHANGED, EXIT_IMAGE_FAILED, EXIT_INVALID, EXIT_OK
+from pfgen.commands import emit as _emit
+from pfgen.commands import fail as _fail
+from pfgen.commands import jobs as _jobs
+from pfgen.commands import report as _report
+from pfgen.commands import templates as _templates
 from pfgen.errors import Diagnostic, UserError
-
-EXIT_OK, EXIT_CHANGED, EXIT_INVALID, EXIT_IMAGE_FAILED = 0, 1, 2, 3
-
-
-def _report(diagnostics: Iterable[Diagnostic]) -> None:
-    for diagnostic in diagnostics:
-        click.echo(str(diagnostic), err=True)
-
-
-def _fail(exc: UserError, fmt: str = "text") -> NoReturn:
-    if fmt != "text":
-        _emit(fmt, exc.diagnostics)
-        sys.exit(EXIT_INVALID)
-    _report(exc.diagnostics)
-    errors = sum(1 for d in exc.diagnostics if d.is_error)
-    click.echo(f"pfgen: {errors} error{'s' if errors != 1 else ''}; nothing written", err=True)
-    sys.exit(EXIT_INVALID)
-
-
-def _emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *, check: bool = False,
-          notes: Sequence[str] = ()) -> None:
-    from pfgen.report import Report, emit
-
-    report = Report(list(diagnostics), list(changes), check=check, notes=list(notes))
-    emit(fmt, report, stdout=sys.stdout, stderr=sys.stderr)
-
-
-def _batch() -> None:
-    """Compiling commands are short batch processes: they allocate many small objects, keep most of
-    them to the end and exit. Python's cyclic garbage collector would traverse them again and again
-    (measured: a seventh of a rebuild's time), to free the few cycles that the exit frees anyway."""
-    import gc
-
-    gc.disable()
-
-
-def _roots(paths: tuple[str, ...], fmt: str) -> list[Path]:
-    roots = [Path(p) for p in paths] or [Path(".")]
-    missing = [p for p in roots if not p.exists()]
-    if missing:
-        _fail(UserError([Diagnostic(str(p), 1, 1, "no such file or directory") for p in missing]), fmt)
-    return roots
-
-
-def _none_found(roots: list[Path], fmt: str) -> NoReturn:
-    _fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
-
-
-def _templates(paths: tuple[str, ...], fmt: str = "text") -> list[Path]:
-    from pfgen.discover import find_templates
-
-    roots = _roots(paths, fmt)
-    return find_templates(roots) or _none_found(roots, fmt)
-
-
-def _jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_none: bool = False) -> tuple[list[Path], list[Path]]:
-    """The templates below ``paths`` and where their builds write, in one walk of the repository:
-    ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
-    pfgen.yaml found. The output directories are not searched for templates."""
-    from pfgen.build import DEFAULT_OUT
-    from pfgen.discover import find_jobs
-
-    roots = _roots(paths, fmt)
-    if out is not None:
-        templates, output_dirs = find_jobs(roots, None, [out])[0], [out]
-    else:
-        templates, beside_configs = find_jobs(roots, DEFAULT_OUT, [Path(DEFAULT_OUT)])
-        output_dirs = [Path(DEFAULT_OUT), *beside_configs]
-    if not templates and not allow_none:
-        _none_found(roots, fmt)
-    return templates, output_dirs
 
 
 FORMAT_OPTION = click.option(
@@ -122,17 +57,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     reported as path:line:col: error: message. Exit 0 when all are valid,
     2 otherwise.
     """
-    from pfgen.build import check_clashes, compile_all
-
-    templates, _ = _jobs(paths, None, fmt)
-    try:
-        compiled, warnings = compile_all(templates)
-        check_clashes(compiled)
-    except UserError as exc:
-        _fail(exc, fmt)
-    _emit(fmt, warnings)
-    if fmt == "text":
-        click.echo(f"pfgen: {len(compiled)} template{'s' if len(compiled) != 1 else ''} valid", err=True)
+    commands.validate(paths, fmt)
 
 
 @main.command()
@@ -159,7 +84,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     Exit 0 on success; 1 with --check when the output is out of date, or
     with --exit-code when files were written; 2 on invalid input or usage.
     """
-    _batch()
+    commands.batch()
     from pfgen.build import build_trees
     from pfgen.cache import BuildCache
     from pfgen.errors import display_path
@@ -261,25 +186,7 @@ def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: 
     \b
     pfgen render pf-template.yml | kubectl apply -f -
     """
-    from pfgen import dump
-    from pfgen.load import decode
-    from pfgen.pipeline import CompileOptions, compile_job, compile_text
-
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
-    try:
-        if template == "-":
-            text = decode(sys.stdin.buffer.read(), "<stdin>")
-            job = compile_text(text, Path.cwd() / "pf-template.yml", "<stdin>", options=options)
-        else:
-            job = compile_job(Path(template), options=options)
-    except UserError as exc:
-        _fail(exc)
-    _report(job.diagnostics)
-    objects = job.objects + job.secret_objects
-    if fmt == "json":
-        click.echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": objects}), nl=False)
-    else:
-        click.echo(dump.to_yaml_stream(objects), nl=False)
+    commands.render(template, fmt, workspace_dir, secrets_mode)
 
 
 @main.command()

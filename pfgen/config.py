@@ -12,12 +12,15 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
 
 from pfgen.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
 from pfgen.load import Document, load_file
 from pfgen.plan import VM
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 CONFIG_NAMES = ("pfgen.yaml", "pfgen.yml")
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
 
 from pfgen.errors import Collector, did_you_mean
 from pfgen.load import Document, PathKey
 from pfgen.names import DNS1123_SUBDOMAIN as _SUBDOMAIN
 from pfgen.plan import CredentialUse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping, Optional
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Field:
 
 @dataclass(frozen=True)
 class Kind:
+    """A credential type: the values its Secret holds and the Secret's type."""
+
     name: str
     fields: tuple[Field, ...]  # the inputs (env mode) / remote properties (external mode)
     secret_type: str = "Opaque"
@@ -147,6 +152,8 @@ class SecretsConfig:
 
 @dataclass(frozen=True)
 class CredentialsConfig:
+    """The credential parts of pfgen.yaml: ``secrets:``, ``credentials:`` and each datastore's credential."""
+
     secrets: SecretsConfig = SecretsConfig()
     credentials: Mapping[str, CredentialDecl] = field(default_factory=dict)
     datastores: Mapping[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)  # name -> (credential id, pos)

@@ -17,12 +17,14 @@ file system.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
-from typing import Iterable, Optional
 
 from pfgen.config import CONFIG_NAMES
 from pfgen.pipeline import TEMPLATE_NAMES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox",
                        ".mypy_cache", ".pytest_cache"})
@@ -31,6 +33,8 @@ SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "
 def git_ignored(root: Path) -> Optional[set[str]]:
     """Ignored paths below ``root``, relative to it, as git shows them (directories end
     with '/'); None outside a git work tree."""
+    import subprocess
+
     try:
         proc = subprocess.run(
             ["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 _LEAD = ("apiVersion", "kind", "metadata", "name", "namespace", "spec")
 # Plain scalars that go-yaml v2 (YAML 1.1) or YAML 1.2 resolve to non-strings.

@@ -9,10 +9,12 @@ Anything else that escapes is a bug in pfgen and may show a traceback.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Sequence
 
 ERROR = "error"
 WARNING = "warning"
@@ -20,6 +22,8 @@ WARNING = "warning"
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
+    """One problem at a place in a file: ``path:line:col: severity: message``."""
+
     file: str
     line: int
     col: int
@@ -85,6 +89,8 @@ def _distance(a: str, b: str) -> int:
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice closest to ``word`` (fewest edits among difflib's close matches)."""
+    import difflib
+
     candidates = difflib.get_close_matches(word, sorted(set(choices)), n=5, cutoff=0.6)
     if not candidates:
         return None

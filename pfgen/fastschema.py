@@ -21,7 +21,12 @@ jsonschema on generated documents and that the shipped schemas compile.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterator, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Optional
+
+    Check = Callable[[Any, "Path", list], None]  # one compiled keyword: (instance, instance path, errors)
 
 ANNOTATIONS = {"$schema", "$id", "$comment", "$defs", "definitions", "title", "description", "default", "examples",
                "deprecated", "readOnly", "writeOnly", "$anchor"}
@@ -30,7 +35,6 @@ KEYWORDS = {"type", "properties", "additionalProperties", "patternProperties", "
             "items", "minItems", "maxItems", "minProperties", "maxProperties", "uniqueItems", "oneOf", "anyOf", "allOf", "not", "$ref"}
 
 Path = tuple
-Check = Callable[[Any, Path, list], None]
 
 
 class Unsupported(ValueError):

@@ -15,10 +15,13 @@ this resolver with ruamel's on generated scalars and whole documents.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
 
 from yaml.nodes import ScalarNode
 from yaml.resolver import BaseResolver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 _CORE = "tag:yaml.org,2002:"
 

@@ -16,15 +16,18 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
 
 from pfgen.errors import Collector, Diagnostic, UserError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_BYTES = 256 * 1024
 MAX_NODES = 5_000  # values after alias and merge expansion; a real template has under 200
 MAX_DEPTH = 64
 
-PathKey = tuple[Union[str, int], ...]
+PathKey = tuple[str | int, ...]
 Pos = tuple[int, int]
 
 _CORE = "tag:yaml.org,2002:"

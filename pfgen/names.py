@@ -10,7 +10,6 @@ produces the same one.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 
@@ -25,6 +24,8 @@ def has_control_chars(text: str) -> bool:
 
 
 def _suffix(raw: str) -> str:
+    import hashlib  # here: OpenSSL costs every start-up, and most names need no hash
+
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
 
 

@@ -11,27 +11,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
 
-from pfgen import dump, plaintext, rules, schema, tuning
+from pfgen import dump, plaintext, rules, schema
 from pfgen.config import ProjectConfig, config_for
 from pfgen.credentials import SecretsConfig
-from pfgen.emit import katib, kustomization, pvc, pytorchjob, secrets
+from pfgen.emit import kustomization, pvc, pytorchjob, secrets
 from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load import Document, load_file, load_text
 from pfgen.plan import JobPlan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from pfgen.tuning import Tuning
 
 TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
 
 
 @dataclass(frozen=True)
 class CompileOptions:
+    """Command-line settings that change what a template compiles to."""
+
     workspace_dir: Optional[Path] = None  # -d/--workspace-dir override
     secrets_mode: Optional[str] = None  # --secrets-mode override of pfgen.yaml secrets.mode
 
 
 @dataclass
 class CompiledJob:
+    """One compiled template: its plan, its Kubernetes objects and its warnings."""
+
     plan: JobPlan
     objects: list[dict]
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -77,12 +86,23 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
         vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
-        hpo = tuning.parse(doc, issues)
+        hpo = _parse_tuning(doc, issues)
         plan = resolve_plan(doc, template, config, issues, options)
         if plan is not None and hpo is not None:
+            from pfgen import tuning
+
             hpo = tuning.check_trial_spec(doc, hpo, training_job(plan), plan.name, issues)
             plan = replace(plan, tuning=hpo)
     return (None if issues.has_errors else plan), issues.diagnostics
+
+
+def _parse_tuning(doc: Document, issues: Collector) -> Optional[Tuning]:
+    """The template's tuning section, or None; pfgen.tuning is loaded only for templates that have one."""
+    if "tuning" not in doc.data:
+        return None
+    from pfgen import tuning
+
+    return tuning.parse(doc, issues)
 
 
 def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: Collector,
@@ -114,6 +134,8 @@ def training_job(plan: JobPlan) -> dict:
 def emit(plan: JobPlan) -> list[dict]:
     job = training_job(plan)
     if plan.tuning is not None:
+        from pfgen.emit import katib
+
         job = katib.build(plan, job)  # the Experiment, whose trials are this PyTorchJob
     return [job, *pvc.build(plan)]
 

@@ -16,10 +16,13 @@ Keys that *refer* to a secret without holding it (``credential_id``, ``secret_na
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
 
 from pfgen.errors import Collector
 from pfgen.load import Document, PathKey
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 _SECRET_WORDS = r"password|passwd|passphrase|token|api_?key|secret|secret_?key|access_?key|private_?key|client_?secret|auth_?key|account_?key|storage_?key|connection_?string"
 _SECRET_KEY = re.compile(rf"(^|_)({_SECRET_WORDS})($|_)")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class CredentialUse:
 
 @dataclass(frozen=True)
 class Dist:
+    """The template's ``dist:`` degrees (data, pipeline and model parallel)."""
+
     dp: int
     pp: int
     mp: int
@@ -107,6 +112,8 @@ class WorkspaceImage:
 
 @dataclass(frozen=True)
 class JobPlan:
+    """Everything the emitters need to know about one job, resolved from template and config."""
+
     name: str  # Kubernetes object name (DNS-1035 label)
     template: Path  # the source template
     namespace: Optional[str]

@@ -40,15 +40,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Sequence, TextIO
 
 from pfgen.errors import Diagnostic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Sequence, TextIO
 
 JSON_VERSION = 1
 
 
 @dataclass
 class Report:
+    """What a command has to tell: diagnostics, changed files and remarks."""
+
     diagnostics: Sequence[Diagnostic] = ()
     changes: Sequence = ()  # pfgen.write.Change: .path, .status, .diff()
     check: bool = False

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
 
 from pfgen import vms
 from pfgen.config import ProjectConfig
@@ -20,6 +19,10 @@ from pfgen.load import Document
 from pfgen.names import DNS1035, is_dns1123_subdomain, k8s_name
 from pfgen.plan import VM, Claim, Dist, JobPlan, Mount, Placement, WorkspaceImage
 from pfgen.rules import HUGGINGFACE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 DEFAULT_MASTER_PORT = 23456  # the Training Operator's default pytorchjob-port
 _MASTER_PORT = re.compile(r"--master[_-]port(?:=|\s+)['\"]?(\d+)")

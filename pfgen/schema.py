@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any, Iterator
 
 from pfgen.errors import Collector, closest, did_you_mean
 from pfgen.load import Document, PathKey
 from pfgen.resources import schema_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 TEMPLATE_SCHEMA = "pf-template.schema.json"
 CONFIG_SCHEMA = "pfgen-config.schema.json"

@@ -53,6 +53,8 @@ MAX_EXPERIMENT_NAME = 40
 
 @dataclass(frozen=True)
 class Parameter:
+    """One ``tuning.parameters`` entry: a Katib feasible space."""
+
     name: str
     type: str  # double | int | categorical | discrete
     min: Optional[str] = None
@@ -70,6 +72,8 @@ class Parameter:
 
 @dataclass(frozen=True)
 class MetricsCollector:
+    """Where Katib reads the trial's metrics: stdout or a file, and in which format."""
+
     kind: str = "stdout"  # stdout | file
     path: Optional[str] = None
     format: str = "text"  # text | json | periflow
@@ -77,6 +81,8 @@ class MetricsCollector:
 
 @dataclass(frozen=True)
 class Tuning:
+    """A checked ``tuning:`` section: the Katib Experiment's settings."""
+
     objective_type: str
     metric: str
     goal: Optional[float]

@@ -14,10 +14,13 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 
 from pfgen.errors import _distance, closest, did_you_mean
 from pfgen.plan import VM
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
 
 _GRAMMAR = re.compile(r"^(aws|azure|gcp)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-spot)?$")
 _LOOSE = re.compile(r"^([a-z]+)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-spot)?$")

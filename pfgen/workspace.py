@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WorkspaceFile:
+    """One file of a workspace, as it goes into the image."""
+
     path: str  # relative to the workspace root, '/'-separated
     executable: bool
     size: int
@@ -45,6 +47,8 @@ class WorkspaceFile:
 
 @dataclass(frozen=True)
 class Workspace:
+    """A workspace directory: the files baked into the job's image, after .pfignore."""
+
     root: Path
     name: str  # basename(DIR): the directory the files appear under in the image
     files: tuple[WorkspaceFile, ...]  # included files, sorted by their UTF-8 path bytes

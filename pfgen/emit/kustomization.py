@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable
 
 
 def build(resources: Iterable[str]) -> dict:

@@ -12,6 +12,9 @@ when other work competes for the cores. Exit status is 0 whatever the
 figures: they are measurements, not tests (a command that *fails* exits 1).
 
 The build cache goes to a private PFGEN_CACHE_DIR under the work directory.
+pfgen's modules are byte-compiled first, as installing a package does (see
+byte_compile). A cold build writes into an output directory that does not
+exist yet; the previous one is moved aside and deleted at the end (see clean).
 """
 
 from __future__ import annotations
@@ -95,6 +98,17 @@ def _now() -> float:
     return time.perf_counter()
 
 
+def byte_compile(env: dict[str, str]) -> None:
+    """Byte-compile pfgen's modules first, as ``pip install`` does for an installed package.
+
+    An editable install (a checkout) has no ``.pyc`` files until Python writes them on first
+    import, and it never does where ``PYTHONDONTWRITEBYTECODE`` is set (this project's machine
+    sets it): then every run compiles pfgen's ~30 modules from source again, ~30 ms that no
+    installed pfgen pays. Python still reads ``.pyc`` files with that variable set."""
+    code = "import compileall, os, pfgen; compileall.compile_dir(os.path.dirname(pfgen.__file__), quiet=1)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -116,6 +130,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     env.pop("PFGEN_CACHE", None)
     try:
         templates = generate.generate(root, args.n)
+        byte_compile(env)
         one = templates[0].relative_to(root)
         deploy = root / "deploy"
         schema = REPO / "schemas" / "pf-template.schema.json"

@@ -62,6 +62,8 @@ class OutTree:
 
 @dataclass
 class BuildResult:
+    """The trees of every OUT a build touches, the jobs compiled, their warnings."""
+
     trees: dict[Path, OutTree] = field(default_factory=dict)  # resolved OUT -> its tree
     jobs: list[CompiledJob] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)

@@ -27,6 +27,8 @@ CONFIG_NAMES = ("pfgen.yaml", "pfgen.yml")
 
 @dataclass(frozen=True)
 class Storage:
+    """Storage sizes and class for the claims pfgen creates (pfgen.yaml `storage:`)."""
+
     storage_class: Optional[str] = None
     data_size: str = "100Gi"
     checkpoint_size: str = "100Gi"
@@ -35,6 +37,8 @@ class Storage:
 
 @dataclass(frozen=True)
 class Datastore:
+    """A named datastore of pfgen.yaml: an existing claim, or a claim pfgen creates (and its credential)."""
+
     claim: Optional[str] = None
     sub_path: Optional[str] = None
     size: Optional[str] = None
@@ -43,12 +47,16 @@ class Datastore:
 
 @dataclass(frozen=True)
 class CheckpointSource:
+    """A named input checkpoint of pfgen.yaml: the claim (and sub-path) that holds it."""
+
     claim: str
     sub_path: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class PlacementConfig:
+    """pfgen.yaml `placement:`: whether and how jobs are pinned to GPU nodes."""
+
     enabled: bool = True
     node_selector: tuple[tuple[str, str], ...] = ()
     tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()
@@ -57,6 +65,8 @@ class PlacementConfig:
 
 @dataclass(frozen=True)
 class ProjectConfig:
+    """Everything pfgen.yaml says, checked; the defaults when there is none."""
+
     path: Optional[Path] = None
     namespace: Optional[str] = None
     registry: Optional[str] = None

@@ -1,7 +1,11 @@
 """Stage 4: emitters. Each turns a JobPlan into Kubernetes objects (dicts) and
 never touches the disk; ``pfgen.dump`` serialises them."""
 
-from typing import Any
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def tree_copy(value: Any) -> Any:

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Iterable, Mapping, Optional
 
 from pfgen.credentials import KINDS, CredentialsConfig, SecretsConfig, auth_key, env_var
 from pfgen.emit import tree_copy
 from pfgen.errors import Diagnostic, UserError
 from pfgen.plan import CredentialUse, JobPlan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Optional
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pfgen"}
 GCS_VOLUME = "gcs-credentials"

@@ -182,9 +182,9 @@ def check_clashes(compiled: list[Compiled]) -> None:
     for entry in compiled:
         groups.setdefault(out_dir_for(entry[0], None, memo), []).append(entry)
     errors: list[Diagnostic] = []
-    for root, entries in sorted(groups.items()):
+    for _, entries in sorted(groups.items()):
         try:
-            layout(root, entries)
+            _arrange(entries)  # the checks of layout(), without dumping any file
         except UserError as exc:
             errors.extend(exc.diagnostics)
     if errors:
@@ -202,8 +202,9 @@ def _name_pos(doc: Document) -> tuple[int, int]:
     return doc.key_pos(("name",)) if "name" in doc.data else (1, 1)
 
 
-def layout(root: Path, entries: list[Compiled]) -> OutTree:
-    """The tree of one OUT: a directory per job, shared objects hoisted, the root kustomization."""
+def _arrange(entries: list[Compiled]) -> tuple[dict[str, Compiled], dict[Identity, dict], dict[Identity, list[Path]]]:
+    """The jobs of one OUT by name, the objects several of them share (to hoist) and the templates
+    sharing each; raises the clashes (one job name twice, different objects with one identity)."""
     errors: list[Diagnostic] = []
     owners: dict[str, Compiled] = {}
     for entry in entries:
@@ -245,7 +246,12 @@ def layout(root: Path, entries: list[Compiled]) -> OutTree:
             sharers[identity] = [entry[0] for entry, _ in found]
     if errors:
         raise UserError(errors)
+    return owners, hoisted, sharers
 
+
+def layout(root: Path, entries: list[Compiled]) -> OutTree:
+    """The tree of one OUT: a directory per job, shared objects hoisted, the root kustomization."""
+    owners, hoisted, sharers = _arrange(entries)
     tree = OutTree()
     for name, (template, job, _) in sorted(owners.items()):
         if any(_identity(obj) in hoisted for obj in job.objects):

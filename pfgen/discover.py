@@ -3,7 +3,9 @@ pf-template.yml / .yaml below a directory.
 
 Skipped while walking: ``.git`` (and other VCS dirs), virtualenvs (a
 directory holding ``pyvenv.cfg``, or named ``.venv``, ``venv``,
-``node_modules``, ``.tox``, ``.nox``), caches, the output directories,
+``node_modules``, ``.tox``, ``.nox``), caches, the output directories
+(for validate and build: ``-o``, else ./deploy and the deploy/ beside every
+pfgen.yaml met on the way),
 pfgen's own staging directories (``.pfgen-*``), and whatever git ignores.
 Inside a git work tree the ignored paths come from one ``git ls-files
 --others --ignored --exclude-standard --directory`` call per walked
@@ -57,9 +59,9 @@ def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[s
 
     Directories whose real path is in ``skip`` are not entered. With ``outputs``
     (an output directory's name), a directory holding a project config gets its
-    ``outputs`` subdirectory added to ``skip`` (and to ``found_outputs``) before
-    its subdirectories are walked (and to ``found_outputs``, with the config's real
-    path): the walk finds the configs and leaves their output trees out in one pass.
+    ``outputs`` subdirectory added to ``skip`` before its subdirectories are
+    walked, and (the config's real path, that subdirectory) to ``found_outputs``:
+    the walk finds the configs and leaves their output trees out in one pass.
 
     Plain strings and scandir's entry types: a monorepo has thousands of
     directories. Symlinked directories are never entered, so a directory's real
@@ -104,12 +106,6 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def walk(root: Path, names: Iterable[str], skip: Iterable[Path] = ()) -> list[Path]:
-    """Files called one of ``names`` below ``root`` (paths start with ``root``), sorted."""
-    found = _walk(root, frozenset(names), {os.path.realpath(p) for p in skip})
-    return sorted(path for _, path in found)
-
-
 def _by_real_path(found: Iterable[tuple[str, Path]]) -> list[Path]:
     unique: dict[str, Path] = {}
     for real, path in found:
@@ -117,23 +113,9 @@ def _by_real_path(found: Iterable[tuple[str, Path]]) -> list[Path]:
     return [unique[real] for real in sorted(unique)]
 
 
-def find_templates(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
+def find_templates(paths: Iterable[Path]) -> list[Path]:
     """Templates named by ``paths``: a file is taken as given, a directory is searched."""
-    skipped = {os.path.realpath(p) for p in skip}
-    found: list[tuple[str, Path]] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(_walk(path, frozenset(TEMPLATE_NAMES), skipped))
-        else:
-            found.append((os.path.realpath(path), path))
-    return _by_real_path(found)
-
-
-def find_configs(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
-    """Project configs (pfgen.yaml) below the directories among ``paths``."""
-    skipped = {os.path.realpath(p) for p in skip}
-    return _by_real_path(found for path in paths if path.is_dir()
-                         for found in _walk(path, frozenset(CONFIG_NAMES), skipped))
+    return find_jobs(paths, None, ())[0]
 
 
 def find_jobs(paths: Iterable[Path], outputs: Optional[str], skip: Iterable[Path]) -> tuple[list[Path], list[Path]]:

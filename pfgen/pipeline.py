@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
     from pfgen.tuning import Tuning
 
-TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
+# PeriFlow's names for a job template: pf-template.yml in the SDK's later examples, pf_config.yml
+# in the earlier ones (tests/corpus/periflow-sdk holds both); discovery looks for all four.
+TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml", "pf_config.yml", "pf_config.yaml")
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,23 @@ def test_a_clean_tree_passes_both_hooks(tmp_path, hook_repo, pre_commit_home):
     assert run_git(repo, "status", "--porcelain") == ""
 
 
+def test_the_hooks_run_for_a_repository_of_pf_config_templates(tmp_path, hook_repo, pre_commit_home):
+    """No pfgen.yaml and no pf-template.yml: only PeriFlow's earlier name, which the hooks' `files` must match."""
+    repo = make_repo(tmp_path / "repo", {})
+    (repo / "pfgen.yaml").unlink()
+    write_template(repo, "a", "train-a").rename(repo / "jobs/a/pf_config.yml")
+    result = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
+    assert result.returncode == 1, result.output
+    assert "created deploy/train-a/pytorchjob.yaml" in result.output
+    commit_all(repo, "built")
+    (repo / "jobs/a/pf_config.yml").write_text(
+        (repo / "jobs/a/pf_config.yml").read_text().replace("--epochs 1", "--epochs 3"))
+    again = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
+    assert again.returncode == 1 and "updated deploy/train-a/pytorchjob.yaml" in again.output, again.output
+    valid = try_repo(repo, hook_repo, pre_commit_home, "pfgen-validate")
+    assert valid.returncode == 0 and "pfgen: 1 template valid" in valid.output, valid.output
+
+
 def test_the_hooks_manifest_is_valid():
     result = subprocess.run([sys.executable, "-m", "pre_commit", "validate-manifest",
                              str(PROJECT / ".pre-commit-hooks.yaml")], capture_output=True, text=True)
@@ -114,7 +131,8 @@ def test_the_hooks_manifest_is_valid():
     for hook in hooks.values():
         assert hook["pass_filenames"] is False
         pattern = re.compile(hook["files"])
-        for name in ("pf-template.yml", "jobs/a/pf-template.yaml", "pfgen.yaml", "sub/pfgen.yml"):
+        for name in ("pf-template.yml", "jobs/a/pf-template.yaml", "pfgen.yaml", "sub/pfgen.yml", "a/pf_config.yml",
+                     "pf_config.yaml", "a/pf-config.yml", "pf_template.yaml"):  # the last two: near-miss warnings
             assert pattern.search(name), name
         for name in ("my-pf-template.yml", "pfgen.yaml.bak", "deploy/a/pytorchjob.yaml"):
             assert not pattern.search(name), name

@@ -75,7 +75,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
 @click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when files were written, as formatters do in pre-commit hooks.")
-@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
+@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Refused: the output must follow from the files alone (--check and the pre-commit hook do not see -d); set job_setting.workspace.path, or put the code beside the template (docs/images.md).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
 @click.option("--verify", is_flag=True, help="Check the generated objects against the shipped Kubernetes/CRD schemas (strict) and run `kubectl kustomize` before writing; exit 2 and write nothing if they fail (docs/guarantees.md).")
 @click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
@@ -103,6 +103,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     from pfgen.pipeline import CompileOptions
     from pfgen.write import interrupted, write_tree
 
+    if workspace_dir:
+        _refuse_workspace_dir(workspace_dir)
     out_path = Path(out) if out else None
     templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
@@ -140,6 +142,17 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         notes.append(commands.plural(len(result.warnings), "warning"))
     _emit(fmt, result.warnings, changes, check=check, notes=notes)
     sys.exit(EXIT_CHANGED if changes and (check or exit_code) else EXIT_OK)
+
+
+def _refuse_workspace_dir(workspace_dir: str) -> None:
+    """`build -d DIR` would write what `build --check` and the pre-commit hook (which do not see -d)
+    cannot reproduce: the next check reports drift, the hook drops the image. Refused, with the fix."""
+    click.echo(f"pfgen: error: build -d {workspace_dir}: the output must follow from the files alone, and "
+               "`pfgen build --check` and the pre-commit hook do not see -d; name the directory in the template "
+               f"instead (`path: <{workspace_dir} relative to the template>` under job_setting.workspace), or keep the "
+               "code in the directory beside the template that the command enters (pfgen bakes it: docs/images.md). "
+               "-d still works for render, image build and run --local.", err=True)
+    sys.exit(EXIT_INVALID)
 
 
 def _verify_trees(trees: dict) -> list[Diagnostic]:

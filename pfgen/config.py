@@ -76,6 +76,7 @@ class ProjectConfig:
     placement: PlacementConfig = PlacementConfig()
     vms: dict[str, VM] = field(default_factory=dict)
     credentials: CredentialsConfig = CredentialsConfig()  # credentials:, secrets:, datastores.*.credential
+    workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
     document: Optional[Document] = field(default=None, compare=False)
 
     @property
@@ -165,6 +166,7 @@ def load_config(path: Path) -> ProjectConfig:
         ),
         vms=vms,
         credentials=creds,
+        workspace_infer=data.get("workspace", {}).get("infer", True),
         document=doc,
     )
 

@@ -37,6 +37,7 @@ class CompileOptions:
 
     workspace_dir: Optional[Path] = None  # -d/--workspace-dir override
     secrets_mode: Optional[str] = None  # --secrets-mode override of pfgen.yaml secrets.mode
+    local: bool = False  # run --local: a workspace image is never pushed, so no registry is needed
 
 
 @dataclass
@@ -90,11 +91,17 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
     if not issues.has_errors:
         hpo = _parse_tuning(doc, issues)
         plan = resolve_plan(doc, template, config, issues, options)
-        if plan is not None and hpo is not None:
-            from pfgen import tuning
+        if plan is not None:
+            from pfgen import cmdrules
 
-            hpo = tuning.check_trial_spec(doc, hpo, training_job(plan), plan.name, issues)
-            plan = replace(plan, tuning=hpo)
+            job = training_job(plan)
+            cmdrules.check_workspace(doc, plan, issues, config.workspace_infer, template)
+            cmdrules.check_environment(doc, job, issues)
+            if hpo is not None:
+                from pfgen import tuning
+
+                hpo = tuning.check_trial_spec(doc, hpo, job, plan.name, issues)
+                plan = replace(plan, tuning=hpo)
     return (None if issues.has_errors else plan), issues.diagnostics
 
 
@@ -114,7 +121,7 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
     from pfgen import credentials
     from pfgen.resolve import resolve
 
-    plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir)
+    plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir, local=options.local)
     data = doc.data.get("data") or {}
     # The pods pull the workspace image (from pfgen.yaml's registry) when there is one, else docker.image.
     pulled = plan.image if plan is not None else doc.get(("job_setting", "docker", "image"))

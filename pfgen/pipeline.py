@@ -83,9 +83,11 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
     if not issues.has_errors:
         rules.check(doc, issues)
     if issues.has_errors:
-        # Still report what can be checked on its own: the VM and the device count.
+        # Still report what can be checked on its own: the VM and the device count, and the rules
+        # that check their own input's shape (dist, container paths, env names).
         from pfgen.resolve import vm_layout
 
+        rules.check_despite_schema_errors(doc, issues)
         vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:

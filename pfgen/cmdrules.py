@@ -132,7 +132,8 @@ def inferred_workspace(doc: Document, template: Path) -> Optional[tuple[Path, st
     here = template.resolve().parent
     candidates: dict[str, tuple[int, int]] = {}
     for name, part, text, offset, written in workspace_needs(doc):
-        if name not in candidates and not name.startswith(".") and (here / name).is_dir():
+        if (name not in candidates and not name.startswith(".") and (here / name).is_dir()
+                and not (here / name).is_symlink()):  # a link may lead out of the repository (safefs.py)
             candidates[name] = position(doc, part, text, offset, written)
     if len(candidates) != 1:
         return None  # none, or several: which one PeriFlow got is not written anywhere

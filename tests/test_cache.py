@@ -35,8 +35,8 @@ def project(tmp_path, monkeypatch):
     for job in ("a", "b"):
         (root / "jobs" / job).mkdir(parents=True)
         text = (EXAMPLE / "pf-template.yml").read_text().replace("name: cifar-job", f"name: job-{job}")
-        if job == "b":
-            text = text.replace("    path: cifar\n", "")
+        if job == "a":  # named, not found from the command: the workspace may be a link inside the job's directory
+            text = text.replace("    mount_path: /workspace\n", "    mount_path: /workspace\n    path: cifar\n")
         (root / "jobs" / job / "pf-template.yml").write_text(text)
     shutil.copytree(EXAMPLE / "cifar", root / "jobs" / "a" / "cifar")
     shutil.copy(EXAMPLE / "pfgen.yaml", root / "pfgen.yaml")

@@ -1,4 +1,4 @@
-"""The build cache (pfgen/cache.py) can make a build faster, never different.
+"""The build cache (pfgen/output/cache.py) can make a build faster, never different.
 
 Every test runs `pfgen build` (in-process, through click) on a real project
 and checks which templates were compiled afresh and which were served from
@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 import pfgen
-from pfgen import build as build_mod
-from pfgen import cache
-from pfgen.cache import BuildCache
-from pfgen.cli import main
-from pfgen.config import load_config
+from pfgen.output import layout as build_mod
+from pfgen.output import cache
+from pfgen.output.cache import BuildCache
+from pfgen.cli.main import main
+from pfgen.validate.config import load_config
 from pfgen.errors import Diagnostic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,7 +153,7 @@ def test_source_hash_covers_every_source_and_data_file(tmp_path, monkeypatch):
     shutil.copytree(Path(pfgen.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(cache, "_PACKAGE", package)
     labels = [label for label, _ in cache._source_files()]
-    assert "pfgen/build.py" in labels and "pfgen/vms.json" in labels and "pfgen/emit/pytorchjob.py" in labels
+    assert "pfgen/output/layout.py" in labels and "pfgen/resolve/vms.json" in labels and "pfgen/emit/pytorchjob.py" in labels
     assert "schemas/pf-template.schema.json" in labels
     cache.source_hash.cache_clear()
     before = cache.source_hash()

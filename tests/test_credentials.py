@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pfgen import credentials, plaintext
+from pfgen.secrets import credentials
+from pfgen.validate import plaintext
 from pfgen.errors import Collector
-from pfgen.load import load_file, load_text
+from pfgen.load.document import load_file, load_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

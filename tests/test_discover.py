@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gitops_util import commit_all, run_git
 
-from pfgen.discover import find_templates, git_ignored
+from pfgen.load.discover import find_templates, git_ignored
 
 
 def _touch(root: Path, *names: str) -> None:

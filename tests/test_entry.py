@@ -1,7 +1,7 @@
-"""pfgen.entry, the console script: validate and render without click, exactly as click runs them.
+"""pfgen.cli.entry, the console script: validate and render without click, exactly as click runs them.
 
-Every command line runs twice in a subprocess, once through pfgen.entry (the
-console script and ``python -m pfgen``) and once through pfgen.cli (click
+Every command line runs twice in a subprocess, once through pfgen.cli.entry (the
+console script and ``python -m pfgen``) and once through pfgen.cli.main (click
 alone), both as the console script would (program name ``pfgen``): stdout,
 stderr and the exit status must be the same bytes. A second test checks that
 validate and render of a plain template import none of the heavy packages.
@@ -21,7 +21,7 @@ import pytest
 
 from conftest import ROOT
 
-from pfgen import entry
+from pfgen.cli import entry
 
 # As the generated console script runs it (argv[0] names the program in click's messages).
 SCRIPT = "import sys; sys.argv[0] = 'pfgen'; from {module} import main; sys.exit(main())"
@@ -33,7 +33,7 @@ ESCAPE = "escape/pf-template.yml"  # an ESC in a key: escaped in the message
 ANSI = "ansi/pf-template.yml"  # valid, with an ANSI colour sequence in an env value
 PLAIN = "plain/pf-template.yml"  # no pfgen.yaml, credentials, workspace or tuning
 
-# (argv, whether pfgen.entry answers it itself rather than handing it to click)
+# (argv, whether pfgen.cli.entry answers it itself rather than handing it to click)
 CASES = [
     (["validate", GOOD], True),
     (["validate", BAD], True),
@@ -134,8 +134,8 @@ def run(module: str, argv: list[str], cwd: Path, stdin: str = "", env: dict | No
 
 
 def same(argv: list[str], cwd: Path, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
-    fast = run("pfgen.entry", argv, cwd, stdin, env)
-    slow = run("pfgen.cli", argv, cwd, stdin, env)
+    fast = run("pfgen.cli.entry", argv, cwd, stdin, env)
+    slow = run("pfgen.cli.main", argv, cwd, stdin, env)
     assert (fast.returncode, fast.stdout.decode(errors="replace"), fast.stderr.decode(errors="replace")) == \
            (slow.returncode, slow.stdout.decode(errors="replace"), slow.stderr.decode(errors="replace"))
     assert (fast.stdout, fast.stderr) == (slow.stdout, slow.stderr)
@@ -160,7 +160,7 @@ def test_the_cases_cover_success_and_failure(tree):
 
 def test_python_m_pfgen_is_the_entry(tree):
     module = subprocess.run([sys.executable, "-m", "pfgen", "render", GOOD, "-o", "json"], cwd=tree, capture_output=True)
-    script = run("pfgen.cli", ["render", GOOD, "-o", "json"], tree)
+    script = run("pfgen.cli.main", ["render", GOOD, "-o", "json"], tree)
     assert (module.returncode, module.stdout, module.stderr) == (script.returncode, script.stdout, script.stderr)
     assert json.loads(module.stdout)["kind"] == "List"
 
@@ -169,7 +169,7 @@ def test_python_m_pfgen_is_the_entry(tree):
 def test_a_closed_pipe_ends_both_alike(tree, argv):
     # stdout (and stderr) are pipes nobody reads: the first write fails with EPIPE.
     results = []
-    for module in ("pfgen.entry", "pfgen.cli"):
+    for module in ("pfgen.cli.entry", "pfgen.cli.main"):
         out_r, out_w = os.pipe()
         os.close(out_r)
         err_r, err_w = os.pipe()
@@ -202,13 +202,13 @@ def test_unreadable_template_goes_to_click(tree):
         unreadable.unlink()
 
 
-HEAVY = ("click", "jinja2", "ruamel", "jsonschema", "docker", "pfgen.cli")
+HEAVY = ("click", "jinja2", "ruamel", "jsonschema", "docker", "pfgen.cli.main")
 
 PROBE = """
 import json, sys
 out = sys.argv.pop(1)
 sys.argv[0] = "pfgen"
-from pfgen.entry import main
+from pfgen.cli.entry import main
 try:
     main()
 finally:
@@ -225,6 +225,6 @@ def test_validate_and_render_of_a_plain_template_import_nothing_heavy(tree, tmp_
                             timeout=120)
     assert result.returncode == 0, result.stderr
     modules = json.loads(modules_file.read_text())
-    assert "pfgen.commands" in modules
+    assert "pfgen.cli.commands" in modules
     heavy = [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY]
     assert heavy == []

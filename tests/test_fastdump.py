@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pfgen import dump
+from pfgen.output import dump
 
 _scalars = (st.none() | st.booleans() | st.integers(-10**12, 10**12)
             | st.sampled_from(["", "yes", "no", "on", "true", "null", "~", "1", "0x1f", "1e3", "2024-01-01", "=", "<<",

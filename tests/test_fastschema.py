@@ -1,4 +1,4 @@
-"""pfgen/fastschema.py agrees with jsonschema, which it replaces at run time for start-up speed.
+"""pfgen/validate/fastschema.py agrees with jsonschema, which it replaces at run time for start-up speed.
 
 For documents generated from the schemas themselves (mostly valid, with
 random breakage at every level), both validators must give the same verdict
@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pfgen import fastschema, schema
+from pfgen.validate import fastschema
+from pfgen.validate import schema
 from pfgen.errors import Collector
-from pfgen.load import Document, load_file
+from pfgen.load.document import Document, load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = sorted((ROOT / "schemas").glob("*.schema.json"))
@@ -49,7 +50,7 @@ def test_every_keyword_of_the_shipped_schemas_is_implemented(name):
     (with a case below), or pfgen silently falls back to the slow jsonschema import."""
     used = keywords(load_schema(name), set())
     unknown = {k for k in used if k not in fastschema.KEYWORDS and k not in fastschema.ANNOTATIONS and not k.startswith("x-")}
-    assert not unknown, f"{name} uses {sorted(unknown)}, which pfgen/fastschema.py does not implement"
+    assert not unknown, f"{name} uses {sorted(unknown)}, which pfgen/validate/fastschema.py does not implement"
     assert isinstance(schema._validator(name), fastschema.Validator)
 
 

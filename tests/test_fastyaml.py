@@ -1,4 +1,4 @@
-"""libyaml composition (pfgen/fastyaml.py) agrees with ruamel's, which it replaces for speed.
+"""libyaml composition (pfgen/load/fastyaml.py) agrees with ruamel's, which it replaces for speed.
 
 Whatever load_text returns through the fast path (data, every key and value
 position, raw scalar text) or reports (the diagnostics) must be what the
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from pfgen import fastyaml, load
+from pfgen.load import fastyaml
+from pfgen.load import document as load
 from pfgen.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent

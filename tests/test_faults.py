@@ -67,7 +67,7 @@ def _restore(repo, saved):
 
 
 def _recover(repo):
-    code = "import sys; from pathlib import Path; from pfgen.write import recover; recover(Path(sys.argv[1]))"
+    code = "import sys; from pathlib import Path; from pfgen.output.write import recover; recover(Path(sys.argv[1]))"
     subprocess.run([sys.executable, "-c", code, str(repo / "deploy")], check=True)
 
 

@@ -38,7 +38,7 @@ ONE_LINE = re.compile(r"^(\S+:\d+:\d+: (error|warning): |pfgen: )")
 
 
 def _oversize() -> bytes:
-    from pfgen.load import MAX_BYTES
+    from pfgen.load.document import MAX_BYTES
 
     line = b"# " + b"x" * 77 + b"\n"
     return b"name: demo\n" + line * (MAX_BYTES // len(line) + 2)

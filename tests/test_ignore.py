@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from ignore_tree import PATTERN_FILES, make_tree
-from pfgen.ignore import DockerIgnore, GitIgnore, parse_gitignore, to_dockerignore
+from pfgen.image.ignore import DockerIgnore, GitIgnore, parse_gitignore, to_dockerignore
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from pfgen.errors import UserError
-from pfgen.load import MAX_BYTES, decode, load_text
+from pfgen.load.document import MAX_BYTES, decode, load_text
 
 
 def error_of(text: str) -> str:

@@ -9,8 +9,8 @@ import shutil
 from gitops_util import FIXTURES, make_repo, pfgen, write_template
 
 from pfgen.errors import Diagnostic
-from pfgen.report import Report, emit, escape_data, escape_property, github_command
-from pfgen.write import Change
+from pfgen.cli.report import Report, emit, escape_data, escape_property, github_command
+from pfgen.output.write import Change
 
 BAD_MESSAGE = "unknown key 'num_device'; did you mean 'num_devices'?"
 

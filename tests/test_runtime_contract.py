@@ -1,5 +1,5 @@
 """The runtime contract, executed: the generated container command runs under the
-environment the Training Operator injects (pfgen.operator models it), and the
+environment the Training Operator injects (pfgen.kube.operator models it), and the
 template's own command sees PeriFlow's variables with the right values.
 
 The seed templates hard-code container paths under /workspace; the tests copy
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from pfgen.operator import pod_env
+from pfgen.kube.operator import pod_env
 from pfgen.pipeline import compile_job
 
 FAKE_TORCHRUN = """#!/usr/bin/env bash

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pfgen import dump
+from pfgen.output import dump
 from pfgen.emit import katib, pytorchjob
 from pfgen.errors import UserError
 from pfgen.pipeline import compile_job, training_job

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from pfgen.emit.katib import PERIFLOW_FILTER
-from pfgen.operator import pod_env
+from pfgen.kube.operator import pod_env
 from pfgen.pipeline import compile_job
 
 from katib_runtime import katib_wrap, parse_json, parse_text, replicas, substitute

@@ -23,7 +23,7 @@ import pytest
 from pfgen.pipeline import compile_job
 
 from katib_runtime import katib_wrap, parse_text, replicas, substitute
-from pfgen.operator import pod_env
+from pfgen.kube.operator import pod_env
 from strict_schema import errors, pytorchjob_validator
 
 ROOT = Path(__file__).resolve().parent.parent

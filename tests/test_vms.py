@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pfgen import vms
-from pfgen.config import PlacementConfig, ProjectConfig
-from pfgen.plan import VM
-from pfgen.resolve import nodes_and_procs, placement
+from pfgen.resolve import vms
+from pfgen.validate.config import PlacementConfig, ProjectConfig
+from pfgen.resolve.plan import VM
+from pfgen.resolve.job import nodes_and_procs, placement
 
 
 def test_catalogue_entry_from_the_seed():

@@ -13,7 +13,7 @@ import pytest
 
 from ignore_tree import make_tree
 from pfgen.emit.dockerfile import render
-from pfgen.workspace import SIZE_LIMIT, image_tag, plan_image, scan, write_context
+from pfgen.image.workspace import SIZE_LIMIT, image_tag, plan_image, scan, write_context
 
 PFIGNORE = "__pycache__/\n*.pyc\nbuild/\n!build/keep.txt\n*.log\n!important.log\n/data\nckpt/*.pt\n"
 DOCKERFILE = render(base_image="pytorch/pytorch:2.1.0", mount_path="/workspace", workspace_name="cifar")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from pfgen.errors import Collector
-from pfgen.load import Document, PathKey
+from pfgen.load.document import Document, PathKey
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Optional
 
 from pfgen.errors import Collector, did_you_mean
-from pfgen.load import Document
+from pfgen.load.document import Document
 
 ROOT = ("tuning",)
 

@@ -67,7 +67,7 @@ class Claim:
 class CredentialUse:
     """A credential a job uses: the Kubernetes Secret that holds it and how the pod reads it.
 
-    Never carries a secret value; see pfgen/credentials.py and docs/credentials.md.
+    Never carries a secret value; see pfgen/secrets/credentials.py and docs/credentials.md.
     """
 
     id: str  # credential_id as written in the template or pfgen.yaml
@@ -103,7 +103,7 @@ class WorkspaceImage:
     dockerignore: str
     file_count: int = 0
     total_bytes: int = 0
-    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.workspace.WorkspaceFile, for the build context
+    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.image.workspace.WorkspaceFile, for the build context
 
     @property
     def reference(self) -> str:
@@ -134,10 +134,10 @@ class JobPlan:
     checkpoint_dir: Optional[str] = None
     image_pull_secrets: tuple[str, ...] = ()
     workspace_image: Optional[WorkspaceImage] = None  # set when the job has a workspace: `image` is its reference
-    credentials: tuple[CredentialUse, ...] = ()  # see pfgen/credentials.py
+    credentials: tuple[CredentialUse, ...] = ()  # see pfgen/secrets/credentials.py
     slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
-    tuning: Optional[Any] = None  # pfgen.tuning.Tuning when the template has `tuning:`
+    tuning: Optional[Any] = None  # pfgen.validate.tuning.Tuning when the template has `tuning:`
 
     @property
     def world_size(self) -> int:

@@ -3,7 +3,7 @@
 A PeriFlow template refers to credentials by id (``job_setting.docker.credential_id``,
 ``plugin.wandb.credential_id``, ``plugin.slack.credential_id``); the project config
 (``pfgen.yaml``) may declare ids with a type and a Secret name, and name the credential
-of each datastore. Here an id becomes a :class:`~pfgen.plan.CredentialUse`: the Secret
+of each datastore. Here an id becomes a :class:`~pfgen.resolve.plan.CredentialUse`: the Secret
 the pod reads, its kind and, for docker, the registries it must log in to.
 
 Nothing in this module ever holds a secret *value*; values are read only by
@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass, field
 
 from pfgen.errors import Collector, did_you_mean
-from pfgen.load import Document, PathKey
-from pfgen.names import DNS1123_SUBDOMAIN as _SUBDOMAIN
-from pfgen.plan import CredentialUse
+from pfgen.load.document import Document, PathKey
+from pfgen.kube.names import DNS1123_SUBDOMAIN as _SUBDOMAIN
+from pfgen.resolve.plan import CredentialUse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

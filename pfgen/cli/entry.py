@@ -10,12 +10,12 @@ of the few shapes it understands completely::
 
 (``--format=json``, ``--output=json`` and ``-ojson`` as well; options and
 arguments in any order; each option at most once). It checks PATH and TEMPLATE
-as click's ``Path`` types would and runs the bodies in :mod:`pfgen.commands`
+as click's ``Path`` types would and runs the bodies in :mod:`pfgen.cli.commands`
 that the click commands run, handling a broken pipe and Ctrl-C as click's
 standalone mode does, so output and exit status are the same byte for byte.
 Everything else -- other commands and options, ``-h``/``--help``, ``--``, bad
 values, unreadable paths, shell completion, Windows, streams with an ASCII
-encoding -- goes to click (:mod:`pfgen.cli`), so usage errors stay click's.
+encoding -- goes to click (:mod:`pfgen.cli.main`), so usage errors stay click's.
 """
 
 from __future__ import annotations
@@ -34,18 +34,18 @@ OUTPUTS = ("yaml", "json")  # render -o/--output
 def main() -> None:
     request = parse(sys.argv[1:])
     if request is None or not _plain_environment():
-        from pfgen.cli import main as click_main
+        from pfgen.cli.main import main as click_main
 
         click_main()  # exits
         return
-    from pfgen import commands
+    from pfgen.cli import commands
 
     name, args = request
     _standalone(getattr(commands, name), args)
 
 
 def parse(args: list[str]) -> Optional[tuple[str, tuple[Any, ...]]]:
-    """The function of :mod:`pfgen.commands` that ``args`` ask for and its arguments,
+    """The function of :mod:`pfgen.cli.commands` that ``args`` ask for and its arguments,
     or None when click should handle them."""
     if args[:1] == ["validate"]:
         options = _options(args[1:], {"--format": FORMATS}, {})

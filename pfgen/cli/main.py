@@ -13,13 +13,14 @@ from typing import Optional
 
 import click
 
-from pfgen import __version__, commands
-from pfgen.commands import EXIT_CHANGED, EXIT_IMAGE_FAILED, EXIT_INVALID, EXIT_OK
-from pfgen.commands import emit as _emit
-from pfgen.commands import fail as _fail
-from pfgen.commands import jobs as _jobs
-from pfgen.commands import report as _report
-from pfgen.commands import templates as _templates
+from pfgen import __version__
+from pfgen.cli import commands
+from pfgen.cli.commands import EXIT_CHANGED, EXIT_IMAGE_FAILED, EXIT_INVALID, EXIT_OK
+from pfgen.cli.commands import emit as _emit
+from pfgen.cli.commands import fail as _fail
+from pfgen.cli.commands import jobs as _jobs
+from pfgen.cli.commands import report as _report
+from pfgen.cli.commands import templates as _templates
 from pfgen.errors import Diagnostic, UserError
 
 
@@ -85,11 +86,11 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     with --exit-code when files were written; 2 on invalid input or usage.
     """
     commands.batch()
-    from pfgen.build import build_trees
-    from pfgen.cache import BuildCache
+    from pfgen.output.layout import build_trees
+    from pfgen.output.cache import BuildCache
     from pfgen.errors import display_path
     from pfgen.pipeline import CompileOptions
-    from pfgen.write import interrupted, write_tree
+    from pfgen.output.write import interrupted, write_tree
 
     out_path = Path(out) if out else None
     templates, output_dirs = _jobs(paths, out_path, fmt, allow_none=True)
@@ -130,7 +131,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
 def _verify_trees(trees: dict) -> list[Diagnostic]:
     """Verify every file a build would write; errors raise (nothing is written), warnings are returned."""
     from pfgen.errors import display_path
-    from pfgen.verify import verify_files
+    from pfgen.kube.verify import verify_files
 
     found: list[Diagnostic] = []
     for root, tree in sorted(trees.items()):
@@ -155,7 +156,7 @@ def lint(paths: tuple[str, ...], fmt: str) -> None:
     kustomization.yaml is built with `kubectl kustomize` when kubectl is
     installed. Exit 0 when everything verifies, 2 otherwise.
     """
-    from pfgen.verify import verify_tree
+    from pfgen.kube.verify import verify_tree
 
     roots = [Path(p) for p in paths] or [Path("deploy")]
     found: list[Diagnostic] = []
@@ -170,7 +171,7 @@ def lint(paths: tuple[str, ...], fmt: str) -> None:
 
 
 def _owns_something(out: Path) -> bool:
-    from pfgen.write import recorded_sources
+    from pfgen.output.write import recorded_sources
 
     return out.is_dir() and bool(recorded_sources(out))
 
@@ -212,7 +213,7 @@ def secrets(paths: tuple[str, ...], mode: Optional[str], seal: bool, cert: Optio
     """
     import os
 
-    from pfgen.secretspecs import Request, render as render_secrets
+    from pfgen.secrets.specs import Request, render as render_secrets
 
     if seal:
         if mode not in (None, "sealed"):
@@ -273,7 +274,7 @@ def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], 
     Exit status is the job's; replica output is prefixed [master-0], [worker-0], ...
     and saved in the run folder. See docs/run-local.md.
     """
-    from pfgen import runlocal
+    from pfgen.runlocal import plan as runlocal
     from pfgen.pipeline import TEMPLATE_NAMES
 
     if not local:
@@ -305,7 +306,7 @@ def schema(which: Optional[str]) -> None:
     pfgen schema > pf-template.schema.json
     # VS Code (redhat.vscode-yaml): "yaml.schemas": {"pf-template.schema.json": "pf-template.y*ml"}
     """
-    from pfgen.schema import CONFIG_SCHEMA, TEMPLATE_SCHEMA, schema_text
+    from pfgen.validate.schema import CONFIG_SCHEMA, TEMPLATE_SCHEMA, schema_text
 
     click.echo(schema_text(CONFIG_SCHEMA if which == "config" else TEMPLATE_SCHEMA), nl=False)
 
@@ -331,8 +332,8 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
     and PFGEN_REGISTRY_PASSWORD, else docker's own config (`docker login`).
     Exit codes: 0 ok, 2 invalid template, 3 the build or push failed.
     """
-    from pfgen.build import compile_all
-    from pfgen.image import ImageError, Reporter, build_and_push
+    from pfgen.output.layout import compile_all
+    from pfgen.image.docker import ImageError, Reporter, build_and_push
     from pfgen.pipeline import CompileOptions
 
     templates = _templates(tuple(_template_of_output_dir(p) for p in paths))
@@ -361,7 +362,7 @@ def _template_of_output_dir(path: str) -> str:
     """A job's output dir (deploy/<job>/) stands for the template its Dockerfile came from."""
     import re
 
-    from pfgen.write import MARKER
+    from pfgen.output.write import MARKER
 
     dockerfile = Path(path) / "Dockerfile"
     try:
@@ -374,7 +375,7 @@ def _template_of_output_dir(path: str) -> str:
 
 def _warn_stale_manifests(compiled) -> None:
     """The manifests in the default output dir should name the image being built."""
-    from pfgen.build import out_dir_for
+    from pfgen.output.layout import out_dir_for
     from pfgen.errors import display_path
 
     for template, job, _ in compiled:
@@ -399,8 +400,8 @@ def vm_list(fmt: str) -> None:
     import json
     from dataclasses import asdict
 
-    from pfgen.config import config_for
-    from pfgen.vms import catalogue
+    from pfgen.validate.config import config_for
+    from pfgen.resolve.vms import catalogue
 
     try:
         custom = config_for(Path.cwd() / "pf-template.yml").vms
@@ -423,9 +424,9 @@ def vm_list(fmt: str) -> None:
 @click.argument("name")
 def vm_show(name: str) -> None:
     """Show how NAME resolves: GPUs, nodes it needs, placement labels."""
-    from pfgen.config import config_for
-    from pfgen.resolve import placement
-    from pfgen.vms import UnknownVM, resolve
+    from pfgen.validate.config import config_for
+    from pfgen.resolve.job import placement
+    from pfgen.resolve.vms import UnknownVM, resolve
 
     try:
         config = config_for(Path.cwd() / "pf-template.yml")

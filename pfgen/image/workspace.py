@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterator, Optional
 
 from pfgen.errors import WARNING, Diagnostic, display_path
-from pfgen.ignore import parse_gitignore, to_dockerignore
+from pfgen.image.ignore import parse_gitignore, to_dockerignore
 
 PFIGNORE = ".pfignore"
 SIZE_LIMIT = 100 * 1024 * 1024  # PeriFlow's workspace limit: 104,857,600 bytes
@@ -33,7 +33,7 @@ DOCKERFILE_IN_CONTEXT = ".pfgen.Dockerfile"  # the Dockerfile's name inside pfge
 _CHUNK = 1 << 20
 
 if TYPE_CHECKING:
-    from pfgen.plan import WorkspaceImage
+    from pfgen.resolve.plan import WorkspaceImage
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,7 @@ def plan_image(
     template's ``workspace.path``, ``docker.image`` and ``mount_path``).
     """
     from pfgen.emit import dockerfile as emit
-    from pfgen.plan import WorkspaceImage
+    from pfgen.resolve.plan import WorkspaceImage
 
     diagnostics: list[Diagnostic] = []
     for problem, pos in ((emit.check_image(base_image), image_pos), (emit.check_mount_path(mount_path), mount_pos)):

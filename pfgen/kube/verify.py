@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from pfgen.errors import WARNING, Diagnostic, did_you_mean
-from pfgen.names import DNS1035, DNS1123_SUBDOMAIN
+from pfgen.kube.names import DNS1035, DNS1123_SUBDOMAIN
 
 KUBERNETES_VERSION = "1.36.0"
 _CORE_DIR = f"k8s/v{KUBERNETES_VERSION}-local-strict"
@@ -215,13 +215,13 @@ def validator_for(api_version: str, kind: str) -> Any:
 
 
 def _dotted(path: Iterable[Any]) -> str:
-    from pfgen.schema import dotted
+    from pfgen.validate.schema import dotted
 
     return dotted(tuple(path))
 
 
 def _type_name(value: Any) -> str:
-    from pfgen.load import _kind
+    from pfgen.load.document import _kind
 
     return _kind(value)
 
@@ -610,7 +610,7 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
     from ruamel.yaml.error import YAMLError
 
     from pfgen.errors import Collector
-    from pfgen.load import _Abort
+    from pfgen.load.document import _Abort
 
     _Builder = _output_builder()
 
@@ -652,7 +652,7 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
 @lru_cache(maxsize=1)
 def _output_builder() -> type:
     """The loader's positioned builder, with a limit sized for generated output rather than templates."""
-    from pfgen.load import MAX_DEPTH, _Abort, _Builder, _mark
+    from pfgen.load.document import MAX_DEPTH, _Abort, _Builder, _mark
 
     class OutputBuilder(_Builder):
         def _tick(self, node: Any, depth: int) -> None:
@@ -734,8 +734,8 @@ def verify_files(files: dict[str, str], directory: str = ".") -> list[Diagnostic
 def _manifest_files(root: Path) -> list[Path]:
     """YAML files below ``root`` that can hold manifests: not templates or pfgen.yaml,
     not inside VCS, virtualenv or cache directories."""
-    from pfgen.config import CONFIG_NAMES
-    from pfgen.discover import SKIP_DIRS
+    from pfgen.validate.config import CONFIG_NAMES
+    from pfgen.load.discover import SKIP_DIRS
     from pfgen.pipeline import TEMPLATE_NAMES
 
     skip_names = {*TEMPLATE_NAMES, *CONFIG_NAMES, ".pre-commit-config.yaml", ".pre-commit-hooks.yaml"}

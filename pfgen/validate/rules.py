@@ -11,8 +11,8 @@ import posixpath
 import re
 
 from pfgen.errors import Collector
-from pfgen.load import Document
-from pfgen.names import has_control_chars
+from pfgen.load.document import Document
+from pfgen.kube.names import has_control_chars
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Set by the Training Operator (appended after the container's own env, so
@@ -157,7 +157,7 @@ def _check_command(doc: Document, issues: Collector, docker: dict) -> None:
 
 
 def _check_credentials(doc: Document, issues: Collector) -> None:
-    from pfgen.credentials import dns1123_subdomain_problem
+    from pfgen.secrets.credentials import dns1123_subdomain_problem
 
     for path in (("job_setting", "docker", "credential_id"), ("plugin", "wandb", "credential_id"), ("plugin", "slack", "credential_id")):
         value = doc.get(path)

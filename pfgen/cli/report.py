@@ -55,7 +55,7 @@ class Report:
     """What a command has to tell: diagnostics, changed files and remarks."""
 
     diagnostics: Sequence[Diagnostic] = ()
-    changes: Sequence = ()  # pfgen.write.Change: .path, .status, .diff()
+    changes: Sequence = ()  # pfgen.output.write.Change: .path, .status, .diff()
     check: bool = False
     out_dir: str = ""  # as shown, for the summary line
     notes: list[str] = field(default_factory=list)  # plain-text remarks, text format only

@@ -146,7 +146,7 @@ def _document(root: Any, file: str) -> Document:
 
 def _compose_fast(text: str) -> Any:
     """libyaml's node graph (see fastyaml), or None to let ruamel decide."""
-    from pfgen import fastyaml
+    from pfgen.load import fastyaml
 
     try:
         return fastyaml.compose(text)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from pfgen.credentials import CredentialsConfig
+from pfgen.secrets.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
-from pfgen.load import Document, load_file
-from pfgen.plan import VM
+from pfgen.load.document import Document, load_file
+from pfgen.resolve.plan import VM
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Datastore:
     claim: Optional[str] = None
     sub_path: Optional[str] = None
     size: Optional[str] = None
-    credential: Optional[str] = None  # credential id for cloud storage access (see pfgen/credentials.py)
+    credential: Optional[str] = None  # credential id for cloud storage access (see pfgen/secrets/credentials.py)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,9 @@ def _tolerations(items: list[dict]) -> tuple[tuple[tuple[str, str], ...], ...]:
 
 @lru_cache(maxsize=64)
 def load_config(path: Path) -> ProjectConfig:
-    from pfgen import credentials, plaintext, schema
+    from pfgen.secrets import credentials
+    from pfgen.validate import plaintext
+    from pfgen.validate import schema
 
     display = display_path(path)
     doc = load_file(path, display)

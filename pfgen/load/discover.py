@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pfgen.config import CONFIG_NAMES
+from pfgen.validate.config import CONFIG_NAMES
 from pfgen.pipeline import TEMPLATE_NAMES
 
 TYPE_CHECKING = False

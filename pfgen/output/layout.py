@@ -28,19 +28,19 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfgen import dump
-from pfgen.config import config_for
+from pfgen.output import dump
+from pfgen.validate.config import config_for
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError
 from pfgen.errors import display_path
-from pfgen.load import Document, load_file
+from pfgen.load.document import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterable, Optional
 
-    from pfgen.cache import BuildCache
+    from pfgen.output.cache import BuildCache
 
 DEFAULT_OUT = "deploy"
 SHARED = "_shared"
@@ -88,7 +88,7 @@ def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None
 def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),
                 cache: Optional["BuildCache"] = None) -> tuple[list[Compiled], list[Diagnostic]]:
     """Compile every template; collect all errors from all of them. With a ``cache``
-    (pfgen/cache.py), a template whose inputs are unchanged is not compiled again."""
+    (pfgen/output/cache.py), a template whose inputs are unchanged is not compiled again."""
     compiled = []
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
@@ -114,7 +114,7 @@ def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(
 
 def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Path]) -> dict[Path, list[Path]]:
     """Templates by OUT, completed with the templates that OUT's directories name."""
-    from pfgen.write import recorded_sources
+    from pfgen.output.write import recorded_sources
 
     groups: dict[Path, list[Path]] = {}
     errors: list[Diagnostic] = []
@@ -154,7 +154,7 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
 
     ``extra_roots`` are OUT directories to bring up to date even when no
     template is found for them any more (their jobs are then removed).
-    With a ``cache``, unchanged templates are served from it (pfgen/cache.py).
+    With a ``cache``, unchanged templates are served from it (pfgen/output/cache.py).
     """
     groups = _group(templates, out, extra_roots)
     everything = sorted({t for group in groups.values() for t in group}, key=lambda p: str(_resolved(p)))

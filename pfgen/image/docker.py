@@ -1,7 +1,7 @@
 """`pfgen image build`: build (and push) a job's workspace image with the Docker Engine API.
 
 The build context is made here from exactly the files whose bytes the tag
-hashes (pfgen.workspace.write_context), so the image behind
+hashes (pfgen.image.workspace.write_context), so the image behind
 ``<registry>/<job>:<tag>`` always holds what the tag says. Nothing is rebuilt
 when the tag is already present (locally, or in the registry when pushing).
 Every failure - daemon unreachable, authentication, a failed build step, an
@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, TextIO
 
-from pfgen.plan import WorkspaceImage
-from pfgen.workspace import DOCKERFILE_IN_CONTEXT, Workspace, WorkspaceChanged, write_context
+from pfgen.resolve.plan import WorkspaceImage
+from pfgen.image.workspace import DOCKERFILE_IN_CONTEXT, Workspace, WorkspaceChanged, write_context
 
 USERNAME_ENV = "PFGEN_REGISTRY_USERNAME"
 PASSWORD_ENV = "PFGEN_REGISTRY_PASSWORD"

@@ -13,7 +13,7 @@ import json
 from functools import lru_cache
 
 from pfgen.errors import Collector, closest, did_you_mean
-from pfgen.load import Document, PathKey
+from pfgen.load.document import Document, PathKey
 from pfgen.resources import schema_path
 
 TYPE_CHECKING = False
@@ -35,7 +35,7 @@ def schema_text(name: str = TEMPLATE_SCHEMA) -> str:
 def _validator(name: str) -> Any:
     """The schema compiled once per process: by fastschema (no jsonschema import, ~10x less
     start-up), or by jsonschema when the schema uses a keyword fastschema does not implement."""
-    from pfgen import fastschema
+    from pfgen.validate import fastschema
 
     schema = json.loads(schema_text(name))
     try:
@@ -58,7 +58,7 @@ def dotted(path: PathKey) -> str:
 
 
 def _kind(value: Any) -> str:
-    from pfgen.load import _kind as kind
+    from pfgen.load.document import _kind as kind
 
     name = kind(value)
     return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name

@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pfgen import vms
-from pfgen.config import ProjectConfig
+from pfgen.resolve import vms
+from pfgen.validate.config import ProjectConfig
 from pfgen.errors import Collector
-from pfgen.load import Document
-from pfgen.names import DNS1035, is_dns1123_subdomain, k8s_name
-from pfgen.plan import VM, Claim, Dist, JobPlan, Mount, Placement, WorkspaceImage
-from pfgen.rules import HUGGINGFACE
+from pfgen.load.document import Document
+from pfgen.kube.names import DNS1035, is_dns1123_subdomain, k8s_name
+from pfgen.resolve.plan import VM, Claim, Dist, JobPlan, Mount, Placement, WorkspaceImage
+from pfgen.validate.rules import HUGGINGFACE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
 def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: str,
                     override: Optional[Path], issues: Collector) -> Optional[WorkspaceImage]:
     """The job's own image when it has a workspace (template's workspace.path, or -d DIR)."""
-    from pfgen.workspace import plan_image
+    from pfgen.image.workspace import plan_image
 
     path_key = ("job_setting", "workspace", "path")
     written = doc.get(path_key)

@@ -138,7 +138,7 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     if workspace is not None:
         found.append(("tree", str(Path(workspace).resolve())))
     image = getattr(job.plan, "workspace_image", None)
-    if image is not None:  # the image tag hashes the workspace's files (pfgen/workspace.py)
+    if image is not None:  # the image tag hashes the workspace's files (pfgen/image/workspace.py)
         found.append(("tree", str(Path(image.workspace_dir).resolve())))
     for hook in DEPENDENCIES:
         found.extend(hook(template, job, options))
@@ -190,7 +190,7 @@ def _digest(kind: str, path: str) -> Optional[str]:
 def _config_material(directory: Path, seen: dict, found: Optional[dict] = None) -> str:
     """Which pfgen.yaml governs ``directory``, and its hash (each config read once per build, via
     ``seen``; ``found`` memoises the lookups within the build, see config.find_config)."""
-    from pfgen.config import find_config
+    from pfgen.validate.config import find_config
 
     path = find_config(directory, found)
     if path is None:

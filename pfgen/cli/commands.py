@@ -1,7 +1,7 @@
 """What ``pfgen validate`` and ``pfgen render`` do, and the reporting every command shares.
 
-No click here: :mod:`pfgen.entry` runs these two commands without loading it
-(start-up is most of what they cost), and :mod:`pfgen.cli` calls the same
+No click here: :mod:`pfgen.cli.entry` runs these two commands without loading it
+(start-up is most of what they cost), and :mod:`pfgen.cli.main` calls the same
 functions once click has parsed the command line, so both print the same bytes
 and exit with the same status.
 """
@@ -26,7 +26,7 @@ def echo(message: str, *, err: bool = False, nl: bool = True) -> None:
     For a str, click.echo differs from writing to ``sys.stdout``/``sys.stderr`` and
     flushing only on Windows, on a stream whose encoding is ASCII (it writes UTF-8
     instead) and by removing ANSI escape sequences on a stream that is not a
-    terminal. :mod:`pfgen.entry` runs commands without click only where the first
+    terminal. :mod:`pfgen.cli.entry` runs commands without click only where the first
     two cannot happen, and text holding an ESC goes to click.echo itself.
     """
     if "click" in sys.modules or "\x1b" in message:
@@ -65,8 +65,8 @@ def fail(exc: UserError, fmt: str = "text") -> NoReturn:
 
 def emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *, check: bool = False,
          notes: Sequence[str] = ()) -> None:
-    from pfgen.report import Report
-    from pfgen.report import emit as write_report
+    from pfgen.cli.report import Report
+    from pfgen.cli.report import emit as write_report
 
     write_report(fmt, Report(list(diagnostics), list(changes), check=check, notes=list(notes)),
                  stdout=sys.stdout, stderr=sys.stderr)
@@ -89,7 +89,7 @@ def none_found(roots: list[Path], fmt: str) -> NoReturn:
 
 
 def templates(paths: tuple[str, ...], fmt: str = "text") -> list[Path]:
-    from pfgen.discover import find_templates
+    from pfgen.load.discover import find_templates
 
     where = roots(paths, fmt)
     return find_templates(where) or none_found(where, fmt)
@@ -99,8 +99,8 @@ def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_n
     """The templates below ``paths`` and where their builds write, in one walk of the repository:
     ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
     pfgen.yaml found. The output directories are not searched for templates."""
-    from pfgen.build import DEFAULT_OUT
-    from pfgen.discover import find_jobs
+    from pfgen.output.layout import DEFAULT_OUT
+    from pfgen.load.discover import find_jobs
 
     where = roots(paths, fmt)
     if out is not None:
@@ -116,7 +116,7 @@ def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_n
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """``pfgen validate [PATHS]... --format FMT``: returns when every template is valid."""
     batch()
-    from pfgen.build import check_clashes, compile_all
+    from pfgen.output.layout import check_clashes, compile_all
     from pfgen.errors import UserError
 
     found, _ = jobs(paths, None, fmt)
@@ -133,9 +133,9 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets_mode: Optional[str] = None) -> None:
     """``pfgen render TEMPLATE -o FMT``: print the template's manifests ('-' reads stdin)."""
     batch()
-    from pfgen import dump
+    from pfgen.output import dump
     from pfgen.errors import UserError
-    from pfgen.load import decode
+    from pfgen.load.document import decode
     from pfgen.pipeline import CompileOptions, compile_job, compile_text
 
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)

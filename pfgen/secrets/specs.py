@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-from pfgen import dump
-from pfgen.credentials import CredentialsConfig, SecretsConfig
+from pfgen.output import dump
+from pfgen.secrets.credentials import CredentialsConfig, SecretsConfig
 from pfgen.emit import secrets as emit
 from pfgen.errors import Diagnostic, UserError
-from pfgen.plan import CredentialUse
+from pfgen.resolve.plan import CredentialUse
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _settings(configs: list[CredentialsConfig]) -> tuple[SecretsConfig, Optional
 
 
 def render(templates: list[Path], request: Request, environ: Mapping[str, str]) -> Result:
-    from pfgen.build import compile_all
+    from pfgen.output.layout import compile_all
 
     compiled, warnings = compile_all(templates)
     configs = [_config_of(template) for template, _, _ in compiled]
@@ -72,7 +72,7 @@ def render(templates: list[Path], request: Request, environ: Mapping[str, str]) 
                                         "sealing needs the controller's certificate: pass --cert CERT "
                                         "(from `kubeseal --fetch-cert`) or set secrets.cert in pfgen.yaml")])
         _need_namespaces(entries, scope)
-        from pfgen import seal
+        from pfgen.secrets import seal
 
         key = seal.load_public_key(cert)
         objects = [seal.seal(secret, key, scope) for secret in emit.secret_objects(entries, environ)]
@@ -96,6 +96,6 @@ def _need_namespaces(entries: list[tuple[Optional[str], CredentialUse]], scope: 
 
 
 def _config_of(template: Path) -> CredentialsConfig:
-    from pfgen.config import config_for
+    from pfgen.validate.config import config_for
 
     return config_for(template).credentials

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Optional
 
-from pfgen import operator
+from pfgen.kube import operator
 from pfgen.errors import Diagnostic, UserError, did_you_mean
 
 CONTAINER = "pytorch"  # the Training Operator's default container name

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pfgen.errors import _distance, closest, did_you_mean
-from pfgen.plan import VM
+from pfgen.resolve.plan import VM
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ maxLength, items, minItems, maxItems, minProperties, maxProperties, uniqueItems,
 local $ref into $defs/definitions; annotations (title, description, $id, x-*
 ...) are ignored. A schema with any other keyword raises :class:`Unsupported`
 at compile time, and ``schema.py`` then uses jsonschema itself: the answer is
-never different, only slower. tests/test_fastschema.py checks agreement with
+never different, only slower. tests/validate/test_fastschema.py checks agreement with
 jsonschema on generated documents and that the shipped schemas compile.
 """
 

@@ -18,8 +18,8 @@ from pfgen.pipeline import compile_job, training_job
 
 from strict_schema import errors, experiment_validator, pytorchjob_validator
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tuning"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tuning"
 EXAMPLE = ROOT / "examples" / "mnist-katib" / "pf-template.yml"
 GOOD = sorted((FIXTURES / "good").glob("*.yml")) + [EXAMPLE]
 BAD = sorted((FIXTURES / "bad").glob("*.yml"))

@@ -3,7 +3,7 @@
 The fixture project tests/fixtures/credentials has three templates that together use every
 credential kind (docker from two registries, wandb, slack, s3, azure-blob, gcs).
 Golden files live in tests/golden/credentials/; regenerate them with
-PFGEN_REGEN_GOLDEN=1 pytest tests/test_secrets.py.
+PFGEN_REGEN_GOLDEN=1 pytest tests/secrets/test_secrets.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import yaml
 
 from conftest import load_stream as docs
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent
 PROJECT = HERE / "fixtures" / "credentials"
 GOLDEN = HERE / "golden" / "credentials"
 REGEN = os.environ.get("PFGEN_REGEN_GOLDEN") == "1"

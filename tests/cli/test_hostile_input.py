@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-BAD = Path(__file__).parent / "fixtures" / "bad"
+BAD = Path(__file__).parent.parent / "fixtures" / "bad"
 CASES: dict = yaml.safe_load((BAD / "cases.yaml").read_text(encoding="utf-8"))
 MARKER = "pfgen-code-ran"  # what the tag-python-* cases try to create
 HANG_GUARD_SECONDS = 30

@@ -25,7 +25,7 @@ import yaml
 from conftest import load_stream as docs, strictify
 from test_secrets import VALUES, cli, project  # noqa: F401  (project is a fixture)
 
-SCHEMAS = Path(__file__).parent / "conformance" / "schemas"
+SCHEMAS = Path(__file__).parent.parent / "conformance" / "schemas"
 
 
 def kubernetes_validate(path: Path) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from pfgen.load import fastyaml
 from pfgen.load import document as load
 from pfgen.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not fastyaml.available(), reason="PyYAML built without libyaml: the fast path is off")
 
 _RUAMEL = VersionedResolver(version=(1, 2))

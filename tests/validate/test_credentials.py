@@ -11,7 +11,7 @@ from pfgen.validate import plaintext
 from pfgen.errors import Collector
 from pfgen.load.document import load_file, load_text
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def _config(text: str):

@@ -26,8 +26,8 @@ from katib_runtime import katib_wrap, parse_text, replicas, substitute
 from pfgen.kube.operator import pod_env
 from strict_schema import errors, pytorchjob_validator
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tuning"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tuning"
 TRIAL = "-x7k2p9qz"  # Katib names a trial <experiment>-<8 random chars>
 
 FAKE = """#!{python}

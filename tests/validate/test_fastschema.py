@@ -20,7 +20,7 @@ from pfgen.validate import schema
 from pfgen.errors import Collector
 from pfgen.load.document import Document, load_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = sorted((ROOT / "schemas").glob("*.schema.json"))
 NAMES = [p.name for p in SCHEMAS]
 

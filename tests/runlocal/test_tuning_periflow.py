@@ -30,7 +30,7 @@ from pfgen.pipeline import compile_job
 
 from katib_runtime import katib_wrap, parse_json, parse_text, replicas, substitute
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "mnist-katib"
 
 pytestmark = pytest.mark.torch

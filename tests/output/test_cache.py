@@ -24,7 +24,7 @@ from pfgen.cli.main import main
 from pfgen.validate.config import load_config
 from pfgen.errors import Diagnostic
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cifar100"
 
 

@@ -27,9 +27,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-    from pfgen.validate.tuning import Tuning
+    from pfgen.resolve.plan import Tuning
 
-TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], 
     and saved in the run folder. See docs/run-local.md.
     """
     from pfgen.runlocal import plan as runlocal
-    from pfgen.pipeline import TEMPLATE_NAMES
+    from pfgen.load.discover import TEMPLATE_NAMES
 
     if not local:
         raise click.UsageError("only --local is supported: a cluster runs the manifests from `pfgen build` (GitOps)")

@@ -221,9 +221,9 @@ def _dotted(path: Iterable[Any]) -> str:
 
 
 def _type_name(value: Any) -> str:
-    from pfgen.load.document import _kind
+    from pfgen.load.document import value_kind
 
-    return _kind(value)
+    return value_kind(value)
 
 
 def _messages(error: Any) -> Iterator[tuple[tuple, bool, str]]:
@@ -610,7 +610,7 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
     from ruamel.yaml.error import YAMLError
 
     from pfgen.errors import Collector
-    from pfgen.load.document import _Abort
+    from pfgen.load.document import Abort
 
     _Builder = _output_builder()
 
@@ -629,7 +629,7 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
         builder = _Builder(file, issues)
         try:
             obj = builder.build(node, (), 0)
-        except _Abort:
+        except Abort:
             obj = None
         if issues.has_errors:
             out.extend(issues.diagnostics)
@@ -652,14 +652,14 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
 @lru_cache(maxsize=1)
 def _output_builder() -> type:
     """The loader's positioned builder, with a limit sized for generated output rather than templates."""
-    from pfgen.load.document import MAX_DEPTH, _Abort, _Builder, _mark
+    from pfgen.load.document import MAX_DEPTH, Abort, Builder, node_pos
 
-    class OutputBuilder(_Builder):
+    class OutputBuilder(Builder):
         def _tick(self, node: Any, depth: int) -> None:
             self.count += 1
             if self.count > MAX_OUTPUT_VALUES or depth > MAX_DEPTH:
-                self.issues.error(_mark(node), f"object is larger than {MAX_OUTPUT_VALUES} values or {MAX_DEPTH} levels; not verified")
-                raise _Abort
+                self.issues.error(node_pos(node), f"object is larger than {MAX_OUTPUT_VALUES} values or {MAX_DEPTH} levels; not verified")
+                raise Abort
 
     return OutputBuilder
 
@@ -734,9 +734,9 @@ def verify_files(files: dict[str, str], directory: str = ".") -> list[Diagnostic
 def _manifest_files(root: Path) -> list[Path]:
     """YAML files below ``root`` that can hold manifests: not templates or pfgen.yaml,
     not inside VCS, virtualenv or cache directories."""
-    from pfgen.validate.config import CONFIG_NAMES
+    from pfgen.load.discover import CONFIG_NAMES
     from pfgen.load.discover import SKIP_DIRS
-    from pfgen.pipeline import TEMPLATE_NAMES
+    from pfgen.load.discover import TEMPLATE_NAMES
 
     skip_names = {*TEMPLATE_NAMES, *CONFIG_NAMES, ".pre-commit-config.yaml", ".pre-commit-hooks.yaml"}
     return sorted(

@@ -21,13 +21,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pfgen.validate.config import CONFIG_NAMES
-from pfgen.pipeline import TEMPLATE_NAMES
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterable, Optional
 
+TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
+CONFIG_NAMES = ("pfgen.yaml", "pfgen.yml")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox",
                        ".mypy_cache", ".pytest_cache"})
 

@@ -68,7 +68,7 @@ class Document:
         return node
 
 
-def _mark(node: Any) -> Pos:
+def node_pos(node: Any) -> Pos:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
@@ -132,14 +132,14 @@ def load_text(text: str, file: str) -> Document:
 
 def _document(root: Any, file: str) -> Document:
     issues = Collector(file)
-    builder = _Builder(file, issues)
+    builder = Builder(file, issues)
     try:
         data = builder.build(root, (), 0)
-    except _Abort:
+    except Abort:
         pass
     else:
         if not isinstance(data, dict):
-            issues.error(_mark(root), f"top level is a {_kind(data)}; expected a mapping of template keys")
+            issues.error(node_pos(root), f"top level is a {value_kind(data)}; expected a mapping of template keys")
     issues.raise_if_errors()
     return Document(file, data, builder.values, builder.keys, builder.raw)
 
@@ -199,7 +199,7 @@ def load_file(path: Path, display: str | None = None) -> Document:
     return load_text(read_text(path, display), display)
 
 
-class _Abort(Exception):
+class Abort(Exception):
     """Stop building: a limit was hit and has been reported."""
 
 
@@ -243,7 +243,7 @@ def _bounded_composer() -> type:
     return BoundedComposer
 
 
-def _kind(value: Any) -> str:
+def value_kind(value: Any) -> str:
     if isinstance(value, dict):
         return "mapping"
     if isinstance(value, list):
@@ -259,7 +259,7 @@ def _kind(value: Any) -> str:
     return "string"
 
 
-class _Builder:
+class Builder:
     def __init__(self, file: str, issues: Collector):
         self.file = file
         self.issues = issues
@@ -271,16 +271,16 @@ class _Builder:
     def _tick(self, node: Any, depth: int) -> None:
         self.count += 1
         if self.count > MAX_NODES:
-            self.issues.error(_mark(node), f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
-            raise _Abort
+            self.issues.error(node_pos(node), f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
+            raise Abort
         if depth > MAX_DEPTH:
-            self.issues.error(_mark(node), f"document is nested too deeply (more than {MAX_DEPTH} levels)")
-            raise _Abort
+            self.issues.error(node_pos(node), f"document is nested too deeply (more than {MAX_DEPTH} levels)")
+            raise Abort
 
     def build(self, node: Any, path: PathKey, depth: int) -> Any:
         # Nodes come from libyaml (PyYAML) or ruamel; both name their kind in `id`.
         self._tick(node, depth)
-        self.values.setdefault(path, _mark(node))
+        self.values.setdefault(path, node_pos(node))
         kind = node.id
         if kind == "scalar":
             return self.scalar(node, path)
@@ -297,7 +297,7 @@ class _Builder:
     def bad_tag(self, node: Any) -> None:
         tag = str(node.tag)
         shown = "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
-        self.issues.error(_mark(node), f"tag '{shown}' is not allowed; templates use plain YAML values only")
+        self.issues.error(node_pos(node), f"tag '{shown}' is not allowed; templates use plain YAML values only")
         return None
 
     def scalar(self, node: Any, path: PathKey) -> Any:
@@ -313,16 +313,16 @@ class _Builder:
         if kind == "bool":
             if text.lower() in ("true", "false"):
                 return text.lower() == "true"
-            self.issues.error(_mark(node), f"'{text}' is not a boolean; use true or false")
+            self.issues.error(node_pos(node), f"'{text}' is not a boolean; use true or false")
             return None
         if kind == "int":
             value = _parse_int(text)
             if value is None:
-                self.issues.error(_mark(node), f"'{text}' is not an integer")
+                self.issues.error(node_pos(node), f"'{text}' is not an integer")
             return value
         value = _parse_float(text)
         if value is None:
-            self.issues.error(_mark(node), f"'{text}' is not a number")
+            self.issues.error(node_pos(node), f"'{text}' is not a number")
         return value
 
     def mapping(self, node: Any, path: PathKey, depth: int) -> dict:
@@ -334,12 +334,12 @@ class _Builder:
                 sources = value_node.value if value_node.id == "sequence" else [value_node]
                 for source in sources:
                     if source.id != "mapping":
-                        self.issues.error(_mark(source), "merge key '<<' needs a mapping or a list of mappings")
+                        self.issues.error(node_pos(source), "merge key '<<' needs a mapping or a list of mappings")
                         continue
                     merged.extend(source.value)
                 continue
             if key_node.id != "scalar":
-                self.issues.error(_mark(key_node), "mapping keys must be plain strings")
+                self.issues.error(node_pos(key_node), "mapping keys must be plain strings")
                 continue
             if str(key_node.tag) not in _SCALAR_TAGS:
                 self.bad_tag(key_node)
@@ -347,19 +347,19 @@ class _Builder:
             key = key_node.value
             if key in first_seen:
                 line = first_seen[key][0]
-                self.issues.error(_mark(key_node), f"duplicate key '{key}' (first defined on line {line})")
+                self.issues.error(node_pos(key_node), f"duplicate key '{key}' (first defined on line {line})")
                 continue
-            first_seen[key] = _mark(key_node)
-            self.keys[path + (key,)] = _mark(key_node)
+            first_seen[key] = node_pos(key_node)
+            self.keys[path + (key,)] = node_pos(key_node)
             if value_node.id == "scalar" and value_node.value == "" and value_node.style is None:
                 # An empty value's node starts where the next token does (often the next
                 # line); the key is where the user should look.
-                self.values[path + (key,)] = _mark(key_node)
+                self.values[path + (key,)] = node_pos(key_node)
             result[key] = self.build(value_node, path + (key,), depth + 1)
         for key_node, value_node in merged:  # explicit keys win over merged ones
             if key_node.id == "scalar" and key_node.value not in result:
                 key = key_node.value
-                self.keys[path + (key,)] = _mark(key_node)
+                self.keys[path + (key,)] = node_pos(key_node)
                 result[key] = self.build(value_node, path + (key,), depth + 1)
             else:
                 self._tick(key_node, depth)

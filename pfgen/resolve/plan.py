@@ -12,7 +12,7 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,56 @@ class WorkspaceImage:
 
 
 @dataclass(frozen=True)
+class Parameter:
+    """One ``tuning.parameters`` entry: a Katib feasible space."""
+
+    name: str
+    type: str  # double | int | categorical | discrete
+    min: Optional[str] = None
+    max: Optional[str] = None
+    step: Optional[str] = None
+    values: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        if self.type in ("double", "int"):
+            text = f"{self.type} in [{self.min}, {self.max}]"
+            return text + (f" step {self.step}" if self.step else "")
+        return f"{self.type}, one of: {', '.join(self.values)}"
+
+
+@dataclass(frozen=True)
+class MetricsCollector:
+    """Where Katib reads the trial's metrics: stdout or a file, and in which format."""
+
+    kind: str = "stdout"  # stdout | file
+    path: Optional[str] = None
+    format: str = "text"  # text | json | periflow
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A checked ``tuning:`` section: the Katib Experiment's settings."""
+
+    objective_type: str
+    metric: str
+    goal: Optional[float]
+    additional_metrics: tuple[str, ...]
+    algorithm: str
+    algorithm_settings: tuple[tuple[str, str], ...]
+    max_trials: int
+    parallel_trials: int
+    max_failed_trials: Optional[int]
+    collector: MetricsCollector
+    parameters: tuple[Parameter, ...]
+    unused: tuple[str, ...] = ()  # declared parameters the trial template never references
+
+    @property
+    def used_parameters(self) -> tuple[Parameter, ...]:
+        return tuple(p for p in self.parameters if p.name not in self.unused)
+
+
+@dataclass(frozen=True)
 class JobPlan:
     """Everything the emitters need to know about one job, resolved from template and config."""
 
@@ -137,7 +187,7 @@ class JobPlan:
     credentials: tuple[CredentialUse, ...] = ()  # see pfgen/secrets/credentials.py
     slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
-    tuning: Optional[Any] = None  # pfgen.validate.tuning.Tuning when the template has `tuning:`
+    tuning: Optional[Tuning] = None  # when the template has `tuning:` (checked by pfgen.validate.tuning)
 
     @property
     def world_size(self) -> int:

@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pfgen.errors import _distance, closest, did_you_mean
+from pfgen.errors import distance, closest, did_you_mean
 from pfgen.resolve.plan import VM
 
 TYPE_CHECKING = False
@@ -66,8 +66,8 @@ def resolve(name: str, custom: Mapping[str, VM] = {}) -> VM:
         # A near miss of a known name is most likely a typo of it, unless
         # correcting the one bad part of the name is a smaller change.
         known = closest(name, known_names(custom))
-        if known and _distance(name, known) <= 2 and (
-            exc.suggestion is None or _distance(name, known) < _distance(name, exc.suggestion)
+        if known and distance(name, known) <= 2 and (
+            exc.suggestion is None or distance(name, known) < distance(name, exc.suggestion)
         ):
             raise UnknownVM(f"unknown VM '{name}'; did you mean '{known}'?") from None
         raise

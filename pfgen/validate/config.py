@@ -15,14 +15,13 @@ from pathlib import Path
 
 from pfgen.secrets.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
+from pfgen.load.discover import CONFIG_NAMES
 from pfgen.load.document import Document, load_file
 from pfgen.resolve.plan import VM
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
-
-CONFIG_NAMES = ("pfgen.yaml", "pfgen.yml")
 
 
 @dataclass(frozen=True)

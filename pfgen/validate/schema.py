@@ -58,7 +58,7 @@ def dotted(path: PathKey) -> str:
 
 
 def _kind(value: Any) -> str:
-    from pfgen.load.document import _kind as kind
+    from pfgen.load.document import value_kind as kind
 
     name = kind(value)
     return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name

@@ -18,11 +18,12 @@ import json
 import math
 import posixpath
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Iterable, Optional
 
 from pfgen.errors import Collector, did_you_mean
 from pfgen.load.document import Document
+from pfgen.resolve.plan import MetricsCollector, Parameter, Tuning
 
 ROOT = ("tuning",)
 
@@ -49,56 +50,6 @@ PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # Katib's experiment name limit. Trials are named <experiment>-<8 chars> and their
 # pods/services <trial>-worker-<i>, which then stay within the 63-character DNS label.
 MAX_EXPERIMENT_NAME = 40
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One ``tuning.parameters`` entry: a Katib feasible space."""
-
-    name: str
-    type: str  # double | int | categorical | discrete
-    min: Optional[str] = None
-    max: Optional[str] = None
-    step: Optional[str] = None
-    values: tuple[str, ...] = ()
-
-    @property
-    def description(self) -> str:
-        if self.type in ("double", "int"):
-            text = f"{self.type} in [{self.min}, {self.max}]"
-            return text + (f" step {self.step}" if self.step else "")
-        return f"{self.type}, one of: {', '.join(self.values)}"
-
-
-@dataclass(frozen=True)
-class MetricsCollector:
-    """Where Katib reads the trial's metrics: stdout or a file, and in which format."""
-
-    kind: str = "stdout"  # stdout | file
-    path: Optional[str] = None
-    format: str = "text"  # text | json | periflow
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """A checked ``tuning:`` section: the Katib Experiment's settings."""
-
-    objective_type: str
-    metric: str
-    goal: Optional[float]
-    additional_metrics: tuple[str, ...]
-    algorithm: str
-    algorithm_settings: tuple[tuple[str, str], ...]
-    max_trials: int
-    parallel_trials: int
-    max_failed_trials: Optional[int]
-    collector: MetricsCollector
-    parameters: tuple[Parameter, ...]
-    unused: tuple[str, ...] = ()  # declared parameters the trial template never references
-
-    @property
-    def used_parameters(self) -> tuple[Parameter, ...]:
-        return tuple(p for p in self.parameters if p.name not in self.unused)
 
 
 def _a(word: str) -> str:

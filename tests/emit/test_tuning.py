@@ -55,7 +55,7 @@ def test_golden(template: Path) -> None:
 
 def test_output_is_stable_across_hash_seeds() -> None:
     code = (
-        "import sys; from pathlib import Path; from pfgen import dump; from pfgen.pipeline import compile_job;"
+        "import sys; from pathlib import Path; from pfgen.output import dump; from pfgen.pipeline import compile_job;"
         "sys.stdout.write(dump.to_yaml_stream(compile_job(Path(sys.argv[1])).objects))"
     )
     runs = {

@@ -27,12 +27,13 @@ ALLOWED = {
     "resolve": {"resolve", "load", "validate", "errors", "kube", "secrets"},
     "emit": {"emit", "resolve.plan", "kube", "resources", "secrets.credentials"},
     "kube": {"kube", "errors", "resources", "load"},
-    "output": {"output", "pipeline", "load", "validate", "emit", "resolve.plan", "errors", "resources", "kube"},
+    "output": {"output", "pipeline", "load", "validate", "emit", "resolve.plan", "errors", "resources", "kube", "safefs"},
     "secrets": {"secrets", "load", "validate", "resolve.plan", "emit", "output", "errors", "kube"},
-    "image": {"image", "resolve.plan", "errors", "emit.dockerfile"},
+    "image": {"image", "resolve.plan", "errors", "emit.dockerfile", "safefs"},
     "runlocal": {"runlocal", "pipeline", "kube", "errors"},
     "pipeline": {"load", "validate", "resolve", "emit", "secrets", "output.dump", "errors"},
     "errors": set(),
+    "safefs": set(),
     "resources": set(),
 }
 

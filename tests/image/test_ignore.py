@@ -179,7 +179,7 @@ def test_linear_time_regexes_mean_what_the_plain_ones_mean(atoms, anchored, path
     """Runs of '*' are compiled with atomic groups (leftmost placement, no backtracking into them);
     on any pattern and path they agree with the plain translation, for git's and Docker's matcher.
     (How fast they are is measured by benchmarks/hostile_input.py, case pfignore-glob-backtracking.)"""
-    from pfgen import ignore
+    from pfgen.image import ignore
 
     pattern = "".join(atoms)
     fast_git, fast_docker = ignore._compile_git(pattern, anchored), ignore._compile_docker("/" + pattern)

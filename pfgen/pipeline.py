@@ -12,23 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pfgen import dump, plaintext, rules, schema
-from pfgen.config import ProjectConfig, config_for
-from pfgen.credentials import SecretsConfig
+from pfgen.output import dump
+from pfgen.validate import plaintext
+from pfgen.validate import rules
+from pfgen.validate import schema
+from pfgen.validate.config import ProjectConfig, config_for
+from pfgen.secrets.credentials import SecretsConfig
 from pfgen.emit import kustomization, pvc, pytorchjob, secrets
 from pfgen.errors import Collector, Diagnostic, UserError, display_path
-from pfgen.load import Document, load_file, load_text
-from pfgen.plan import JobPlan
+from pfgen.load.document import Document, load_file, load_text
+from pfgen.resolve.plan import JobPlan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-    from pfgen.tuning import Tuning
+    from pfgen.resolve.plan import Tuning
 
-# PeriFlow's names for a job template: pf-template.yml in the SDK's later examples, pf_config.yml
-# in the earlier ones (tests/corpus/periflow-sdk holds both); discovery looks for all four.
-TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml", "pf_config.yml", "pf_config.yaml")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
     if issues.has_errors:
         # Still report what can be checked on its own: the VM and the device count, and the rules
         # that check their own input's shape (dist, container paths, env names).
-        from pfgen.resolve import vm_layout
+        from pfgen.resolve.job import vm_layout
 
         rules.check_despite_schema_errors(doc, issues)
         vm_layout(doc, config, issues)
@@ -94,13 +94,13 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
         hpo = _parse_tuning(doc, issues)
         plan = resolve_plan(doc, template, config, issues, options)
         if plan is not None:
-            from pfgen import cmdrules
+            from pfgen.validate import cmdrules
 
             job = training_job(plan)
             cmdrules.check_workspace(doc, plan, issues, config.workspace_infer, template)
             cmdrules.check_environment(doc, job, issues)
             if hpo is not None:
-                from pfgen import tuning
+                from pfgen.validate import tuning
 
                 hpo = tuning.check_trial_spec(doc, hpo, job, plan.name, issues)
                 plan = replace(plan, tuning=hpo)
@@ -108,10 +108,10 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
 
 
 def _parse_tuning(doc: Document, issues: Collector) -> Optional[Tuning]:
-    """The template's tuning section, or None; pfgen.tuning is loaded only for templates that have one."""
+    """The template's tuning section, or None; pfgen.validate.tuning is loaded only for templates that have one."""
     if "tuning" not in doc.data:
         return None
-    from pfgen import tuning
+    from pfgen.validate import tuning
 
     return tuning.parse(doc, issues)
 
@@ -120,8 +120,8 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
                  options: CompileOptions = CompileOptions()) -> Optional[JobPlan]:
     import dataclasses
 
-    from pfgen import credentials
-    from pfgen.resolve import resolve
+    from pfgen.secrets import credentials
+    from pfgen.resolve.job import resolve
 
     plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir, local=options.local)
     data = doc.data.get("data") or {}

@@ -63,7 +63,9 @@ class Error:
         return f"<Error {self.validator} at {list(self.absolute_path)}: {self.message}>"
 
 
-def is_type(instance: Any, name: str) -> bool:
+def is_type(instance: Any, name: str, strict_integers: bool = False) -> bool:
+    """JSON Schema's types; 1.0 is an integer there, and with ``strict_integers`` (pfgen's own
+    schemas, docs/guarantees.md) it is not: a float where an integer belongs is an error."""
     if name == "string":
         return isinstance(instance, str)
     if name == "object":
@@ -77,7 +79,7 @@ def is_type(instance: Any, name: str) -> bool:
     if isinstance(instance, bool):
         return False
     if name == "integer":
-        return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
+        return isinstance(instance, int) or (not strict_integers and isinstance(instance, float) and instance.is_integer())
     if name == "number":
         return isinstance(instance, (int, float))
     raise Unsupported(f"unknown type {name!r}")
@@ -110,8 +112,9 @@ def _unique(items: list) -> bool:
 class Validator:
     """A compiled schema: ``iter_errors(instance)`` like jsonschema's validators."""
 
-    def __init__(self, schema: dict):
+    def __init__(self, schema: dict, strict_integers: bool = False):
         self.root = schema
+        self.strict_integers = strict_integers
         self._refs_in_progress: set[str] = set()
         self._check = self._compile(schema, ())
 
@@ -155,9 +158,10 @@ class Validator:
             is_type(None, name)  # reject unknown type names at compile time
         here = spath + ("type",)
         shown = repr(value) if isinstance(value, str) else ", ".join(repr(n) for n in names)
+        strict = self.strict_integers
 
         def check(instance: Any, path: Path, out: list) -> None:
-            if not any(is_type(instance, name) for name in names):
+            if not any(is_type(instance, name, strict) for name in names):
                 out.append(Error("type", schema, instance, path, here, f"{instance!r} is not of type {shown}"))
         return check
 
@@ -405,6 +409,6 @@ class Validator:
             self._refs_in_progress.discard(value)
 
 
-def compile_schema(schema: dict) -> Validator:
+def compile_schema(schema: dict, strict_integers: bool = False) -> Validator:
     """Compile ``schema`` or raise :class:`Unsupported`."""
-    return Validator(schema)
+    return Validator(schema, strict_integers)

@@ -39,15 +39,18 @@ def _validator(name: str) -> Any:
 
     schema = json.loads(schema_text(name))
     try:
-        return fastschema.compile_schema(schema)
+        return fastschema.compile_schema(schema, strict_integers=True)
     except fastschema.Unsupported:
         return _jsonschema_validator(schema)
 
 
 def _jsonschema_validator(schema: dict) -> Any:
-    from jsonschema import Draft202012Validator
+    """jsonschema's validator with pfgen's one change: 4.0 is not an integer (integers are integers)."""
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(schema)
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+    return validators.extend(Draft202012Validator, type_checker=checker)(schema)
 
 
 def dotted(path: PathKey) -> str:
@@ -110,7 +113,12 @@ def _report(doc: Document, issues: Collector, error: Any) -> None:
         return
     pos = doc.pos(path)
     if validator == "type":
-        issues.error(pos, f"{where}: expected {_expected(error.validator_value)}, got {_kind(instance)}")
+        expected = _expected(error.validator_value)
+        if isinstance(instance, float) and "integer" in ([error.validator_value] if isinstance(error.validator_value, str) else error.validator_value):
+            hint = f"; write {int(instance)}" if instance.is_integer() else ""
+            issues.error(pos, f"{where}: expected {expected}, got {doc.raw.get(path, repr(instance))!s}{hint}")
+            return
+        issues.error(pos, f"{where}: expected {expected}, got {_kind(instance)}")
     elif validator == "enum":
         choices = [str(c) for c in error.validator_value]
         hint = did_you_mean(str(instance), choices) if isinstance(instance, str) else ""

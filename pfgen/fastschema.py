@@ -37,6 +37,32 @@ KEYWORDS = {"type", "properties", "additionalProperties", "patternProperties", "
 Path = tuple
 
 
+def ecma_regex(pattern: str) -> re.Pattern:
+    """``pattern`` (JSON Schema's ECMA-262 dialect) compiled with ECMA's meaning of ``$``: the end of
+    the input only. Python's ``$`` also matches before a final line break, so ``^[a-z]+$`` would
+    accept "abc\\n"; each unescaped ``$`` outside a character class becomes ``\\Z``."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":  # a leading ']' is literal
+                out.append("[]")
+                i += 2
+                continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    return re.compile("".join(out))
+
+
 class Unsupported(ValueError):
     """The schema uses a keyword (or form of one) this validator does not implement."""
 
@@ -177,7 +203,7 @@ class Validator:
 
     def _extras(self, schema: dict) -> Callable[[dict], list]:
         known = schema.get("properties", {})
-        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        patterns = [ecma_regex(p) for p in schema.get("patternProperties", {})]
         return lambda instance: [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
 
     def _k_additionalProperties(self, schema: dict, value: Any, spath: Path) -> Check:
@@ -201,7 +227,7 @@ class Validator:
         return check_each
 
     def _k_patternProperties(self, schema: dict, value: dict, spath: Path) -> Check:
-        subs = [(re.compile(p), self._compile(sub, spath + ("patternProperties", p))) for p, sub in value.items()]
+        subs = [(ecma_regex(p), self._compile(sub, spath + ("patternProperties", p))) for p, sub in value.items()]
 
         def check(instance: Any, path: Path, out: list) -> None:
             if isinstance(instance, dict):
@@ -247,7 +273,7 @@ class Validator:
         return check
 
     def _k_pattern(self, schema: dict, value: str, spath: Path) -> Check:
-        regex = re.compile(value)
+        regex = ecma_regex(value)
         here = spath + ("pattern",)
 
         def check(instance: Any, path: Path, out: list) -> None:

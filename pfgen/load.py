@@ -35,9 +35,9 @@ _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "
 # Lone surrogates, and the bidi embedding/override/isolate controls (U+202A-U+202E, U+2066-U+2069)
 # plus the implicit marks (LRM, RLM, ALM) that can reorder a command's display.
 _BAD_TEXT = re.compile("[\ud800-\udfff\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
-_INT_OTHER = re.compile(r"^[-+]?0([xob])([0-9a-fA-F_]+)$")
-_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)\Z")
+_INT_OTHER = re.compile(r"^[-+]?0([xob])([0-9a-fA-F_]+)\Z")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?\Z")
 
 
 @dataclass

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 _SECRET_WORDS = r"password|passwd|passphrase|token|api_?key|secret|secret_?key|access_?key|private_?key|client_?secret|auth_?key|account_?key|storage_?key|connection_?string"
 _SECRET_KEY = re.compile(rf"(^|_)({_SECRET_WORDS})($|_)")
 # A key ending like this names or locates a secret rather than holding one.
-_REFERENCE_SUFFIX = re.compile(r"(_id|_name|_ref|_file|_path|_dir|_mode|_env|_var|_type|_kind|_length|_len|_size)$")
+_REFERENCE_SUFFIX = re.compile(r"(_id|_name|_ref|_file|_path|_dir|_mode|_env|_var|_type|_kind|_length|_len|_size)\Z")
 _REFERENCE_KEYS = {"credential", "credentials", "secrets", "secret_name", "credential_id", "secret_ref", "remote_key"}
 # Well-known access key id formats are credentials even though the key says "_id".
 _ALWAYS_SECRET_KEYS = {"aws_access_key_id"}

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MASTER_PORT = 23456  # the Training Operator's default pytorchjob-port
 _MASTER_PORT = re.compile(r"--master[_-]port(?:=|\s+)['\"]?(\d+)")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
 SPOT = {
     "azure": ({"kubernetes.azure.com/scalesetpriority": "spot"},

@@ -14,7 +14,7 @@ from pfgen.errors import Collector
 from pfgen.load import Document
 from pfgen.names import has_control_chars
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # Set by the Training Operator (appended after the container's own env, so
 # the operator's value would silently win) or by pfgen's runtime contract.
 RESERVED_ENV = {

@@ -132,3 +132,44 @@ def test_a_secret_value_that_is_not_utf8_is_an_error_that_does_not_show_it(proje
     result = subprocess.run([sys.executable, "-m", "pfgen", "secrets"], cwd=project, env=environ, capture_output=True, timeout=120)
     refused(result, "", "environment variable PFGEN_SECRET_WANDB_TEAM_API_KEY is not valid UTF-8 text")
     assert b"key-" not in result.stderr
+
+
+# --- values with a final line break pass no `$`-anchored check (Python's `$` matches before it) ---
+
+NEWLINE_CASES = [
+    ("    credential_id: \"my-pull\\n\"\n", "", "pf-template.yml:9:20: error: ", "job_setting.docker.credential_id: 'my-pull\\n' is not a valid Kubernetes Secret name"),
+    ("    env_var:\n      \"FOO\\n\": x\n", "", "pf-template.yml:10:7: error: ", "env_var: 'FOO\\n' is not a valid variable name"),
+    ("", "checkpoint:\n  input:\n    id: \"ckpt\\n\"\n    mount_path: /ckpt\n", "pf-template.yml:14:9: error: ", "checkpoint.input.id: 'ckpt\\n' is not a PersistentVolumeClaim name"),
+]
+
+
+@pytest.mark.parametrize("docker, tail, prefix, message", NEWLINE_CASES)
+def test_a_final_line_break_is_not_a_valid_name(tmp_path, docker, tail, prefix, message):
+    text = TEMPLATE.format(devices="4", command="train").replace("data:\n", docker + "data:\n", 1) + tail
+    (tmp_path / "pf-template.yml").write_text(text, encoding="utf-8")
+    for command in (["validate"], ["build", "-o", "out"]):
+        refused(pfgen(*command, cwd=tmp_path), prefix, message)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("config, prefix, message", [
+    ('namespace: "ml\\n"\n', "pfgen.yaml:1:12: error: ", "namespace: 'ml\\n' must be a DNS-1123 label"),
+    ('placement:\n  gpu_resource: "nvidia.com/gpu\\n"\n', "pfgen.yaml:2:17: error: ", "placement.gpu_resource: 'nvidia.com/gpu\\n' is not an extended resource name"),
+    ('placement:\n  node_selector:\n    "<<": x\n', "pfgen.yaml:3:5: error: ", "placement.node_selector: '<<' is not a Kubernetes label key"),
+    ('placement:\n  node_selector:\n    pool: "gpu\\n"\n', "pfgen.yaml:3:11: error: ", "placement.node_selector.pool: 'gpu\\n' is not a Kubernetes label value"),
+    ('vms:\n  box:\n    gpus: 4\n    node_selector:\n      "pool\\n": a\n', "pfgen.yaml:5:7: error: ", "vms.box.node_selector: 'pool\\n' is not a Kubernetes label key"),
+])
+def test_pfgen_yaml_values_with_a_final_line_break_are_refused(tmp_path, config, prefix, message):
+    write(tmp_path)
+    (tmp_path / "pfgen.yaml").write_text(config, encoding="utf-8")
+    refused(pfgen("validate", cwd=tmp_path), prefix, message)
+
+
+def test_names_and_patterns_use_the_end_of_input():
+    from pfgen import names, rules
+    from pfgen.fastschema import ecma_regex
+
+    assert names.k8s_name("abc\n") != "abc\n" and names.is_dns1123_subdomain("a.b") and not names.is_dns1123_subdomain("a.b\n")
+    assert not rules.ENV_NAME.match("FOO\n")
+    assert ecma_regex("^[a-z]+$").search("abc") and not ecma_regex("^[a-z]+$").search("abc\n")
+    assert ecma_regex(r"^[$]\$$").search("$$") and ecma_regex(r"^[]$]$").search("$")

@@ -146,6 +146,12 @@ def _check_command(doc: Document, issues: Collector, docker: dict) -> None:
             issues.error(doc.pos(path), f"{'.'.join(path)}: contains a NUL character")
         elif key != "setup" and not text.strip():
             issues.error(doc.pos(path), f"{'.'.join(path)}: is blank; give the command to run")
+        else:
+            from pfgen import shellwrap
+
+            why = shellwrap.problem(text)
+            if why:
+                issues.error(doc.pos(path), f"{'.'.join(path)}: {why}")
     size = sum(len(text.encode("utf-8")) for text in parts.values() if isinstance(text, str))
     if size > MAX_SCRIPT_BYTES:
         issues.error(doc.pos(("job_setting", "docker", "command")),

@@ -31,7 +31,7 @@ data:
 def pfgen(*args: str, cwd: Path, env: dict | None = None, prelude: str = "pass") -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PFGEN_SECRET_")}
     environ.update(env or {})
-    code = f"import sys; {prelude}; sys.argv = ['pfgen', *sys.argv[1:]]; from pfgen.entry import main; main()"
+    code = f"import sys; {prelude}; sys.argv = ['pfgen', *sys.argv[1:]]; from pfgen.cli.entry import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=environ, capture_output=True, timeout=120)
 
 
@@ -123,6 +123,7 @@ def test_seal_without_cryptography_is_an_environment_error(project, tmp_path):
 
 
 def test_a_secret_value_that_is_not_utf8_is_an_error_that_does_not_show_it(project):
+    sys.path.insert(0, str(HERE / "secrets"))
     from test_secrets import VALUES
 
     env = {k.encode(): v.encode() for k, v in VALUES.items()}
@@ -166,8 +167,9 @@ def test_pfgen_yaml_values_with_a_final_line_break_are_refused(tmp_path, config,
 
 
 def test_names_and_patterns_use_the_end_of_input():
-    from pfgen import names, rules
-    from pfgen.fastschema import ecma_regex
+    from pfgen.kube import names
+    from pfgen.validate import rules
+    from pfgen.validate.fastschema import ecma_regex
 
     assert names.k8s_name("abc\n") != "abc\n" and names.is_dns1123_subdomain("a.b") and not names.is_dns1123_subdomain("a.b\n")
     assert not rules.ENV_NAME.match("FOO\n")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pfgen.cli import main
+from pfgen.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE_VALUES = [

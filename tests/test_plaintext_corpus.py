@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pfgen import plaintext
+from pfgen.validate import plaintext
 from pfgen.errors import Collector
-from pfgen.load import load_text
+from pfgen.load.document import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "plaintext"

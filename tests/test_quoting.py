@@ -19,7 +19,7 @@ import subprocess
 import pytest
 import yaml
 
-from pfgen import dump
+from pfgen.output import dump
 
 ALPHABET = "0123456789_+-.:eExXoObBaAfFiInNtTyYlLsSuU~=<> "
 SEEDS = [

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from pfgen import shellwrap
+from pfgen.kube import shellwrap
 from pfgen.emit.pytorchjob import PRELUDE, script
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from pfgen import shellwrap
-from pfgen.plan import JobPlan
+from pfgen.kube import shellwrap
+from pfgen.resolve.plan import JobPlan
 
 CONTAINER = "pytorch"  # the name the operator's webhook, port lookup and Katib require
 PORT_NAME = "pytorchjob-port"

@@ -116,18 +116,36 @@ def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_n
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """``pfgen validate [PATHS]... --format FMT``: returns when every template is valid."""
     batch()
-    from pfgen.build import check_clashes, compile_all
     from pfgen.errors import UserError
+    from pfgen.stream import validate as check_all
 
     found, _ = jobs(paths, None, fmt)
     try:
-        compiled, warnings = compile_all(found)
-        check_clashes(compiled)
+        count, warnings = check_all(found, _validate_cache(len(found)))
     except UserError as exc:
         fail(exc, fmt)
     emit(fmt, warnings)
     if fmt == "text":
-        echo(f"pfgen: {len(compiled)} template{'s' if len(compiled) != 1 else ''} valid", err=True)
+        echo(f"pfgen: {count} template{'s' if count != 1 else ''} valid", err=True)
+
+
+def _validate_cache(templates: int):
+    """The build cache, read only, when it pays: its index is read whole (at ~100 MB/s), a template
+    compiles in ~1.5 ms, so the index is used when reading it costs less than a tenth of compiling."""
+    import os
+
+    from pfgen import cache
+
+    if not cache.enabled():
+        return None
+    opened = cache.BuildCache.open()
+    try:
+        size = os.stat(opened.path).st_size if opened.path is not None else None
+    except OSError:
+        return None
+    if size is None or size > templates * 15_000:
+        return None
+    return opened
 
 
 def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets_mode: Optional[str] = None) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,11 +68,12 @@ class BuildResult:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
-@lru_cache(maxsize=None)
 def _resolved(path: Path) -> Path:
-    """``path.resolve()``, once per path per process: a build asks it of every
-    template several times, and each answer costs a walk of the path's links."""
-    return path.resolve()
+    """``path.resolve()``: a build asks it of every template several times, and each answer
+    costs a walk of the path's links; pfgen/realpaths.py remembers them per component."""
+    from pfgen.realpaths import real
+
+    return Path(real(path))
 
 
 def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None) -> Path:

@@ -48,6 +48,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pfgen
+from pfgen.realpaths import real
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -351,7 +352,7 @@ class BuildCache:
         (or the entry is not one this pfgen wrote under this secret)."""
         if not self.active:
             return None
-        resolved = os.path.realpath(template)
+        resolved = real(template)
         raw = self._index().get(resolved)
         if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str) and isinstance(raw[1], str)):
             return None
@@ -375,7 +376,7 @@ class BuildCache:
         return entry
 
     def _key_of(self, template: Path, options: Any, job: Any) -> Optional[tuple[str, list]]:
-        resolved = Path(os.path.realpath(template))
+        resolved = Path(real(template))
         data = _read(template)
         if data is None:
             return None
@@ -401,13 +402,13 @@ class BuildCache:
         text = json.dumps({**entry, "key": key, "deps": deps}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         if len(text) > MAX_ENTRY_BYTES:
             return
-        resolved = os.path.realpath(template)
+        resolved = real(template)
         self.pending[resolved] = [self._mac(text), text, 0]
         self.compiled.append(template)
 
     def forget(self, template: Path) -> None:
         """Drop a served entry that turned out not to describe the disk (it is recorded again once compiled)."""
-        self.used.discard(os.path.realpath(template))
+        self.used.discard(real(template))
 
     def save(self) -> None:
         """Write the index (atomically) when this build recorded anything; failures only cost speed."""

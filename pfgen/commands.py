@@ -45,7 +45,10 @@ def batch() -> None:
     collector would traverse them again and again to free the few cycles the exit frees anyway."""
     import gc
 
+    from pfgen import realpaths
+
     gc.disable()
+    realpaths.clear()  # a command run in-process (tests) must not see the last one's links
 
 
 def report(diagnostics: Iterable[Diagnostic]) -> None:

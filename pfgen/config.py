@@ -90,7 +90,9 @@ def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -
     ``memo`` (directory -> answer) spares a build that asks this of a thousand
     templates the same stat calls up the same parent directories; it is only
     valid while no pfgen.yaml is created or removed, i.e. within one build."""
-    directory = os.path.realpath(start)  # plain strings: this runs once per template
+    from pfgen.realpaths import real
+
+    directory = real(start)  # plain strings: this runs once per template
     visited = []
     found: Optional[Path] = None
     while True:
@@ -114,7 +116,9 @@ def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -
 
 def config_for(template: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> ProjectConfig:
     """The project config governing ``template`` (``memo``: see :func:`find_config`)."""
-    path = find_config(Path(os.path.dirname(os.path.realpath(template))), memo)
+    from pfgen.realpaths import real
+
+    path = find_config(Path(os.path.dirname(real(template))), memo)
     return load_config(path) if path else ProjectConfig()
 
 

@@ -398,6 +398,9 @@ def build(templates: list[Path], out: Optional[Path], options: CompileOptions = 
           progress: bool = False) -> Result:
     """Compile ``templates`` (and the rest of each OUT's templates) into one tree per OUT, job by job.
     ``texts``: every job's files in the trees (for --verify), none left to the cache."""
+    from pfgen import realpaths
+
+    realpaths.clear()
     groups = _group(templates, out, extra_roots)
     roots = {_resolved(t): root for root, group in groups.items() for t in group}
     everything = sorted(roots, key=str)

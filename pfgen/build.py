@@ -71,18 +71,24 @@ class BuildResult:
 def _resolved(path: Path) -> Path:
     """``path.resolve()``: a build asks it of every template several times, and each answer
     costs a walk of the path's links; pfgen/realpaths.py remembers them per component."""
-    from pfgen.realpaths import real
+    from pfgen.realpaths import resolved
 
-    return Path(real(path))
+    return resolved(path)
 
 
 def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None) -> Path:
     """Where ``template``'s job goes (``memo``: see config.find_config)."""
     if out is not None:
         return _resolved(out)
+    key = ("out", os.path.dirname(template) if os.path.isabs(template) else (os.getcwd(), os.path.dirname(template)))
+    if memo is not None and key in memo:  # the templates of one directory share their OUT
+        return memo[key]
     config = config_for(template, memo)
     root = config.path.parent if config.path else Path.cwd()
-    return _resolved(root / DEFAULT_OUT)
+    found = _resolved(root / DEFAULT_OUT)
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),

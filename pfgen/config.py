@@ -92,7 +92,10 @@ def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -
     valid while no pfgen.yaml is created or removed, i.e. within one build."""
     from pfgen.realpaths import real
 
-    directory = real(start)  # plain strings: this runs once per template
+    given = str(start)
+    if memo is not None and given in memo and given.startswith("/"):
+        return memo[given]
+    directory = real(given)  # plain strings: this runs once per template
     visited = []
     found: Optional[Path] = None
     while True:
@@ -111,6 +114,8 @@ def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -
         directory = parent
     if memo is not None:
         memo.update((d, found) for d in visited)
+        if given.startswith("/"):
+            memo[given] = found
     return found
 
 

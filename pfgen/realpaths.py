@@ -16,11 +16,26 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
 _memo: dict[str, str] = {}
+_paths: dict = {}  # Path (or (cwd, relative Path)) -> resolved Path
 
 
 def clear() -> None:
     _memo.clear()
+    _paths.clear()
+
+
+def resolved(path: "Path") -> "Path":
+    """``Path(real(path))``, remembered per Path: building Path objects costs more than the lookup."""
+    key = path if path.is_absolute() else (os.getcwd(), path)
+    hit = _paths.get(key)
+    if hit is None:
+        hit = _paths[key] = type(path)(real(path))
+    return hit
 
 
 def real(path: "str | os.PathLike[str]") -> str:

@@ -141,12 +141,14 @@ def _validate_cache(templates: int):
 
     if not cache.enabled():
         return None
-    opened = cache.BuildCache.open()
-    try:
-        size = os.stat(opened.path).st_size if opened.path is not None else None
+    try:  # looked at before the secret, which a first run would create
+        size = os.stat(cache.index_path()).st_size
     except OSError:
         return None
-    if size is None or size > templates * 15_000:
+    if size > templates * 15_000:
+        return None
+    opened = cache.BuildCache.open()
+    if not opened.active:
         return None
     return opened
 

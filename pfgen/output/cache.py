@@ -301,6 +301,12 @@ def _valid_entry(entry: Any) -> bool:
         return False
 
 
+def index_path(cwd: Optional[Path] = None) -> Path:
+    """The index of builds run from ``cwd``."""
+    where = str((cwd or Path.cwd()).resolve())
+    return cache_root() / f"build-{_sha(where.encode())[:24]}.json"
+
+
 class BuildCache:
     """The index of one working directory: read on the first lookup, written back (atomically) at
     the end of a build that changed it."""
@@ -325,8 +331,7 @@ class BuildCache:
         key = secret()
         if key is None:
             return cls(None)
-        where = str((cwd or Path.cwd()).resolve())
-        return cls(cache_root() / f"build-{_sha(where.encode())[:24]}.json", key)
+        return cls(index_path(cwd), key)
 
     @property
     def active(self) -> bool:

@@ -26,3 +26,28 @@ def test_benchmark_runs_with_small_n(tmp_path):
         assert label in out, out
     jobs = [p for p in (tmp_path / "n20" / "monorepo" / "deploy").glob("*/kustomization.yaml") if not p.parent.name.startswith("_")]
     assert len(jobs) == 20  # a PyTorchJob each, or a Katib Experiment for the tuned ones
+
+def load_generator():
+    """benchmarks/generate.py as a module (benchmarks/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pfgen_bench_generate", ROOT / "benchmarks" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generator_is_deterministic_and_varied(tmp_path):
+    generate = load_generator()
+    first = generate.generate(tmp_path / "one", 200, seed=3)
+    second = generate.generate(tmp_path / "two", 200, seed=3)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    docs = [yaml.safe_load(p.read_text()) for p in first]
+    vms = {d["vm"] for d in docs}
+    assert len(vms) > 10 and any(v in generate.ONPREM for v in vms)
+    assert any("dist" in d for d in docs) and any("data" in d for d in docs) and any("checkpoint" in d for d in docs)
+    assert any(d["data"]["name"].startswith("huggingface:") for d in docs if "data" in d)
+    assert any(isinstance(d["job_setting"]["docker"]["command"], dict) for d in docs)
+    assert any("env_var" in d["job_setting"]["docker"] for d in docs)
+    assert any("tuning" in d for d in docs) and any("path" in d["job_setting"]["workspace"] for d in docs)
+    assert (tmp_path / "one" / "pfgen.yaml").is_file()

@@ -104,7 +104,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def display_path(path: Path) -> str:
-    """How a file is named in messages: relative to the cwd when below it."""
+    """How a file is named in messages: relative to the cwd when below it (as written first, so
+    that a symbolic link is named by its own path, not its target's)."""
+    import os
+
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, os.path.abspath(os.getcwd()))
+    if not relative.startswith(".."):
+        return relative
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:

@@ -78,14 +78,19 @@ def _fail(file: str, pos: Pos, message: str) -> UserError:
 
 def read_text(path: Path, display: str | None = None) -> str:
     """Read a file as UTF-8 within the size cap; problems become user errors."""
+    from pfgen import safefs
+
     display = display or str(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        data = safefs.read_input(path, MAX_BYTES, shown=display)
     except FileNotFoundError:
         raise _fail(display, (1, 1), "no such file") from None
     except IsADirectoryError:
         raise _fail(display, (1, 1), "is a directory, not a file") from None
+    except safefs.Refused as exc:
+        if "is larger than" in str(exc):
+            raise _fail(display, (1, 1), f"file is larger than {MAX_BYTES // 1024} KiB; a job template is a few KiB") from None
+        raise _fail(display, (1, 1), str(exc)) from None
     except OSError as exc:
         raise _fail(display, (1, 1), f"cannot read file: {exc.strerror}") from None
     return decode(data, display)

@@ -66,6 +66,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,7 @@ class _DirState:
     exists: bool = False
     owned: dict[str, str] = field(default_factory=dict)  # relative path -> text
     foreign: list[str] = field(default_factory=list)  # relative paths of files pfgen does not own
+    foreign_dirs: list[tuple[str, int]] = field(default_factory=list)  # (relative path, mode) of every subdirectory
 
     @property
     def source(self) -> Optional[str]:
@@ -189,18 +191,33 @@ class _DirState:
         return None
 
 
+_MAX_OWNED = 8 << 20  # pfgen writes files of a few KiB; anything bigger is not one of its
+
+
 def _read(path: str) -> Optional[str]:
+    """A file's text if it is a regular file (a FIFO or device in OUT is never opened for good, a
+    link never followed) of at most 8 MiB; None otherwise (such a file is not pfgen's)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", errors="surrogateescape")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = handle.read(_MAX_OWNED + 1)
+    return None if len(data) > _MAX_OWNED else data.decode("utf-8", errors="surrogateescape")
 
 
-def _entries(directory: Path, top_level_only: bool = False) -> list[tuple[str, str, bool]]:
+def _entries(directory: Path, top_level_only: bool = False,
+             dirs: Optional[list[tuple[str, int]]] = None) -> list[tuple[str, str, bool]]:
     """(relative path, path, is a symlink) of every file below ``directory``, in path order;
     symlinks count as files. Plain strings and scandir's cached entry types: this runs for
-    every directory of OUT on every build."""
+    every directory of OUT on every build. With ``dirs``, (relative path, mode) of every
+    subdirectory is appended to it."""
     found: list[tuple[str, str, bool]] = []
 
     def walk(path: str, prefix: str) -> None:
@@ -221,6 +238,8 @@ def _entries(directory: Path, top_level_only: bool = False) -> list[tuple[str, s
                 # files, and symlinks (never followed: they are someone else's)
                 found.append((prefix + name, entry.path, entry.is_symlink()))
         for entry in subdirs:
+            if dirs is not None:
+                dirs.append((prefix + entry.name, entry.stat(follow_symlinks=False).st_mode))
             walk(entry.path, prefix + entry.name + "/")
 
     walk(str(directory), "")
@@ -236,12 +255,22 @@ def _scan(directory: Path, *, top_level_only: bool = False) -> _DirState:
     state = _DirState(exists=directory.is_dir() and not directory.is_symlink())
     if not state.exists:
         return state
-    for rel, path, is_link in _entries(directory, top_level_only):
+    for rel, path, is_link in _entries(directory, top_level_only, state.foreign_dirs):
         text = _owned_text(path, is_link)
         if text is not None:
             state.owned[rel] = text
         else:
             state.foreign.append(rel)
+    if state.foreign_dirs:
+        # Carried over (with their modes) are the subdirectories that are not wholly pfgen's: those
+        # holding a foreign file, and those with no file at all. One of pfgen's own, where it no
+        # longer writes anything, goes with its files.
+        holds_owned = {rel.rsplit("/", 1)[0] for rel in state.owned if "/" in rel}
+        holds_foreign = {rel.rsplit("/", 1)[0] for rel in state.foreign if "/" in rel}
+        def below(prefixes: set, d: str) -> bool:
+            return any(p == d or p.startswith(d + "/") for p in prefixes)
+        state.foreign_dirs = [(d, mode) for d, mode in state.foreign_dirs
+                              if below(holds_foreign, d) or not below(holds_owned, d)]
     return state
 
 
@@ -262,7 +291,7 @@ def _first_owned(directory: Path, *, with_source: bool = False) -> Optional[str]
 def _subdirs(out: Path) -> list[Path]:
     try:
         entries = sorted(os.scandir(out), key=lambda e: e.name)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
 
@@ -368,7 +397,8 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_file(path: Path, text: str, faults: _Faults, *, sync: bool = True) -> None:
     faults.tick()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    os.fchmod(fd, 0o644)  # whatever the umask: output is reviewed, committed and applied by others
     with os.fdopen(fd, "wb") as handle:
         handle.write(text.encode("utf-8", errors="surrogateescape"))
         if sync:
@@ -418,7 +448,8 @@ def _make_durable(out: Path, stages: list[Path]) -> None:
 
 def _carry_over(source: Path, target: Path, faults: _Faults) -> None:
     faults.tick()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target, follow_symlinks=False)
     except OSError:
@@ -460,14 +491,33 @@ def _stage(out: Path, name: str, state: _DirState, files: dict[str, str], faults
     target = out / name
     stage = out / f"{STAGE_PREFIX}{name}"
     faults.tick()
-    stage.mkdir()
+    _mkdir(stage)
     for rel in sorted(files):
         if "/" in rel:
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            _makedirs(stage, rel.rsplit("/", 1)[0])
         _write_file(stage / rel, files[rel], faults, sync=False)
+    for rel, mode in state.foreign_dirs:
+        # a directory pfgen does not own, kept with its own mode (empty ones too)
+        _makedirs(stage, rel, mode)
     for rel in state.foreign:
         _carry_over(target / rel, stage / rel, faults)
     return stage
+
+
+def _mkdir(path: Path, mode: int = 0o755) -> None:
+    os.mkdir(path)
+    os.chmod(path, mode)  # not left to the umask
+
+
+def _makedirs(stage: Path, rel: str, mode: Optional[int] = None) -> None:
+    """Create stage/rel and its missing parents: pfgen's own at 0755, a foreign one (``mode``) as it was."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts) + 1):
+        path = stage.joinpath(*parts[:depth])
+        if not os.path.isdir(path):
+            _mkdir(path, 0o755)
+    if mode is not None:
+        os.chmod(stage / rel, stat.S_IMODE(mode))
 
 
 def _swap(out: Path, name: str, state: _DirState, stage: Optional[Path], faults: _Faults) -> None:
@@ -563,25 +613,95 @@ def write_tree(
     root_desired = {rel: add_header(rel, text, root_source) for rel, text in sorted(root_files.items())}
 
     if check:
+        check_out(out, display)
         with _locked(out, exclusive=False) if out.is_dir() else _nolock():
             return _plan(out, desired, root_desired, prune, display)[0]
 
     faults = _Faults()
-    out.mkdir(parents=True, exist_ok=True)
-    with _locked(out, exclusive=True):
-        recover(out, faults)
-        result, plan = _plan(out, desired, root_desired, prune, display)
-        dirs = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.dirs]
-        stale = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.stale]
-        _make_durable(out, [stage for _, _, stage in dirs + stale if stage is not None])
-        for name, state, stage in dirs:
-            _swap(out, name, state, stage, faults)
-        for rel, text in plan.root:
-            _replace_file(out, rel, text, faults)
-        for name, state, stage in stale:
-            _swap(out, name, state, stage, faults)
-        _fsync_dir(out)
+    try:
+        _make_out(out, display, faults)
+        with _locked(out, exclusive=True):
+            recover(out, faults)
+            result, plan = _plan(out, desired, root_desired, prune, display)
+            try:
+                dirs = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.dirs]
+                stale = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.stale]
+                _make_durable(out, [stage for _, _, stage in dirs + stale if stage is not None])
+                for name, state, stage in dirs:
+                    _swap(out, name, state, stage, faults)
+                for rel, text in plan.root:
+                    _replace_file(out, rel, text, faults)
+                for name, state, stage in stale:
+                    _swap(out, name, state, stage, faults)
+                _fsync_dir(out)
+            except OSError:
+                _clean_up(out)
+                raise
+    except OSError as err:
+        raise UserError([_write_error(err, out, display)]) from None
     return result
+
+
+def check_out(out: Path, display: Optional[str] = None) -> None:
+    """Refuse (UserError) an OUT that is, or is reached through, a symbolic link leading out of its
+    repository (pfgen.safefs.repository_root of its parent), or that cannot be a directory (a file
+    is there, or where one of its parents goes)."""
+    from pfgen import safefs
+
+    display = display or safefs.shown(out)
+    link = safefs.escaping_link(out, safefs.repository_root(out.parent))
+    if link is not None:
+        raise UserError([Diagnostic(display, 1, 1, f"the output directory leads out of the repository through the "
+                                    f"symbolic link {safefs.shown(link[0])!r} (to {link[1]!r}); pfgen does not write "
+                                    "through links out of the repository: make it a directory")])
+    here = Path(os.path.abspath(out))
+    while not os.path.lexists(here) and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        what = "the output directory" if here == Path(os.path.abspath(out)) else f"{safefs.shown(here)!r}, where a parent of the output directory goes,"
+        raise UserError([Diagnostic(display, 1, 1, f"{what} is a file, not a directory; choose another -o or move the file away")])
+
+
+def _make_out(out: Path, display: str, faults: _Faults) -> None:
+    """Create OUT (0755 whatever the umask) unless it exists, after :func:`check_out`."""
+    check_out(out, display)
+    if out.is_dir():
+        return
+    missing = []
+    here = out
+    while not os.path.lexists(here) and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        faults.tick()
+        os.mkdir(directory)
+        os.chmod(directory, 0o755)
+
+
+def _clean_up(out: Path) -> None:
+    """After a failed write (a full disk, a read-only file system): finish or undo what is half done,
+    as the next build's recovery would, so no staging directory keeps the disk full. Best effort:
+    whatever cannot be removed now, the next build's recovery removes."""
+    try:
+        recover(out)
+    except OSError:
+        pass
+
+
+def _write_error(err: OSError, out: Path, display: str) -> Diagnostic:
+    where = display
+    if err.filename:
+        try:
+            rel = os.path.relpath(os.fsdecode(err.filename), out)
+        except ValueError:
+            rel = ""
+        if rel and not rel.startswith(".."):
+            parts = rel.split(os.sep)
+            if parts[0].startswith(STAGE_PREFIX):
+                parts[0] = parts[0][len(STAGE_PREFIX):]
+            where = _show(display, *[p for p in parts if p != "."])
+    return Diagnostic(where, 1, 1, f"cannot write the output: {err.strerror or err}; every directory in it is "
+                      "still either as before or complete, and nothing half-written was left")
 
 
 @contextmanager
@@ -613,8 +733,17 @@ def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str,
     def compare(name: str, state: _DirState, files: dict[str, str]) -> list[tuple[str, Optional[str]]]:
         """Record the changes that make ``state`` hold ``files``; return them as (path, new text or None)."""
         changed = []
+        foreign_dirs = {d for d, _ in state.foreign_dirs}
         for rel in sorted(set(files) | set(state.owned)):
             old, new = state.owned.get(rel), files.get(rel)
+            parents = ["/".join(rel.split("/")[:k]) for k in range(1, rel.count("/") + 1)]
+            if new is not None and (rel in foreign_dirs or any(p in state.foreign for p in parents)):
+                conflicts.append(Diagnostic(_show(display, name, rel), 1, 1,
+                                            "is in the way: " + ("a directory pfgen did not make is there"
+                                                                 if rel in foreign_dirs else
+                                                                 "a file pfgen did not write is where its directory goes")
+                                            + "; move it away so pfgen can write the file"))
+                continue
             if rel in state.foreign:
                 conflicts.append(Diagnostic(_show(display, name, rel), 1, 1,
                                             "exists and was not generated by pfgen (its first line is not pfgen's marker); "

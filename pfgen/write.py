@@ -55,7 +55,8 @@ reports the same changes as a unified diff.
 
 Fault injection (tests only): with ``PFGEN_FAULT_AFTER=N`` in the
 environment, a build SIGKILLs itself just before its (N+1)-th filesystem
-mutation, so tests can cut it at every step. ``PFGEN_NO_EXCHANGE=1`` forces
+mutation, so tests can cut it at every step; with ``PFGEN_FAULT_ERRNO=ENOSPC`` (or
+another errno name) that mutation fails with that error instead. ``PFGEN_NO_EXCHANGE=1`` forces
 the two-rename fallback. Neither is meant for users.
 """
 
@@ -161,10 +162,14 @@ class _Faults:
     def __init__(self) -> None:
         raw = os.environ.get("PFGEN_FAULT_AFTER", "")
         self.limit = int(raw) if raw.strip().isdigit() else None
+        self.errno = getattr(errno, os.environ.get("PFGEN_FAULT_ERRNO", ""), None)  # e.g. ENOSPC: fail, don't die
         self.count = 0
 
     def tick(self) -> None:
         if self.limit is not None and self.count >= self.limit:
+            if self.errno is not None:
+                self.limit = None  # one failure; the clean-up after it runs unhindered
+                raise OSError(self.errno, os.strerror(self.errno))
             import signal
 
             os.kill(os.getpid(), signal.SIGKILL)

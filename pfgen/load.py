@@ -216,7 +216,7 @@ class _Limit(Exception):
         self.pos, self.message = pos, message
 
 
-def _bounded_composer() -> type:
+def _bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> type:
     """ruamel's composer, stopped as soon as the document has too many nodes or levels.
 
     The pure-Python parser costs tens of microseconds per node, so a file
@@ -237,10 +237,10 @@ def _bounded_composer() -> type:
             self.pfgen_depth += 1
             pos = (event.start_mark.line + 1, event.start_mark.column + 1)
             try:
-                if self.pfgen_nodes > MAX_NODES:
-                    raise _Limit(pos, f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
-                if self.pfgen_depth > MAX_DEPTH + 1:
-                    raise _Limit(pos, f"document is nested too deeply (more than {MAX_DEPTH} levels)")
+                if self.pfgen_nodes > max_nodes:
+                    raise _Limit(pos, f"document has more than {max_nodes} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
+                if self.pfgen_depth > max_depth + 1:
+                    raise _Limit(pos, f"document is nested too deeply (more than {max_depth} levels)")
                 return super().compose_node(parent, index)
             finally:
                 self.pfgen_depth -= 1

@@ -28,7 +28,7 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterator, Optional
+    from typing import Callable, Iterator, Optional
 
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 _DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
@@ -180,10 +180,12 @@ class WalkTooLarge(Refused):
     pass
 
 
-def walk(root: "str | os.PathLike[str]", limits: WalkLimits = WalkLimits()) -> "Iterator[tuple[str, os.stat_result]]":
+def walk(root: "str | os.PathLike[str]", limits: WalkLimits = WalkLimits(),
+         skip_dir: "Optional[Callable[[str], bool]]" = None) -> "Iterator[tuple[str, os.stat_result]]":
     """(relative '/'-separated path, lstat) of every non-directory below ``root``, in a fixed
     order, following no symbolic link (links are reported as links). Raises
-    :class:`WalkTooLarge` past ``limits`` and :class:`Refused` on an unreadable directory."""
+    :class:`WalkTooLarge` past ``limits`` and :class:`Refused` on an unreadable directory.
+    ``skip_dir(name)`` true: that directory is not entered."""
     deadline = time.monotonic() + limits.seconds
     count = 0
     stack: list[tuple[str, str, int]] = [("", os.fspath(root), 0)]
@@ -203,6 +205,8 @@ def walk(root: "str | os.PathLike[str]", limits: WalkLimits = WalkLimits()) -> "
         for entry in entries:
             rel = prefix + entry.name
             if entry.is_dir(follow_symlinks=False):
+                if skip_dir is not None and skip_dir(entry.name):
+                    continue
                 if depth + 1 > limits.depth:
                     raise WalkTooLarge(f"is nested more than {limits.depth} directories deep (at {rel!r})")
                 subdirs.append((rel + "/", entry.path, depth + 1))

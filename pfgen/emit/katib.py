@@ -13,7 +13,7 @@ runs.
 from __future__ import annotations
 
 from pfgen.emit import tree_copy
-from pfgen.tuning import Tuning
+from pfgen.resolve.plan import Tuning
 
 API_VERSION = "kubeflow.org/v1beta1"
 PRIMARY_CONTAINER = "pytorch"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from pfgen.plan import JobPlan
+from pfgen.resolve.plan import JobPlan
 
 CONTAINER = "pytorch"  # the name the operator's webhook, port lookup and Katib require
 PORT_NAME = "pytorchjob-port"

@@ -610,15 +610,15 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
     from ruamel.yaml.error import YAMLError
 
     from pfgen.errors import Collector
-    from pfgen.load.document import MAX_DEPTH, Abort, _bounded_composer, _Limit
+    from pfgen.load.document import MAX_DEPTH, Abort, bounded_composer, Limit
 
     _Builder = _output_builder()
 
     yaml = YAML(typ="safe", pure=True)
-    yaml.Composer = _bounded_composer(MAX_OUTPUT_VALUES, MAX_DEPTH)  # per stream: the composer is made once
+    yaml.Composer = bounded_composer(MAX_OUTPUT_VALUES, MAX_DEPTH)  # per stream: the composer is made once
     try:
         nodes = list(yaml.compose_all(text))
-    except _Limit as exc:
+    except Limit as exc:
         return [Diagnostic(file, exc.pos[0], exc.pos[1], f"{exc.message}; not verified")]
     except RecursionError:
         return [Diagnostic(file, 1, 1, f"nested too deeply (more than {MAX_DEPTH} levels); not verified")]

@@ -165,14 +165,14 @@ def _compose_ruamel(text: str, file: str) -> Any:
     from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="safe", pure=True)
-    yaml.Composer = _bounded_composer()
+    yaml.Composer = bounded_composer()
     try:
         with warnings.catch_warnings():
             # ruamel warns on a redefined anchor, which YAML allows (the later one
             # counts); a Python warning on stderr is no way to tell a user anything.
             warnings.simplefilter("ignore")
             return yaml.compose(text)
-    except _Limit as exc:
+    except Limit as exc:
         raise _fail(file, exc.pos, exc.message) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -208,7 +208,7 @@ class Abort(Exception):
     """Stop building: a limit was hit and has been reported."""
 
 
-class _Limit(Exception):
+class Limit(Exception):
     """A limit was hit while composing the node graph."""
 
     def __init__(self, pos: Pos, message: str):
@@ -216,7 +216,7 @@ class _Limit(Exception):
         self.pos, self.message = pos, message
 
 
-def _bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> type:
+def bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> type:
     """ruamel's composer, stopped as soon as the document has too many nodes or levels.
 
     The pure-Python parser costs tens of microseconds per node, so a file
@@ -238,9 +238,9 @@ def _bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) ->
             pos = (event.start_mark.line + 1, event.start_mark.column + 1)
             try:
                 if self.pfgen_nodes > max_nodes:
-                    raise _Limit(pos, f"document has more than {max_nodes} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
+                    raise Limit(pos, f"document has more than {max_nodes} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
                 if self.pfgen_depth > max_depth + 1:
-                    raise _Limit(pos, f"document is nested too deeply (more than {max_depth} levels)")
+                    raise Limit(pos, f"document is nested too deeply (more than {max_depth} levels)")
                 return super().compose_node(parent, index)
             finally:
                 self.pfgen_depth -= 1

@@ -110,11 +110,15 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def display_path(path: Path) -> str:
-    """How a file is named in messages: relative to the cwd when below it."""
-    from pfgen.realpaths import real
+    """How a file is named in messages: relative to the cwd when below it (as written first, so
+    that a symbolic link is named by its own path, not its target's)."""
+    import os
 
-    resolved, cwd = real(path), real(os.getcwd())
-    if resolved == cwd:
-        return "."
-    prefix = cwd if cwd.endswith("/") else cwd + "/"
-    return resolved[len(prefix):] if resolved.startswith(prefix) else str(path)
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, os.path.abspath(os.getcwd()))
+    if not relative.startswith(".."):
+        return relative
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

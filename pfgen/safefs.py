@@ -28,7 +28,7 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterator, Optional
+    from typing import Callable, Iterator, Optional
 
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 _DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
@@ -157,12 +157,14 @@ def escaping_link(path: "str | os.PathLike[str]", boundary: "str | os.PathLike[s
 
 def repository_root(start: "str | os.PathLike[str]") -> Path:
     """The repository ``start`` is in: the nearest directory above it (itself included)
-    holding ``.git``; without one, ``start`` itself (made absolute, links not resolved)."""
+    holding ``.git``; without one, the current directory when ``start`` is below it, else
+    ``start`` itself (made absolute, links not resolved)."""
     here = Path(os.path.abspath(start))
     for directory in (here, *here.parents):
         if os.path.lexists(directory / ".git"):
             return directory
-    return here
+    cwd = Path(os.path.abspath(os.getcwd()))
+    return cwd if here == cwd or cwd in here.parents else here
 
 
 @dataclass(frozen=True)
@@ -178,10 +180,12 @@ class WalkTooLarge(Refused):
     pass
 
 
-def walk(root: "str | os.PathLike[str]", limits: WalkLimits = WalkLimits()) -> "Iterator[tuple[str, os.stat_result]]":
+def walk(root: "str | os.PathLike[str]", limits: WalkLimits = WalkLimits(),
+         skip_dir: "Optional[Callable[[str], bool]]" = None) -> "Iterator[tuple[str, os.stat_result]]":
     """(relative '/'-separated path, lstat) of every non-directory below ``root``, in a fixed
     order, following no symbolic link (links are reported as links). Raises
-    :class:`WalkTooLarge` past ``limits`` and :class:`Refused` on an unreadable directory."""
+    :class:`WalkTooLarge` past ``limits`` and :class:`Refused` on an unreadable directory.
+    ``skip_dir(name)`` true: that directory is not entered."""
     deadline = time.monotonic() + limits.seconds
     count = 0
     stack: list[tuple[str, str, int]] = [("", os.fspath(root), 0)]
@@ -201,6 +205,8 @@ def walk(root: "str | os.PathLike[str]", limits: WalkLimits = WalkLimits()) -> "
         for entry in entries:
             rel = prefix + entry.name
             if entry.is_dir(follow_symlinks=False):
+                if skip_dir is not None and skip_dir(entry.name):
+                    continue
                 if depth + 1 > limits.depth:
                     raise WalkTooLarge(f"is nested more than {limits.depth} directories deep (at {rel!r})")
                 subdirs.append((rel + "/", entry.path, depth + 1))
@@ -210,3 +216,25 @@ def walk(root: "str | os.PathLike[str]", limits: WalkLimits = WalkLimits()) -> "
                 except FileNotFoundError:
                     continue  # gone since the listing
         stack.extend(reversed(subdirs))
+
+
+def read_input(path: "str | os.PathLike[str]", limit: int, *, shown: "Optional[str]" = None) -> bytes:
+    """The bytes of an input file named by the user or found in the repository (a template,
+    `pfgen.yaml`, a manifest for `lint`): a regular file, at most ``limit`` bytes (a longer file
+    is :class:`Refused`). It may be a symbolic link only to a file inside the repository it is in
+    (:func:`repository_root` of its directory); FileNotFoundError and IsADirectoryError pass through."""
+    shown = shown or os.fspath(path)
+    if os.path.islink(path):
+        boundary = repository_root(os.path.dirname(os.path.abspath(path)))
+        if not inside(path, boundary):
+            raise Refused(f"{shown!r} is a symbolic link{_link_text(os.fspath(path))} out of the repository "
+                          f"({shown_dir(boundary)!r}); pfgen does not follow links out of it")
+        path = os.path.realpath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(os.fspath(path))
+    return read_regular(path, limit, shown=shown)
+
+
+def shown_dir(path: "str | os.PathLike[str]") -> str:
+    text = shown(path)
+    return "." if text == "." else text

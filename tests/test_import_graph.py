@@ -22,11 +22,11 @@ PACKAGE = Path(pfgen.__file__).resolve().parent
 
 # stage -> what its modules may import (a package, or one module of another package)
 ALLOWED = {
-    "load": {"load", "errors"},
+    "load": {"load", "errors", "safefs"},
     "validate": {"validate", "load", "errors", "resources", "kube", "secrets", "resolve.plan", "resolve.vms", "realpaths"},
     "resolve": {"resolve", "load", "validate", "errors", "kube", "secrets"},
     "emit": {"emit", "resolve.plan", "kube", "resources", "secrets.credentials"},
-    "kube": {"kube", "errors", "resources", "load"},
+    "kube": {"kube", "errors", "resources", "load", "safefs"},
     "output": {"output", "pipeline", "load", "validate", "emit", "resolve.plan", "errors", "resources", "kube", "safefs",
                "realpaths"},
     "secrets": {"secrets", "load", "validate", "resolve.plan", "emit", "output", "errors", "kube"},

@@ -610,31 +610,40 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
     from ruamel.yaml.error import YAMLError
 
     from pfgen.errors import Collector
-    from pfgen.load.document import Abort
+    from pfgen.load.document import MAX_DEPTH, Abort, bounded_composer, Limit
 
     _Builder = _output_builder()
 
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = bounded_composer(MAX_OUTPUT_VALUES, MAX_DEPTH)  # per stream: the composer is made once
     try:
-        nodes = list(YAML(typ="safe", pure=True).compose_all(text))
+        nodes = list(yaml.compose_all(text))
+    except Limit as exc:
+        return [Diagnostic(file, exc.pos[0], exc.pos[1], f"{exc.message}; not verified")]
+    except RecursionError:
+        return [Diagnostic(file, 1, 1, f"nested too deeply (more than {MAX_DEPTH} levels); not verified")]
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return [Diagnostic(file, pos[0], pos[1], f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
     out: list[Diagnostic] = []
-    out.extend(_yaml11_mismatches(text, file))
+    built = []
+    budget = _Budget()
     for node in nodes:
         if node is None:
             continue
         issues = Collector(file)
         builder = _Builder(file, issues)
+        builder.budget = budget  # aliases expand against one budget for the whole file
         try:
             obj = builder.build(node, (), 0)
         except Abort:
             obj = None
         if issues.has_errors:
-            out.extend(issues.diagnostics)
-            continue
-
+            return sorted(set(issues.diagnostics))  # over a bound: nothing else is looked at
+        built.append((node, builder, obj))
+    out.extend(_yaml11_mismatches(text, file))
+    for node, builder, obj in built:
         def locate(path: tuple, at_key: bool, _b: Any = builder) -> tuple[int, int]:
             if at_key and tuple(path) in _b.keys:
                 return _b.keys[tuple(path)]
@@ -655,16 +664,27 @@ def _output_builder() -> type:
     from pfgen.load.document import MAX_DEPTH, Abort, Builder, node_pos
 
     class OutputBuilder(Builder):
+        budget: "_Budget"
+
         def _tick(self, node: Any, depth: int) -> None:
             self.count += 1
-            if self.count > MAX_OUTPUT_VALUES or depth > MAX_DEPTH:
-                self.issues.error(node_pos(node), f"object is larger than {MAX_OUTPUT_VALUES} values or {MAX_DEPTH} levels; not verified")
+            self.budget.used += 1
+            if self.budget.used > MAX_OUTPUT_VALUES or depth > MAX_DEPTH:
+                self.issues.error(node_pos(node), f"file is larger than {MAX_OUTPUT_VALUES} values (each copy an alias "
+                                  f"makes counts) or {MAX_DEPTH} levels; not verified")
                 raise Abort
 
     return OutputBuilder
 
 
-MAX_OUTPUT_VALUES = 1_000_000
+class _Budget:
+    """Values built so far in one file, across its documents."""
+
+    used = 0
+
+
+MAX_OUTPUT_VALUES = 20_000  # a generated file holds a few hundred
+MAX_MANIFEST_BYTES = 256 * 1024  # a generated file is a few KiB
 
 
 def _yaml11_mismatches(text: str, file: str) -> list[Diagnostic]:
@@ -738,24 +758,38 @@ def _manifest_files(root: Path) -> list[Path]:
     from pfgen.load.discover import SKIP_DIRS
     from pfgen.load.discover import TEMPLATE_NAMES
 
+    from pfgen import safefs
+
     skip_names = {*TEMPLATE_NAMES, *CONFIG_NAMES, ".pre-commit-config.yaml", ".pre-commit-hooks.yaml"}
-    return sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and p.suffix in _YAML_SUFFIXES and p.name not in skip_names
-        and not any(part in SKIP_DIRS or part.startswith(".") for part in p.relative_to(root).parts[:-1])
-    )
+    found = []
+    # bounded, and following no link to a directory; a file that is a link is read by read_input's rules
+    limits = safefs.WalkLimits(entries=100_000, depth=32, seconds=30.0)
+    for rel, st in safefs.walk(root, limits, skip_dir=lambda name: name in SKIP_DIRS or name.startswith(".")):
+        parts = rel.split("/")
+        if (Path(rel).suffix in _YAML_SUFFIXES and parts[-1] not in skip_names
+                and not any(part in SKIP_DIRS or part.startswith(".") for part in parts[:-1])):
+            found.append(root / rel)
+    return sorted(found)
 
 
 def verify_tree(root: Path) -> list[Diagnostic]:
     """Verify every YAML file under ``root`` and run kustomize on every directory that has a kustomization."""
     out: list[Diagnostic] = []
     root = Path(root)
-    files = [root] if root.is_file() else _manifest_files(root)
+    from pfgen import safefs
+
+    try:
+        files = [root] if root.is_file() or not root.is_dir() else _manifest_files(root)
+    except safefs.Refused as exc:
+        return [Diagnostic(str(root), 1, 1, f"not verified: {exc}")]
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = safefs.read_input(path, MAX_MANIFEST_BYTES, shown=str(path)).decode("utf-8")
+        except UnicodeDecodeError as exc:
             out.append(Diagnostic(str(path), 1, 1, f"cannot read: {exc}"))
+            continue
+        except (OSError, safefs.Refused) as exc:
+            out.append(Diagnostic(str(path), 1, 1, f"cannot read: {getattr(exc, 'strerror', None) or exc}"))
             continue
         out.extend(verify_text(text, str(path)))
         if path.name == "kustomization.yaml":

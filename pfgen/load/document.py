@@ -82,14 +82,19 @@ def _fail(file: str, pos: Pos, message: str) -> UserError:
 
 def read_text(path: Path, display: str | None = None) -> str:
     """Read a file as UTF-8 within the size cap; problems become user errors."""
+    from pfgen import safefs
+
     display = display or str(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        data = safefs.read_input(path, MAX_BYTES, shown=display)
     except FileNotFoundError:
         raise _fail(display, (1, 1), "no such file") from None
     except IsADirectoryError:
         raise _fail(display, (1, 1), "is a directory, not a file") from None
+    except safefs.Refused as exc:
+        if "is larger than" in str(exc):
+            raise _fail(display, (1, 1), f"file is larger than {MAX_BYTES // 1024} KiB; a job template is a few KiB") from None
+        raise _fail(display, (1, 1), str(exc)) from None
     except OSError as exc:
         raise _fail(display, (1, 1), f"cannot read file: {exc.strerror}") from None
     return decode(data, display)
@@ -164,14 +169,14 @@ def _compose_ruamel(text: str, file: str) -> Any:
     from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="safe", pure=True)
-    yaml.Composer = _bounded_composer()
+    yaml.Composer = bounded_composer()
     try:
         with warnings.catch_warnings():
             # ruamel warns on a redefined anchor, which YAML allows (the later one
             # counts); a Python warning on stderr is no way to tell a user anything.
             warnings.simplefilter("ignore")
             return yaml.compose(text)
-    except _Limit as exc:
+    except Limit as exc:
         raise _fail(file, exc.pos, exc.message) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -207,7 +212,7 @@ class Abort(Exception):
     """Stop building: a limit was hit and has been reported."""
 
 
-class _Limit(Exception):
+class Limit(Exception):
     """A limit was hit while composing the node graph."""
 
     def __init__(self, pos: Pos, message: str):
@@ -215,7 +220,7 @@ class _Limit(Exception):
         self.pos, self.message = pos, message
 
 
-def _bounded_composer() -> type:
+def bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> type:
     """ruamel's composer, stopped as soon as the document has too many nodes or levels.
 
     The pure-Python parser costs tens of microseconds per node, so a file
@@ -236,10 +241,10 @@ def _bounded_composer() -> type:
             self.pfgen_depth += 1
             pos = (event.start_mark.line + 1, event.start_mark.column + 1)
             try:
-                if self.pfgen_nodes > MAX_NODES:
-                    raise _Limit(pos, f"document has more than {MAX_NODES} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
-                if self.pfgen_depth > MAX_DEPTH + 1:
-                    raise _Limit(pos, f"document is nested too deeply (more than {MAX_DEPTH} levels)")
+                if self.pfgen_nodes > max_nodes:
+                    raise Limit(pos, f"document has more than {max_nodes} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
+                if self.pfgen_depth > max_depth + 1:
+                    raise Limit(pos, f"document is nested too deeply (more than {max_depth} levels)")
                 return super().compose_node(parent, index)
             finally:
                 self.pfgen_depth -= 1

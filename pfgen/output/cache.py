@@ -78,11 +78,15 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read(path: Path) -> Optional[bytes]:
+def _read(path: Path, limit: Optional[int] = None) -> Optional[bytes]:
+    """A template's or config's bytes as the loader reads them (pfgen.safefs: regular files only, no
+    link out of the repository, bounded); None for anything else, which is never served."""
+    from pfgen import safefs
+    from pfgen.load.document import MAX_BYTES
+
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
+        return safefs.read_input(path, limit or MAX_BYTES)
+    except (OSError, safefs.Refused):
         return None
 
 
@@ -153,7 +157,7 @@ def source_hash() -> str:
     """Hash of pfgen's own code and data (schemas, templates, VM catalogue)."""
     digest = hashlib.sha256()
     for label, path in _source_files():
-        digest.update(label.encode() + b"\0" + (_read(path) or b"") + b"\0")
+        digest.update(label.encode() + b"\0" + path.read_bytes() + b"\0")  # pfgen's own files, not input
     return digest.hexdigest()
 
 
@@ -214,7 +218,7 @@ def _options_text(options: Any) -> str:
 
 
 def digest_file(path: str) -> str:
-    data = _read(Path(path))
+    data = _read(Path(path), limit=64 << 20)
     return "missing" if data is None else _sha(data)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from pfgen.output import dump
@@ -32,6 +33,7 @@ from pfgen.validate.config import config_for
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError
 from pfgen.errors import display_path
+from pfgen.load.discover import TEMPLATE_NAMES
 from pfgen.load.document import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
@@ -79,16 +81,26 @@ def _resolved(path: Path) -> Path:
 def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None) -> Path:
     """Where ``template``'s job goes (``memo``: see config.find_config)."""
     if out is not None:
-        return _resolved(out)
+        return _checked_out(Path(os.path.abspath(out)))  # absolute: the memo must not outlive a chdir
     key = ("out", os.path.dirname(template) if os.path.isabs(template) else (os.getcwd(), os.path.dirname(template)))
     if memo is not None and key in memo:  # the templates of one directory share their OUT
         return memo[key]
     config = config_for(template, memo)
     root = config.path.parent if config.path else Path.cwd()
-    found = _resolved(root / DEFAULT_OUT)
+    found = _checked_out(Path(os.path.abspath(root / DEFAULT_OUT)))
     if memo is not None:
         memo[key] = found
     return found
+
+
+@lru_cache(maxsize=None)
+def _checked_out(out: Path) -> Path:
+    """OUT resolved, once it is known not to lead out of its repository through a link
+    (pfgen.output.write.check_out)."""
+    from pfgen.output.write import check_out
+
+    check_out(out)
+    return _resolved(out)
 
 
 def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),
@@ -131,7 +143,12 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
             groups.setdefault(out_dir_for(template, out, memo), []).append(template)
         except UserError as exc:  # a broken pfgen.yaml
             errors.extend(exc.diagnostics)
-    roots = set(groups) | {Path(r).resolve() for r in extra_roots} | ({out.resolve()} if out is not None else set())
+    try:
+        explicit = {_checked_out(Path(os.path.abspath(out)))} if out is not None else set()
+    except UserError as exc:
+        errors.extend(exc.diagnostics)
+        explicit = set()
+    roots = set(groups) | {Path(r).resolve() for r in extra_roots} | explicit
     for root in sorted(roots):
         groups.setdefault(root, [])
         if not root.is_dir():
@@ -139,6 +156,10 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
         for name, source in recorded_sources(root).items():
             if name.startswith("_"):
                 continue  # _shared/, _secrets/: made from several templates, not one job's
+            problem = _marker_problem(root, source)
+            if problem:
+                errors.append(Diagnostic(display_path(root / name), 1, 1, problem))
+                continue
             if not source.is_file() or _resolved(source) in seen:
                 continue
             try:
@@ -152,6 +173,22 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
     if errors:
         raise UserError(errors)
     return groups
+
+
+def _marker_problem(out: Path, source: Path) -> Optional[str]:
+    """Why the template a directory's markers name in OUT must not be read (None when it may be):
+    it is not named like a template, or it is outside the repository OUT is in (a marker is text
+    anyone can commit; following it out would read any file as a template)."""
+    from pfgen import safefs
+
+    if source.name not in TEMPLATE_NAMES:
+        return (f"its pfgen markers name {str(source)!r} as the template, which is not a "
+                f"{' or '.join(TEMPLATE_NAMES)}; pfgen does not read it (move the directory away)")
+    boundary = safefs.repository_root(out.parent)
+    if not safefs.inside(source, boundary) or safefs.escaping_link(source, boundary) is not None:
+        return (f"its pfgen markers name a template outside the repository ({safefs.shown(source)!r}); "
+                "pfgen does not read it (move the directory away)")
+    return None
 
 
 def build_trees(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions(),

@@ -104,7 +104,9 @@ def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -
             break
         visited.append(directory)
         candidates = [os.path.join(directory, name) for name in CONFIG_NAMES]
-        hit = next((c for c in candidates if os.path.isfile(c)), None)
+        # anything but a directory counts (a FIFO or a dangling link too), so that the loader
+        # refuses it (pfgen.safefs) rather than the build silently running without it
+        hit = next((c for c in candidates if os.path.lexists(c) and not os.path.isdir(c)), None)
         if hit is not None:
             found = Path(hit)
             break

@@ -108,7 +108,7 @@ def test_changed_template_recompiles_only_that_job(project):
     template = project / "jobs" / "b" / "pf-template.yml"
     template.write_text(template.read_text().replace("num_devices: 8", "num_devices: 4"))
     run = build()
-    assert (run.compiled, run.served, run.wrote) == (["b"], ["a"], True)
+    assert (run.compiled, run.served, run.wrote) == (["b"], ["a"], True), run.output
     assert 'nprocPerNode: "4"' in (project / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
 
 

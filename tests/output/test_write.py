@@ -140,3 +140,72 @@ def test_staged_directories_are_durable_before_any_is_swapped_in(tmp_path, monke
         assert {path for path, _ in staged} == expected
         assert not any(swapped for _, swapped in staged)
     assert not [p for p in out.iterdir() if p.name.startswith(".pfgen")]
+
+
+# -- modes and foreign directories (issue 16) -------------------------------------------------
+
+
+def _modes(root: Path) -> dict[str, str]:
+    found = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            found[os.path.relpath(path, root)] = oct(os.lstat(path).st_mode & 0o7777)
+    return found
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077, 0o022])
+def test_output_modes_do_not_depend_on_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        write_tree(tmp_path / "deploy", {"job": {"a.yaml": "a: 1\n", "sub/b.yaml": "b: 1\n"}}, check=False,
+                   root_files={"kustomization.yaml": "x: 1\n"})
+    finally:
+        os.umask(old)
+    assert _modes(tmp_path) == {"deploy": "0o755", "deploy/job": "0o755", "deploy/job/sub": "0o755",
+                                "deploy/job/a.yaml": "0o644", "deploy/job/sub/b.yaml": "0o644",
+                                "deploy/kustomization.yaml": "0o644"}
+
+
+def test_foreign_directories_are_kept_with_their_modes_even_when_empty(tmp_path):
+    out = tmp_path / "deploy"
+    write_tree(out, {"job": {"a.yaml": "a: 1\n"}}, check=False)
+    (out / "job" / "empty" / "deeper").mkdir(parents=True)
+    (out / "job" / "private").mkdir(mode=0o700)
+    os.chmod(out / "job" / "private", 0o700)
+    (out / "job" / "private" / "notes.txt").write_text("mine\n")
+    write_tree(out, {"job": {"a.yaml": "a: 2\n"}}, check=False)
+    modes = _modes(out / "job")
+    assert modes["empty"] == modes["empty/deeper"] == "0o755"
+    assert modes["private"] == "0o700" and (out / "job" / "private" / "notes.txt").read_text() == "mine\n"
+    assert (out / "job" / "a.yaml").read_text().endswith("a: 2\n")
+
+
+def test_a_directory_of_pfgens_own_that_it_no_longer_writes_into_goes(tmp_path):
+    out = tmp_path / "deploy"
+    write_tree(out, {"job": {"a.yaml": "a: 1\n", "sub/b.yaml": "b: 1\n"}}, check=False)
+    write_tree(out, {"job": {"a.yaml": "a: 1\n"}}, check=False)
+    assert sorted(_modes(out / "job")) == ["a.yaml"]
+
+
+@pytest.mark.parametrize("in_the_way", ["directory", "file-as-parent"])
+def test_something_foreign_where_a_file_goes_is_a_positioned_error(tmp_path, in_the_way):
+    out = tmp_path / "deploy"
+    write_tree(out, {"job": {"a.yaml": "a: 1\n"}}, check=False)
+    if in_the_way == "directory":
+        (out / "job" / "sub" / "b.yaml").mkdir(parents=True)
+        (out / "job" / "sub" / "b.yaml" / "x").write_text("x\n")
+    else:
+        (out / "job" / "sub").write_text("a file\n")
+    before = snapshot(out)
+    with pytest.raises(UserError) as caught:
+        write_tree(out, {"job": {"a.yaml": "a: 1\n", "sub/b.yaml": "b: 1\n"}}, check=False, display="deploy")
+    assert str(caught.value).startswith("deploy/job/sub/b.yaml:1:1: error: is in the way")
+    assert snapshot(out) == before
+
+
+def test_an_output_under_a_file_is_a_user_error(tmp_path):
+    (tmp_path / "file").write_text("x\n")
+    for check in (True, False):
+        with pytest.raises(UserError, match="is a file, not a directory"):
+            write_tree(tmp_path / "file" / "sub", {"job": {"a.yaml": "a: 1\n"}}, check=check)

@@ -19,6 +19,13 @@ CONTAINER = "pytorch"  # the name the operator's webhook, port lookup and Katib 
 PORT_NAME = "pytorchjob-port"
 
 PRELUDE = 'export NODE_RANK="${PET_NODE_RANK}"\n'
+# The oldest Training Operator whose pods get what this output relies on: PET_NODE_RANK,
+# PET_NPROC_PER_NODE and WORLD_SIZE = replicas x nprocPerNode (kubeflow/trainer v1.7.0,
+# pkg/controller.v1/pytorch/envvar.go; v1.6.0 set WORLD_SIZE to the replica count), and
+# runPolicy.suspend, which Kueue needs (its PyTorchJob docs also require v1.7.0).
+MIN_OPERATOR_VERSION = "v1.7.0"
+MIN_OPERATOR_ANNOTATION = "pfgen.dev/min-training-operator"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # Kueue's constants.QueueLabel
 
 
 def kubelet_literal(text: str) -> str:
@@ -57,8 +64,24 @@ def env(plan: JobPlan) -> list[dict]:
     return [{"name": name, "value": kubelet_literal(value)} for name, value in values] + list(plan.extra.get("env_from_secrets", []))
 
 
+def resources(plan: JobPlan) -> dict:
+    """requests: GPUs, cpu, memory; limits: GPUs and memory (= request). See pfgen/sizing.py."""
+    requests: dict = {}
+    limits: dict = {}
+    if plan.vm.gpus > 0:
+        requests[plan.placement.gpu_resource] = limits[plan.placement.gpu_resource] = plan.procs_per_node
+    if plan.resources is not None:
+        requests["cpu"] = plan.resources.cpu
+        requests["memory"] = limits["memory"] = plan.resources.memory
+    result = {}
+    if limits:
+        result["limits"] = dict(sorted(limits.items()))
+    if requests:
+        result["requests"] = dict(sorted(requests.items()))
+    return result
+
+
 def pod_template(plan: JobPlan) -> dict:
-    gpus = {plan.placement.gpu_resource: plan.procs_per_node}
     mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]
     volumes: list[dict] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
     for mount in plan.mounts:
@@ -81,7 +104,7 @@ def pod_template(plan: JobPlan) -> dict:
         "command": ["bash", "-c", kubelet_literal(script(plan))],
         "env": env(plan),
         "ports": [{"name": PORT_NAME, "containerPort": plan.master_port, "protocol": "TCP"}],
-        "resources": {"limits": dict(gpus), "requests": dict(gpus)},
+        "resources": resources(plan),
         "volumeMounts": mounts,
     }
     spec: dict = {"containers": [container], "volumes": volumes}
@@ -91,24 +114,55 @@ def pod_template(plan: JobPlan) -> dict:
         spec["tolerations"] = [dict(t) for t in plan.placement.tolerations]
     if plan.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in plan.image_pull_secrets]
-    return {"metadata": {"labels": dict(plan.labels)}, "spec": spec}
+    pod = plan.pod
+    if pod.priority_class:
+        spec["priorityClassName"] = pod.priority_class
+    if pod.service_account:
+        spec["serviceAccountName"] = pod.service_account
+    if pod.scheduler_name:
+        spec["schedulerName"] = pod.scheduler_name
+    labels = dict(pod.labels)
+    labels.update(plan.labels)  # pfgen's own labels win: the job's selectors rely on them
+    meta: dict = {"labels": dict(sorted(labels.items()))}
+    if pod.annotations:
+        meta["annotations"] = dict(pod.annotations)
+    return {"metadata": meta, "spec": spec}
 
 
 def metadata(plan: JobPlan) -> dict:
-    meta: dict = {"name": plan.name, "labels": dict(plan.labels)}
+    labels = dict(plan.labels)
+    if plan.queue:
+        labels[QUEUE_LABEL] = plan.queue
+    meta: dict = {"name": plan.name, "labels": dict(sorted(labels.items())),
+                  "annotations": {MIN_OPERATOR_ANNOTATION: MIN_OPERATOR_VERSION}}
     if plan.namespace:
         meta["namespace"] = plan.namespace
     return meta
 
 
+def run_policy(plan: JobPlan) -> dict:
+    """spec.runPolicy: the job ends (Failed) instead of restarting forever; see docs/template.md.
+
+    Without backoffLimit the operator's PastBackoffLimit is always false
+    (pkg/core/job.go), so an OnFailure job that crashes never fails; cleanPodPolicy
+    Running deletes Workers still running (e.g. hung in a collective) when the job ends.
+    """
+    policy: dict = {"cleanPodPolicy": plan.run_policy.clean_pod_policy}
+    if plan.run_policy.backoff_limit is not None:
+        policy["backoffLimit"] = plan.run_policy.backoff_limit
+    return dict(sorted(policy.items()))
+
+
 def build(plan: JobPlan) -> dict:
-    replicas = {"Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": pod_template(plan)}}
+    restart = plan.run_policy.restart_policy
+    replicas = {"Master": {"replicas": 1, "restartPolicy": restart, "template": pod_template(plan)}}
     if plan.nodes > 1:
         # The webhook rejects Worker replicas: 0, so a one-node job has no Worker key.
-        replicas["Worker"] = {"replicas": plan.nodes - 1, "restartPolicy": "OnFailure", "template": pod_template(plan)}
+        replicas["Worker"] = {"replicas": plan.nodes - 1, "restartPolicy": restart, "template": pod_template(plan)}
     return {
         "apiVersion": "kubeflow.org/v1",
         "kind": "PyTorchJob",
         "metadata": metadata(plan),
-        "spec": {"nprocPerNode": str(plan.procs_per_node), "pytorchReplicaSpecs": replicas},
+        "spec": {"nprocPerNode": str(plan.procs_per_node), "pytorchReplicaSpecs": replicas,
+                 "runPolicy": run_policy(plan)},
     }

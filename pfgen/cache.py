@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 import pickle
 import sys
 import tempfile
@@ -136,10 +137,10 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     found: list[tuple[str, str]] = []
     workspace = getattr(options, "workspace_dir", None)
     if workspace is not None:
-        found.append(("tree", str(Path(workspace).resolve())))
+        found.append(("tree", os.path.abspath(workspace)))
     image = getattr(job.plan, "workspace_image", None)
     if image is not None:  # the image tag hashes the workspace's files (pfgen/workspace.py)
-        found.append(("tree", str(Path(image.workspace_dir).resolve())))
+        found.append(("tree", os.path.abspath(image.workspace_dir)))
     for hook in DEPENDENCIES:
         found.extend(hook(template, job, options))
     return sorted(set(found))
@@ -160,22 +161,33 @@ def digest_file(path: str) -> str:
 
 def digest_tree(path: str) -> str:
     """Names, executable bits and bytes of every file below ``path`` (what a workspace image hashes, and
-    more). A symlinked file counts by its target's bytes; a symlinked directory makes the tree volatile
-    (never equal to itself), so such a job is always compiled again."""
+    more), read as the workspace scan reads them (pfgen.safefs): no link below ``path`` is followed, a
+    link counts by its target's text, a special file by its kind and is never opened. The real path
+    of ``path`` is part of the digest, so pointing a workspace link elsewhere is seen."""
+    from pfgen import safefs
+
     root = Path(path)
     if not root.is_dir():
-        return "missing" if not root.exists() else "file:" + digest_file(path)
-    digest = hashlib.sha256()
-    for directory, dirs, names in os.walk(root):
-        dirs.sort()
-        if any(os.path.islink(os.path.join(directory, d)) for d in dirs):
-            return "volatile:" + os.urandom(16).hex()
-        for name in sorted(names):
-            full = os.path.join(directory, name)
-            rel = Path(full).relative_to(root).as_posix()
-            data = _read(Path(full))
-            mode = "x" if os.access(full, os.X_OK) else "-"
+        return "missing" if not os.path.lexists(root) else "not-a-directory"
+    digest = hashlib.sha256(f"R {os.path.realpath(root)}\0".encode())
+    try:
+        for rel, st in safefs.walk(root):
+            full = os.path.join(path, rel)
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(f"L {rel} ".encode() + os.fsencode(os.readlink(full)) + b"\0")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                digest.update(f"S {rel} {stat.S_IFMT(st.st_mode)}\0".encode())
+                continue
+            try:
+                with os.fdopen(safefs.open_regular(full), "rb") as handle:
+                    data: Optional[bytes] = handle.read()
+            except (OSError, safefs.Refused):
+                data = None
+            mode = "x" if st.st_mode & stat.S_IXUSR else "-"
             digest.update(f"F {rel} {mode} ".encode() + (_sha(data).encode() if data is not None else b"?") + b"\0")
+    except (OSError, safefs.Refused):
+        return "volatile:" + os.urandom(16).hex()  # cannot be read the same way twice: always compile again
     return digest.hexdigest()
 
 

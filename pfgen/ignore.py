@@ -173,6 +173,7 @@ def _parse_class(pattern: str, start: int) -> Optional[tuple[str, int]]:
         negate = True
         i += 1
     parts: list[str] = []
+    last: Optional[str] = None  # the previous member, when it was a single character
     first = True
     while i < n:
         c = pattern[i]
@@ -185,23 +186,98 @@ def _parse_class(pattern: str, start: int) -> Optional[tuple[str, int]]:
             name = pattern[i + 2 : end] if end != -1 else None
             if name in _POSIX_CLASSES:
                 parts.append(_POSIX_CLASSES[name])
+                last = None
                 i = end + 2
                 continue
         if c == "\\" and i + 1 < n:
             parts.append(_class_char(pattern[i + 1]))
+            last = pattern[i + 1]
             i += 2
             continue
-        if c == "-" and parts and i + 1 < n and pattern[i + 1] != "]":
-            parts.append("-")
-            i += 1
+        if c == "-" and parts and last is not None and i + 1 < n and pattern[i + 1] != "]":
+            j = i + 1
+            high = pattern[j + 1] if pattern[j] == "\\" and j + 1 < n else pattern[j]
+            j += 2 if pattern[j] == "\\" and j + 1 < n else 1
+            if high < last:
+                # git's wildmatch tests each member on its own before it sees the '-', so a
+                # reversed range (z-a) adds nothing to its first character; a regex would refuse it
+                pass
+            else:
+                parts += ["-", _class_char(high)]
+            last = None
+            i = j
             continue
         parts.append(_class_char(c))
+        last = c
         i += 1
     return None
 
 
 def _class_char(c: str) -> str:
     return "\\" + c if c in "\\]^-[" else c
+
+
+_STAR = "[^/]*"
+
+
+def _fixed_width(piece: str) -> bool:
+    """Whether a regex fragment matches exactly one fixed string shape of characters other than '/':
+    escapes, literals and classes that cannot match '/' (checked conservatively)."""
+    i, n = 0, len(piece)
+    while i < n:
+        c = piece[i]
+        if c == "\\":
+            if i + 1 >= n or piece[i + 1] == "/":
+                return False
+            i += 2
+        elif c == "[":
+            j = i + 1
+            if piece.startswith("^/", j):
+                j += 2
+            elif j < n and piece[j] == "^":
+                return False  # a negated class without '/' would match it
+            while j < n and piece[j] != "]" or j == i + 1:
+                if piece[j] == "\\":
+                    j += 1
+                elif piece[j] == "/" and not piece.startswith("[^/", i):
+                    return False
+                j += 1
+                if j > n:
+                    return False
+            if j >= n:
+                return False
+            i = j + 1
+        elif c in "/.*+?{}|()^$":
+            return False
+        else:
+            i += 1
+    return True
+
+
+def _linear(atoms: list[str]) -> str:
+    """Join regex atoms, making runs of ``*`` within one path component linear-time.
+
+    A glob ``*P1*P2*...*Pk`` (each Pi of fixed width) matches iff matching every Pi but the last at
+    its leftmost possible place succeeds, so each ``*Pi`` that another ``*`` follows is emitted as
+    the atomic ``(?>[^/]*?Pi)``: the regex engine commits to that place instead of trying every
+    split (``*a*a*a*a*b`` on a 255-character name took seconds, and more stars took forever)."""
+    out: list[str] = []
+    i, n = 0, len(atoms)
+    while i < n:
+        if atoms[i] != _STAR:
+            out.append(atoms[i])
+            i += 1
+            continue
+        j = i + 1
+        while j < n and atoms[j] != _STAR:
+            j += 1
+        piece = "".join(atoms[i + 1 : j])
+        if j < n and piece and _fixed_width(piece):
+            out.append("(?>[^/]*?" + piece + ")")
+        else:
+            out.append(_STAR + piece)
+        i = j
+    return "".join(out)
 
 
 def _compile_git(pattern: str, anchored: bool) -> Optional["re.Pattern[str]"]:
@@ -213,7 +289,7 @@ def _compile_git(pattern: str, anchored: bool) -> Optional["re.Pattern[str]"]:
         if kind == "lit":
             out.append(re.escape(value))
         elif kind == "star":
-            out.append("[^/]*")
+            out.append(_STAR)
         elif kind == "any":
             out.append("[^/]")
         elif kind == "class":
@@ -222,7 +298,7 @@ def _compile_git(pattern: str, anchored: bool) -> Optional["re.Pattern[str]"]:
             out.append("(?:.*/)?")
         else:
             out.append(".*")
-    return re.compile("".join(out), re.DOTALL)
+    return re.compile(_linear(out), re.DOTALL)
 
 
 class GitIgnore:
@@ -335,7 +411,7 @@ class _DockerPattern:
 def _compile_docker(text: str) -> _DockerPattern:
     exclusion = text.startswith("!")
     pattern = text[1:] if exclusion else text
-    regex = "^"
+    regex = ["^"]
     kind = "exact"
     i, n = 0, len(pattern)
     index = 0
@@ -351,36 +427,36 @@ def _compile_docker(text: str) -> _DockerPattern:
                     if kind == "exact":
                         kind = "prefix"
                     else:
-                        regex += ".*"
+                        regex.append(".*")
                         kind = "regex"
                 else:
-                    regex += "(.*/)?"
+                    regex.append("(.*/)?")
                     kind = "regex"
                 if index == 0:
                     kind = "suffix"
             else:
-                regex += "[^/]*"
+                regex.append("[^/]*")
                 kind = "regex"
         elif c == "?":
-            regex += "[^/]"
+            regex.append("[^/]")
             kind = "regex"
         elif c in ".+()|{}$":
-            regex += "\\" + c
+            regex.append("\\" + c)
         elif c == "\\":
             if i < n:
-                regex += "\\" + pattern[i]
+                regex.append("\\" + pattern[i])
                 i += 1
                 kind = "regex"
             else:
-                regex += "\\\\"
+                regex.append("\\\\")
         elif c in "[]":
-            regex += c
+            regex.append(c)
             kind = "regex"
         else:
-            regex += c
+            regex.append(c)
         index += 1
     if kind == "regex":
-        return _DockerPattern(text, exclusion, kind, re.compile(regex + "$", re.DOTALL))
+        return _DockerPattern(text, exclusion, kind, re.compile(_linear(regex) + "$", re.DOTALL))
     if kind == "prefix":
         return _DockerPattern(text, exclusion, kind, pattern[:-2])
     if kind == "suffix":

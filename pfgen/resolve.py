@@ -208,10 +208,12 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
 
     path_key = ("job_setting", "workspace", "path")
     written = doc.get(path_key)
+    boundary = None  # -d DIR comes from the command line, not from the repository
     if override is not None:
         directory, display = override, str(override)
     else:
-        directory = template.resolve().parent / str(written).replace("\\", "/")
+        boundary = template.resolve().parent
+        directory = boundary / str(written).replace("\\", "/")
         display = str(written)
     where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
     mount_key = ("job_setting", "workspace", "mount_path")
@@ -226,6 +228,7 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
         image_pos=doc.pos(("job_setting", "docker", "image")),
         mount_pos=doc.pos(mount_key) if doc.get(mount_key) is not None else where,
         display=display,
+        boundary=boundary,
     )
     issues.diagnostics.extend(diagnostics)
     return image

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterator, Optional
 
+from pfgen import safefs
 from pfgen.errors import WARNING, Diagnostic, display_path
 from pfgen.ignore import parse_gitignore, to_dockerignore
 
@@ -31,6 +32,9 @@ TAG_PREFIX = "sha-"
 TAG_HEX = 16
 DOCKERFILE_IN_CONTEXT = ".pfgen.Dockerfile"  # the Dockerfile's name inside pfgen's build context
 _CHUNK = 1 << 20
+PFIGNORE_MAX_BYTES = 64 * 1024  # a real .pfignore is a few hundred bytes
+PFIGNORE_MAX_RULES = 200
+WALK_LIMITS = safefs.WalkLimits(entries=200_000, depth=64, seconds=30.0)
 
 if TYPE_CHECKING:
     from pfgen.plan import WorkspaceImage
@@ -66,7 +70,8 @@ def _where(file: str, pos: tuple[int, int]):
     return diag
 
 
-def scan(root: Path, *, file: str, pos: tuple[int, int], display: Optional[str] = None) -> tuple[
+def scan(root: Path, *, file: str, pos: tuple[int, int], display: Optional[str] = None,
+         boundary: Optional[Path] = None) -> tuple[
     Optional[Workspace], list[Diagnostic]
 ]:
     """Walk the workspace and apply `.pfignore`.
@@ -74,24 +79,49 @@ def scan(root: Path, *, file: str, pos: tuple[int, int], display: Optional[str] 
     Diagnostics about the directory are reported at ``file:pos`` (the
     template's ``workspace.path`` or the command line); `.pfignore` problems at
     their own line. Returns (None, diagnostics) when there is an error.
+
+    With ``boundary`` (the template's directory), a workspace reached through a
+    symbolic link that leads outside it is refused. Nothing below ``root`` is
+    followed: links are listed (and not copied), `.pfignore` must be a regular
+    file, and the walk is bounded (:data:`WALK_LIMITS`).
     """
     diag = _where(file, pos)
     shown = display or str(root)
+    if boundary is not None:
+        link = safefs.escaping_link(root, boundary)
+        if link is not None:
+            return None, [diag(f"workspace {shown!r} leads outside the template's directory through the symbolic "
+                               f"link {safefs.shown(link[0])!r} (to {link[1]!r}); pfgen does not follow links "
+                               "out of the template's directory: copy the files in or point workspace.path inside it")]
     if not root.is_dir():
-        what = "does not exist" if not root.exists() else "is not a directory"
+        what = "does not exist" if not os.path.lexists(root) else "is not a directory"
         return None, [diag(f"workspace directory {shown!r} {what}")]
     diagnostics: list[Diagnostic] = []
     pfignore_path = root / PFIGNORE
     pfignore_text = ""
-    if pfignore_path.is_file():
+    try:
+        data = safefs.read_regular(pfignore_path, PFIGNORE_MAX_BYTES, shown=safefs.shown(pfignore_path))
+    except FileNotFoundError:
+        data = None
+    except safefs.Refused as err:
+        return None, [diag(f"workspace {shown!r}: {err}; .pfignore must be a regular file in the workspace")]
+    if data is not None:
         try:
-            pfignore_text = pfignore_path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as err:
+            pfignore_text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
             return None, [Diagnostic(display_path(pfignore_path), 1, 1, f"cannot read .pfignore: {err}")]
-        for problem in parse_gitignore(pfignore_text)[1]:
+        rules, problems = parse_gitignore(pfignore_text)
+        if len(rules) > PFIGNORE_MAX_RULES:
+            return None, [Diagnostic(display_path(pfignore_path), rules[PFIGNORE_MAX_RULES].line, 1,
+                                     f".pfignore has more than {PFIGNORE_MAX_RULES} patterns; a workspace needs a few")]
+        for problem in problems:
             diagnostics.append(Diagnostic(display_path(pfignore_path), problem.line, 1, problem.message, WARNING))
 
-    entries = list(_walk(root))
+    try:
+        entries = list(safefs.walk(root, WALK_LIMITS))
+    except safefs.Refused as err:
+        return None, diagnostics + [diag(f"workspace {shown!r} {err}" if isinstance(err, safefs.WalkTooLarge)
+                                         else f"workspace {shown!r}: {err}")]
     for rel, _ in entries:
         try:
             rel.encode("utf-8")
@@ -169,21 +199,6 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative path, lstat) of every non-directory under ``root``; symlinks are not followed."""
-    stack = [("", root)]
-    while stack:
-        prefix, directory = stack.pop()
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            rel = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((rel + "/", Path(entry.path)))
-            else:
-                yield rel, entry.stat(follow_symlinks=False)
-
-
 # -- the content hash and the build context ----------------------------------
 
 
@@ -209,7 +224,7 @@ def image_tag(dockerfile: str, workspace: Workspace) -> str:
     for f in workspace.files:
         hasher.file(f)
         size = 0
-        for chunk in _read(workspace.root / f.path):
+        for chunk in _read(workspace.root, f.path):
             hasher.h.update(chunk)
             size += len(chunk)
         if size != f.size:
@@ -220,13 +235,17 @@ def image_tag(dockerfile: str, workspace: Workspace) -> str:
 class WorkspaceChanged(Exception):
     """A file changed between the scan and reading it."""
 
-    def __init__(self, path: str):
-        super().__init__(f"workspace file {path!r} changed while pfgen was reading it; run again")
+    def __init__(self, path: str, why: str = ""):
+        super().__init__(f"workspace file {path!r} changed while pfgen was reading it{': ' + why if why else ''}; run again")
         self.path = path
 
 
-def _read(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
+def _read(root: Path, rel: str) -> Iterator[bytes]:
+    try:
+        fd = safefs.open_below(root, rel)
+    except safefs.Refused as err:
+        raise WorkspaceChanged(rel, str(err)) from None
+    with os.fdopen(fd, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             yield chunk
 
@@ -256,7 +275,11 @@ def write_context(dockerfile: str, workspace: Workspace, out: IO[bytes]) -> str:
             hasher.file(f)
             info = _info(f.path, 0o755 if f.executable else 0o644)
             info.size = f.size
-            with open(workspace.root / f.path, "rb") as handle:
+            try:
+                fd = safefs.open_below(workspace.root, f.path)
+            except safefs.Refused as err:
+                raise WorkspaceChanged(f.path, str(err)) from None
+            with os.fdopen(fd, "rb") as handle:
                 reader = _HashingReader(handle, hasher.h)
                 try:
                     tar.addfile(info, reader)  # type: ignore[arg-type]
@@ -305,11 +328,13 @@ def plan_image(
     image_pos: tuple[int, int],
     mount_pos: tuple[int, int],
     display: Optional[str] = None,
+    boundary: Optional[Path] = None,
 ) -> tuple[Optional["WorkspaceImage"], list[Diagnostic]]:
     """Everything a job with a workspace needs: Dockerfile, .dockerignore, tag, image.
 
     ``file`` and the ``*_pos`` positions say where to report problems (the
-    template's ``workspace.path``, ``docker.image`` and ``mount_path``).
+    template's ``workspace.path``, ``docker.image`` and ``mount_path``);
+    ``boundary`` is the directory the workspace must not lead out of (see :func:`scan`).
     """
     from pfgen.emit import dockerfile as emit
     from pfgen.plan import WorkspaceImage
@@ -328,7 +353,7 @@ def plan_image(
                 "set 'registry:' in pfgen.yaml (e.g. 'registry: registry.example.com/team')",
             )
         )
-    workspace, found = scan(workspace_dir, file=file, pos=workspace_pos, display=shown)
+    workspace, found = scan(workspace_dir, file=file, pos=workspace_pos, display=shown, boundary=boundary)
     diagnostics += found
     if workspace is not None:
         problem = emit.check_workspace_name(workspace.name)

@@ -230,11 +230,33 @@ def test_dependency_hook_recompiles_when_a_recorded_file_changes(project, monkey
     assert build().compiled == ["b"]
 
 
-def test_symlinked_directory_in_a_workspace_is_never_served(project, tmp_path):
+def test_a_link_in_a_workspace_counts_by_its_target_text_and_is_never_followed(project, tmp_path):
+    """Links below a workspace are not copied into the image (pfgen.safefs), so what they point
+    at is not read, by the scan or by the cache key; retargeting one is a change."""
     outside = tmp_path / "outside"
     outside.mkdir()
-    (project / "jobs" / "a" / "cifar" / "link").symlink_to(outside, target_is_directory=True)
+    link = project / "jobs" / "a" / "cifar" / "link"
+    link.symlink_to(outside, target_is_directory=True)
     build()
+    assert build().compiled == []
+    (outside / "secret").write_text("not read")
+    assert build().compiled == []
+    link.unlink()
+    link.symlink_to(tmp_path, target_is_directory=True)
+    assert build().compiled == ["a"]
+
+
+def test_retargeting_a_workspace_link_inside_the_template_directory_is_seen(project):
+    job = project / "jobs" / "a"
+    (job / "cifar").rename(job / "real")
+    (job / "other").mkdir()
+    for f in (job / "real").iterdir():
+        (job / "other" / f.name).write_bytes(f.read_bytes() + b"# other\n")
+    (job / "cifar").symlink_to("real", target_is_directory=True)
+    build()
+    assert build().compiled == []
+    (job / "cifar").unlink()
+    (job / "cifar").symlink_to("other", target_is_directory=True)
     assert build().compiled == ["a"]
 
 

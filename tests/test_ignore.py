@@ -151,3 +151,42 @@ def test_awkward_names_are_excluded_and_reincluded_exactly(name):
     for pfignore in ("*\n!other\n", f"other\n"):
         text, kept = to_dockerignore(pfignore, files)
         assert DockerIgnore.parse(text).sent(files) == kept
+
+
+# -- reversed ranges and linear-time matching (issue 16) ----------------------------
+
+
+@needs_git
+@pytest.mark.parametrize("pattern", ["[z-a]", "[z-ab]x", "[b-a]*", "x[!z-a]"])
+def test_reversed_ranges_match_what_git_matches(tmp_path, pattern):
+    """git's wildmatch: a reversed range z-a adds nothing to 'z' (a regex would refuse to compile it)."""
+    names = ["a", "b", "z", "ax", "bx", "zx", "xa", "xz", "b.log"]
+    for name in names:
+        (tmp_path / name).write_text(name)
+    kept = git_kept_files(tmp_path, pattern + "\n")
+    assert {n for n in names if not GitIgnore.parse(pattern + "\n").excluded(n)} == kept
+    text, keep = to_dockerignore(pattern + "\n", names)
+    assert DockerIgnore.parse(text).sent(names) == keep
+
+
+_glob_atoms = st.sampled_from(["*", "**", "a", "b", "/", "?", "[ab]", "[!a]", "\\*", "[a-b]"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(atoms=st.lists(_glob_atoms, min_size=1, max_size=8), anchored=st.booleans(),
+       paths=st.lists(st.text("ab/*", max_size=12), min_size=1, max_size=10))
+def test_linear_time_regexes_mean_what_the_plain_ones_mean(atoms, anchored, paths):
+    """Runs of '*' are compiled with atomic groups (leftmost placement, no backtracking into them);
+    on any pattern and path they agree with the plain translation, for git's and Docker's matcher.
+    (How fast they are is measured by benchmarks/hostile_input.py, case pfignore-glob-backtracking.)"""
+    from pfgen import ignore
+
+    pattern = "".join(atoms)
+    fast_git, fast_docker = ignore._compile_git(pattern, anchored), ignore._compile_docker("/" + pattern)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(ignore, "_linear", "".join)
+        plain_git, plain_docker = ignore._compile_git(pattern, anchored), ignore._compile_docker("/" + pattern)
+    for path in paths:
+        if fast_git is not None:
+            assert bool(fast_git.fullmatch(path)) == bool(plain_git.fullmatch(path)), (pattern, path, fast_git.pattern)
+        assert fast_docker.match(path) == plain_docker.match(path), (pattern, path)

@@ -33,7 +33,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "schemas" / "pf-template.schema.json"
-VMS = REPO / "pfgen" / "vms.json"
+VMS = REPO / "pfgen" / "resolve" / "vms.json"
 
 TEAMS = ["vision", "nlp", "speech", "recsys", "research", "platform", "llm", "robotics"]
 IMAGES = ["friendliai/periflow:sdk", "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime",

@@ -1,3 +1,3 @@
-from pfgen.entry import main
+from pfgen.cli.entry import main
 
 main()

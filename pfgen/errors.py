@@ -77,7 +77,7 @@ class Collector:
             raise UserError(self.diagnostics)
 
 
-def _distance(a: str, b: str) -> int:
+def distance(a: str, b: str) -> int:
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
@@ -94,7 +94,7 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     candidates = difflib.get_close_matches(word, sorted(set(choices)), n=5, cutoff=0.6)
     if not candidates:
         return None
-    return min(candidates, key=lambda c: (_distance(word, c), c))
+    return min(candidates, key=lambda c: (distance(word, c), c))
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -12,21 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pfgen import dump, plaintext, rules, schema
-from pfgen.config import ProjectConfig, config_for
-from pfgen.credentials import SecretsConfig
+from pfgen.output import dump
+from pfgen.validate import plaintext
+from pfgen.validate import rules
+from pfgen.validate import schema
+from pfgen.validate.config import ProjectConfig, config_for
+from pfgen.secrets.credentials import SecretsConfig
 from pfgen.emit import kustomization, pvc, pytorchjob, secrets
 from pfgen.errors import Collector, Diagnostic, UserError, display_path
-from pfgen.load import Document, load_file, load_text
-from pfgen.plan import JobPlan
+from pfgen.load.document import Document, load_file, load_text
+from pfgen.resolve.plan import JobPlan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-    from pfgen.tuning import Tuning
+    from pfgen.resolve.plan import Tuning
 
-TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
         rules.check(doc, issues)
     if issues.has_errors:
         # Still report what can be checked on its own: the VM and the device count.
-        from pfgen.resolve import vm_layout
+        from pfgen.resolve.job import vm_layout
 
         vm_layout(doc, config, issues)
     plan = None
@@ -89,7 +91,7 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
         hpo = _parse_tuning(doc, issues)
         plan = resolve_plan(doc, template, config, issues, options)
         if plan is not None and hpo is not None:
-            from pfgen import tuning
+            from pfgen.validate import tuning
 
             hpo = tuning.check_trial_spec(doc, hpo, training_job(plan), plan.name, issues)
             plan = replace(plan, tuning=hpo)
@@ -97,10 +99,10 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
 
 
 def _parse_tuning(doc: Document, issues: Collector) -> Optional[Tuning]:
-    """The template's tuning section, or None; pfgen.tuning is loaded only for templates that have one."""
+    """The template's tuning section, or None; pfgen.validate.tuning is loaded only for templates that have one."""
     if "tuning" not in doc.data:
         return None
-    from pfgen import tuning
+    from pfgen.validate import tuning
 
     return tuning.parse(doc, issues)
 
@@ -109,8 +111,8 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
                  options: CompileOptions = CompileOptions()) -> Optional[JobPlan]:
     import dataclasses
 
-    from pfgen import credentials
-    from pfgen.resolve import resolve
+    from pfgen.secrets import credentials
+    from pfgen.resolve.job import resolve
 
     plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir)
     data = doc.data.get("data") or {}

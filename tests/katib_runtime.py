@@ -1,6 +1,6 @@
 """What Katib v0.19 and the Training Operator v1.9 do to a trial, re-enacted for tests.
 
-The Training Operator's env is pfgen.operator's model. Each function names the
+The Training Operator's env is pfgen.kube.operator's model. Each function names the
 upstream code it follows (see
 /work/shared/reference/kubeflow-runtime.md for the facts):
 

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pfgen.errors import UserError
-from pfgen.names import k8s_name
-from pfgen.operator import kubelet_expand
+from pfgen.kube.names import k8s_name
+from pfgen.kube.operator import kubelet_expand
 from pfgen.pipeline import compile_text
-from pfgen.verify import dns1035_label
+from pfgen.kube.verify import dns1035_label
 
 WORK = Path(tempfile.mkdtemp(prefix="pfgen-properties-"))
 TEMPLATE = WORK / "pf-template.yml"
@@ -198,7 +198,7 @@ def test_mount_paths_reach_the_pod_unchanged_or_are_refused(path):
 @given(env=st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).filter(lambda k: not k.startswith(("PET_", "KATIB"))),
                            HOSTILE, max_size=8))
 def test_output_is_identical_across_runs_and_hash_seeds(env):
-    from pfgen.rules import RESERVED_ENV
+    from pfgen.validate.rules import RESERVED_ENV
 
     env = {k: v for k, v in env.items() if k not in RESERVED_ENV}
     text = _yaml_text(template(env_var=env))

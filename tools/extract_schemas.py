@@ -3,7 +3,7 @@
 
 Maintainer tool, not part of pfgen. It copies schemas out of their sources
 without changing them (the strict reading is applied when pfgen loads them,
-see pfgen/verify.py), so that each shipped file can be compared with its
+see pfgen/kube/verify.py), so that each shipped file can be compared with its
 upstream original. Sources and their commits are listed in
 schemas/crds/SOURCES.md and schemas/k8s/SOURCES.md.
 

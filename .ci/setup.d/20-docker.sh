@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System packages for the image tests (tests/test_image_*.py, tests/infra/):
+# System packages for the image tests (tests/image/test_image_*.py, tests/infra/):
 # a real Docker daemon and CLI (docker.io), a real registry (docker-registry),
 # a static busybox to make a base image offline (busybox-static), htpasswd for
 # the registry-with-auth fixture (apache2-utils) and git for the .pfignore

@@ -1,5 +1,5 @@
 """Stage 4: emitters. Each turns a JobPlan into Kubernetes objects (dicts) and
-never touches the disk; ``pfgen.dump`` serialises them."""
+never touches the disk; ``pfgen.output.dump`` serialises them."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ runs.
 from __future__ import annotations
 
 from pfgen.emit import tree_copy
-from pfgen.emit.pytorchjob import QUEUE_LABEL
-from pfgen.tuning import Tuning
+from pfgen.kube.names import QUEUE_LABEL
+from pfgen.resolve.plan import Tuning
 
 API_VERSION = "kubeflow.org/v1beta1"
 PRIMARY_CONTAINER = "pytorch"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pfgen.plan import Claim, JobPlan
+from pfgen.resolve.plan import Claim, JobPlan
 
 
 def build_claim(claim: Claim, plan: JobPlan) -> dict:

@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import re
 
-from pfgen.plan import JobPlan
+from pfgen.kube.names import MIN_OPERATOR_ANNOTATION, MIN_OPERATOR_VERSION, QUEUE_LABEL
+from pfgen.resolve.plan import JobPlan
 
 CONTAINER = "pytorch"  # the name the operator's webhook, port lookup and Katib require
 PORT_NAME = "pytorchjob-port"
 
 PRELUDE = 'export NODE_RANK="${PET_NODE_RANK}"\n'
-# The oldest Training Operator whose pods get what this output relies on: PET_NODE_RANK,
-# PET_NPROC_PER_NODE and WORLD_SIZE = replicas x nprocPerNode (kubeflow/trainer v1.7.0,
-# pkg/controller.v1/pytorch/envvar.go; v1.6.0 set WORLD_SIZE to the replica count), and
-# runPolicy.suspend, which Kueue needs (its PyTorchJob docs also require v1.7.0).
-MIN_OPERATOR_VERSION = "v1.7.0"
-MIN_OPERATOR_ANNOTATION = "pfgen.dev/min-training-operator"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # Kueue's constants.QueueLabel
 
 
 def kubelet_literal(text: str) -> str:
@@ -65,7 +59,7 @@ def env(plan: JobPlan) -> list[dict]:
 
 
 def resources(plan: JobPlan) -> dict:
-    """requests: GPUs, cpu, memory; limits: GPUs and memory (= request). See pfgen/sizing.py."""
+    """requests: GPUs, cpu, memory; limits: GPUs and memory (= request). See pfgen/resolve/sizing.py."""
     requests: dict = {}
     limits: dict = {}
     if plan.vm.gpus > 0:

@@ -21,10 +21,10 @@ from __future__ import annotations
 import base64
 import json
 
-from pfgen.credentials import KINDS, CredentialsConfig, SecretsConfig, auth_key, env_var
+from pfgen.secrets.credentials import KINDS, CredentialsConfig, SecretsConfig, auth_key, env_var
 from pfgen.emit import tree_copy
 from pfgen.errors import Diagnostic, UserError
-from pfgen.plan import CredentialUse, JobPlan
+from pfgen.resolve.plan import CredentialUse, JobPlan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

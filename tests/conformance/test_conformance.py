@@ -23,7 +23,7 @@ from conformance_support import (
     shared_crds,
 )
 from pfgen.errors import ERROR
-from pfgen.verify import KUSTOMIZATION, SCHEMAS, verify_files, verify_tree
+from pfgen.kube.verify import KUSTOMIZATION, SCHEMAS, verify_files, verify_tree
 
 
 def _ids(paths: list[Path]) -> list[str]:

@@ -1,0 +1,155 @@
+"""What ``pfgen validate`` and ``pfgen render`` do, and the reporting every command shares.
+
+No click here: :mod:`pfgen.cli.entry` runs these two commands without loading it
+(start-up is most of what they cost), and :mod:`pfgen.cli.main` calls the same
+functions once click has parsed the command line, so both print the same bytes
+and exit with the same status.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, NoReturn, Optional, Sequence
+
+    from pfgen.errors import Diagnostic, UserError
+
+EXIT_OK, EXIT_CHANGED, EXIT_INVALID, EXIT_IMAGE_FAILED = 0, 1, 2, 3
+
+
+def echo(message: str, *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo(message, err=err, nl=nl)``, without loading click when nothing else did.
+
+    For a str, click.echo differs from writing to ``sys.stdout``/``sys.stderr`` and
+    flushing only on Windows, on a stream whose encoding is ASCII (it writes UTF-8
+    instead) and by removing ANSI escape sequences on a stream that is not a
+    terminal. :mod:`pfgen.cli.entry` runs commands without click only where the first
+    two cannot happen, and text holding an ESC goes to click.echo itself.
+    """
+    if "click" in sys.modules or "\x1b" in message:
+        import click
+
+        click.echo(message, err=err, nl=nl)
+        return
+    stream = sys.stderr if err else sys.stdout
+    stream.write(message + "\n" if nl else message)
+    stream.flush()
+
+
+def batch() -> None:
+    """Compiling commands are short batch processes: they allocate many small objects (most of
+    them while importing pfgen), keep most of them to the end and exit. Python's cyclic garbage
+    collector would traverse them again and again to free the few cycles the exit frees anyway."""
+    import gc
+
+    gc.disable()
+
+
+def report(diagnostics: Iterable[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        echo(str(diagnostic), err=True)
+
+
+def fail(exc: UserError, fmt: str = "text") -> NoReturn:
+    if fmt != "text":
+        emit(fmt, exc.diagnostics)
+        sys.exit(EXIT_INVALID)
+    report(exc.diagnostics)
+    errors = sum(1 for d in exc.diagnostics if d.is_error)
+    echo(f"pfgen: {errors} error{'s' if errors != 1 else ''}; nothing written", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+def emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *, check: bool = False,
+         notes: Sequence[str] = ()) -> None:
+    from pfgen.cli.report import Report
+    from pfgen.cli.report import emit as write_report
+
+    write_report(fmt, Report(list(diagnostics), list(changes), check=check, notes=list(notes)),
+                 stdout=sys.stdout, stderr=sys.stderr)
+
+
+def roots(paths: tuple[str, ...], fmt: str) -> list[Path]:
+    from pfgen.errors import Diagnostic, UserError
+
+    found = [Path(p) for p in paths] or [Path(".")]
+    missing = [p for p in found if not p.exists()]
+    if missing:
+        fail(UserError([Diagnostic(str(p), 1, 1, "no such file or directory") for p in missing]), fmt)
+    return found
+
+
+def none_found(roots: list[Path], fmt: str) -> NoReturn:
+    from pfgen.errors import Diagnostic, UserError
+
+    fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+
+
+def templates(paths: tuple[str, ...], fmt: str = "text") -> list[Path]:
+    from pfgen.load.discover import find_templates
+
+    where = roots(paths, fmt)
+    return find_templates(where) or none_found(where, fmt)
+
+
+def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_none: bool = False) -> tuple[list[Path], list[Path]]:
+    """The templates below ``paths`` and where their builds write, in one walk of the repository:
+    ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
+    pfgen.yaml found. The output directories are not searched for templates."""
+    from pfgen.output.layout import DEFAULT_OUT
+    from pfgen.load.discover import find_jobs
+
+    where = roots(paths, fmt)
+    if out is not None:
+        found, output_dirs = find_jobs(where, None, [out])[0], [out]
+    else:
+        found, beside_configs = find_jobs(where, DEFAULT_OUT, [Path(DEFAULT_OUT)])
+        output_dirs = [Path(DEFAULT_OUT), *beside_configs]
+    if not found and not allow_none:
+        none_found(where, fmt)
+    return found, output_dirs
+
+
+def validate(paths: tuple[str, ...], fmt: str) -> None:
+    """``pfgen validate [PATHS]... --format FMT``: returns when every template is valid."""
+    batch()
+    from pfgen.output.layout import check_clashes, compile_all
+    from pfgen.errors import UserError
+
+    found, _ = jobs(paths, None, fmt)
+    try:
+        compiled, warnings = compile_all(found)
+        check_clashes(compiled)
+    except UserError as exc:
+        fail(exc, fmt)
+    emit(fmt, warnings)
+    if fmt == "text":
+        echo(f"pfgen: {len(compiled)} template{'s' if len(compiled) != 1 else ''} valid", err=True)
+
+
+def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets_mode: Optional[str] = None) -> None:
+    """``pfgen render TEMPLATE -o FMT``: print the template's manifests ('-' reads stdin)."""
+    batch()
+    from pfgen.output import dump
+    from pfgen.errors import UserError
+    from pfgen.load.document import decode
+    from pfgen.pipeline import CompileOptions, compile_job, compile_text
+
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
+    try:
+        if template == "-":
+            text = decode(sys.stdin.buffer.read(), "<stdin>")
+            job = compile_text(text, Path.cwd() / "pf-template.yml", "<stdin>", options=options)
+        else:
+            job = compile_job(Path(template), options=options)
+    except UserError as exc:
+        fail(exc)
+    report(job.diagnostics)
+    objects = job.objects + job.secret_objects
+    if fmt == "json":
+        echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": objects}), nl=False)
+    else:
+        echo(dump.to_yaml_stream(objects), nl=False)

@@ -1,0 +1,129 @@
+"""Reporters: how ``validate`` and ``build`` tell a person, a program or GitHub what happened.
+
+``--format text`` (default)
+    Diagnostics on stderr as ``path:line:col: severity: message``. ``build``
+    lists the files it changed on stdout (``created deploy/a/pytorchjob.yaml``);
+    ``build --check`` prints the unified diff on stdout and a one-line summary
+    on stderr.
+
+``--format json``
+    Exactly one JSON document on stdout, nothing else::
+
+        {
+          "version": 1,
+          "diagnostics": [
+            {"file": "jobs/a/pf-template.yml", "line": 3, "col": 5,
+             "severity": "error", "message": "..."}
+          ],
+          "changed": [
+            {"path": "deploy/a/pytorchjob.yaml", "status": "updated"}
+          ]
+        }
+
+    ``version`` changes only when a field is removed or changes meaning
+    (fields may be added). ``diagnostics`` are sorted by file, line, column;
+    ``severity`` is ``error`` or ``warning``. ``changed`` lists, sorted by
+    path, the files ``build`` wrote or (with ``--check``) would write;
+    ``status`` is ``created``, ``updated`` or ``removed``; ``validate``
+    always gives ``[]``.
+
+``--format github``
+    GitHub Actions workflow commands on stdout, so that problems show on the
+    pull request diff: ``::error file=F,line=L,col=C::message`` (``::warning``
+    for warnings). Property values escape ``%``, CR, LF, ``:`` and ``,``;
+    messages escape ``%``, CR and LF (the rules of actions/toolkit's
+    ``command.ts``). ``build --check`` adds one ``::error`` per out-of-date
+    file and prints the diff inside a ``::group::``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from pfgen.errors import Diagnostic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Sequence, TextIO
+
+JSON_VERSION = 1
+
+
+@dataclass
+class Report:
+    """What a command has to tell: diagnostics, changed files and remarks."""
+
+    diagnostics: Sequence[Diagnostic] = ()
+    changes: Sequence = ()  # pfgen.output.write.Change: .path, .status, .diff()
+    check: bool = False
+    out_dir: str = ""  # as shown, for the summary line
+    notes: list[str] = field(default_factory=list)  # plain-text remarks, text format only
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_command(command: str, message: str, **properties: object) -> str:
+    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items() if value is not None)
+    return f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def to_json(report: Report) -> str:
+    document = {
+        "version": JSON_VERSION,
+        "diagnostics": [
+            {"file": d.file, "line": d.line, "col": d.col, "severity": d.severity, "message": d.message}
+            for d in sorted(report.diagnostics)
+        ],
+        "changed": [{"path": c.path, "status": c.status} for c in sorted(report.changes, key=lambda c: c.path)],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_github(report: Report) -> str:
+    lines = []
+    for d in sorted(report.diagnostics):
+        lines.append(github_command(d.severity, d.message, file=d.file, line=d.line, col=d.col))
+    changes = sorted(report.changes, key=lambda c: c.path)
+    if changes and report.check:
+        lines.append("::group::pfgen build --check: diff")
+        lines.append("".join(c.diff() for c in changes).rstrip("\n"))
+        lines.append("::endgroup::")
+        for c in changes:
+            lines.append(github_command("error", f"{c.path} is out of date ({_would(c.status)}); run `pfgen build` and commit the result", file=c.path))
+    elif changes:
+        for c in changes:
+            lines.append(github_command("notice", f"pfgen {c.status} {c.path}", file=c.path))
+    return "".join(line + "\n" for line in lines)
+
+
+def _would(status: str) -> str:
+    return {"created": "would be created", "updated": "would be updated", "removed": "would be removed"}[status]
+
+
+def emit(fmt: str, report: Report, *, stdout: TextIO, stderr: TextIO) -> None:
+    if fmt == "json":
+        stdout.write(to_json(report))
+        return
+    if fmt == "github":
+        stdout.write(to_github(report))
+        return
+    for d in sorted(report.diagnostics):
+        stderr.write(f"{d}\n")
+    changes = sorted(report.changes, key=lambda c: c.path)
+    if report.check:
+        stdout.write("".join(c.diff() for c in changes))
+        if changes:
+            where = f" in {report.out_dir}" if report.out_dir else ""
+            stderr.write(f"pfgen: {len(changes)} file(s){where} out of date; run `pfgen build` and commit the result\n")
+    else:
+        for c in changes:
+            stderr.write(f"pfgen: {c.status} {c.path}\n")
+    for note in report.notes:
+        stderr.write(f"pfgen: {note}\n")

@@ -1,0 +1,1 @@
+"""Workspace images: the file set and tag (workspace), .pfignore (ignore), building and pushing (docker)."""

@@ -1,0 +1,387 @@
+"""Workspace images: which files go into the image, and the image's tag.
+
+PeriFlow uploaded every regular file under the workspace directory minus
+those matched by its `.pfignore` (gitignore syntax), and the job saw them at
+``<workspace.mount_path>/<basename(DIR)>``. pfgen bakes the same files into an
+image built ``FROM`` the template's ``docker.image``. The tag is a content
+hash computed here, in pure Python and without a daemon, over the rendered
+Dockerfile and the included files' relative paths, executable bits and bytes:
+the same tree gives the same tag on any machine and checkout (no mtimes,
+owners or absolute paths are hashed), and a file left out by `.pfignore`
+never changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Iterator, Optional
+
+from pfgen import safefs
+from pfgen.errors import WARNING, Diagnostic, display_path
+from pfgen.image.ignore import parse_gitignore, to_dockerignore
+
+PFIGNORE = ".pfignore"
+SIZE_LIMIT = 100 * 1024 * 1024  # PeriFlow's workspace limit: 104,857,600 bytes
+TAG_PREFIX = "sha-"
+TAG_HEX = 16
+DOCKERFILE_IN_CONTEXT = ".pfgen.Dockerfile"  # the Dockerfile's name inside pfgen's build context
+_CHUNK = 1 << 20
+PFIGNORE_MAX_BYTES = 64 * 1024  # a real .pfignore is a few hundred bytes
+PFIGNORE_MAX_RULES = 200
+WALK_LIMITS = safefs.WalkLimits(entries=200_000, depth=64, seconds=30.0)
+
+if TYPE_CHECKING:
+    from pfgen.resolve.plan import WorkspaceImage
+
+
+@dataclass(frozen=True)
+class WorkspaceFile:
+    """One file of a workspace, as it goes into the image."""
+
+    path: str  # relative to the workspace root, '/'-separated
+    executable: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace directory: the files baked into the job's image, after .pfignore."""
+
+    root: Path
+    name: str  # basename(DIR): the directory the files appear under in the image
+    files: tuple[WorkspaceFile, ...]  # included files, sorted by their UTF-8 path bytes
+    dockerignore: str  # .dockerignore text with the same meaning as .pfignore on this tree
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _where(file: str, pos: tuple[int, int]):
+    def diag(message: str, severity: str = "error") -> Diagnostic:
+        return Diagnostic(file, pos[0], pos[1], message, severity)
+
+    return diag
+
+
+def scan(root: Path, *, file: str, pos: tuple[int, int], display: Optional[str] = None,
+         boundary: Optional[Path] = None) -> tuple[
+    Optional[Workspace], list[Diagnostic]
+]:
+    """Walk the workspace and apply `.pfignore`.
+
+    Diagnostics about the directory are reported at ``file:pos`` (the
+    template's ``workspace.path`` or the command line); `.pfignore` problems at
+    their own line. Returns (None, diagnostics) when there is an error.
+
+    With ``boundary`` (the template's directory), a workspace reached through a
+    symbolic link that leads outside it is refused. Nothing below ``root`` is
+    followed: links are listed (and not copied), `.pfignore` must be a regular
+    file, and the walk is bounded (:data:`WALK_LIMITS`).
+    """
+    diag = _where(file, pos)
+    shown = display or str(root)
+    if boundary is not None:
+        link = safefs.escaping_link(root, boundary)
+        if link is not None:
+            return None, [diag(f"workspace {shown!r} leads outside the template's directory through the symbolic "
+                               f"link {safefs.shown(link[0])!r} (to {link[1]!r}); pfgen does not follow links "
+                               "out of the template's directory: copy the files in or point workspace.path inside it")]
+    if not root.is_dir():
+        what = "does not exist" if not os.path.lexists(root) else "is not a directory"
+        return None, [diag(f"workspace directory {shown!r} {what}")]
+    diagnostics: list[Diagnostic] = []
+    pfignore_path = root / PFIGNORE
+    pfignore_text = ""
+    try:
+        data = safefs.read_regular(pfignore_path, PFIGNORE_MAX_BYTES, shown=safefs.shown(pfignore_path))
+    except FileNotFoundError:
+        data = None
+    except safefs.Refused as err:
+        return None, [diag(f"workspace {shown!r}: {err}; .pfignore must be a regular file in the workspace")]
+    if data is not None:
+        try:
+            pfignore_text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return None, [Diagnostic(display_path(pfignore_path), 1, 1, f"cannot read .pfignore: {err}")]
+        rules, problems = parse_gitignore(pfignore_text)
+        if len(rules) > PFIGNORE_MAX_RULES:
+            return None, [Diagnostic(display_path(pfignore_path), rules[PFIGNORE_MAX_RULES].line, 1,
+                                     f".pfignore has more than {PFIGNORE_MAX_RULES} patterns; a workspace needs a few")]
+        for problem in problems:
+            diagnostics.append(Diagnostic(display_path(pfignore_path), problem.line, 1, problem.message, WARNING))
+
+    try:
+        entries = list(safefs.walk(root, WALK_LIMITS))
+    except safefs.Refused as err:
+        return None, diagnostics + [diag(f"workspace {shown!r} {err}" if isinstance(err, safefs.WalkTooLarge)
+                                         else f"workspace {shown!r}: {err}")]
+    for rel, _ in entries:
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            diagnostics.append(diag(f"workspace file name {rel.encode('utf-8', 'surrogateescape')!r} is not UTF-8; rename it"))
+            continue
+        if "\n" in rel or "\r" in rel:
+            diagnostics.append(diag(f"workspace file name {rel!r} contains a line break; rename it"))
+    if any(d.is_error for d in diagnostics):
+        return None, diagnostics
+
+    special = sorted(rel for rel, st in entries if not stat.S_ISREG(st.st_mode))
+    all_paths = [rel for rel, _ in entries]
+    dockerignore, kept = to_dockerignore(
+        pfignore_text, all_paths, not_copied=special, header=_DOCKERIGNORE_HEADER
+    )
+    by_path = dict(entries)
+    files = tuple(
+        WorkspaceFile(rel, bool(by_path[rel].st_mode & stat.S_IXUSR), by_path[rel].st_size)
+        for rel in sorted(kept, key=lambda p: p.encode("utf-8"))
+    )
+    skipped_links = [rel for rel in special if stat.S_ISLNK(by_path[rel].st_mode)]
+    if skipped_links:
+        diagnostics.append(
+            diag(
+                f"workspace {shown!r}: {len(skipped_links)} symbolic link(s) are not copied into the image "
+                f"(first: {skipped_links[0]!r}); copy the target instead or list it in .pfignore",
+                WARNING,
+            )
+        )
+    if (root / ".dockerignore").exists():
+        diagnostics.append(
+            diag(
+                f"workspace {shown!r} has its own .dockerignore: it is not copied and not used; "
+                "pfgen writes one from .pfignore",
+                WARNING,
+            )
+        )
+    git_files = sum(1 for f in files if f.path.startswith(".git/"))
+    if git_files:
+        diagnostics.append(
+            diag(
+                f"workspace {shown!r} includes .git/ ({git_files} files) in the image, as PeriFlow would "
+                "have uploaded it; add '.git/' to .pfignore",
+                WARNING,
+            )
+        )
+    if any(f.path == DOCKERFILE_IN_CONTEXT for f in files):
+        diagnostics.append(diag(f"workspace file name {DOCKERFILE_IN_CONTEXT!r} is reserved by pfgen; rename it"))
+        return None, diagnostics
+    if not files:
+        why = " after applying .pfignore" if pfignore_text else ""
+        diagnostics.append(diag(f"workspace {shown!r} has no files to copy{why}; PeriFlow rejected an empty workspace"))
+        return None, diagnostics
+    workspace = Workspace(root=root, name=root.resolve().name, files=files, dockerignore=dockerignore)
+    if workspace.total_bytes > SIZE_LIMIT:
+        diagnostics.append(
+            diag(
+                f"workspace {shown!r} is {_mib(workspace.total_bytes)} after .pfignore, over PeriFlow's "
+                f"100 MiB limit; large files belong in a data volume (list them in .pfignore)",
+                WARNING,
+            )
+        )
+    return workspace, diagnostics
+
+
+_DOCKERIGNORE_HEADER = """\
+# Translated from the workspace's .pfignore; the build context is the
+# workspace directory (docs/images.md). Git's ignore rules differ from
+# Docker's, so each .pfignore line is rewritten with the same meaning, and any
+# path where they would still differ on this tree is listed at the end."""
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+# -- the content hash and the build context ----------------------------------
+
+
+class _Hasher:
+    """Frames each input so that no two different trees hash alike."""
+
+    def __init__(self, dockerfile: str):
+        self.h = hashlib.sha256(b"pfgen-workspace-image/v1\0")
+        data = dockerfile.encode("utf-8")
+        self.h.update(b"dockerfile\0%d\0" % len(data) + data)
+
+    def file(self, f: WorkspaceFile) -> None:
+        self.h.update(b"file\0" + f.path.encode("utf-8") + b"\0" + (b"x" if f.executable else b"-"))
+        self.h.update(b"\0%d\0" % f.size)
+
+    def tag(self) -> str:
+        return TAG_PREFIX + self.h.hexdigest()[:TAG_HEX]
+
+
+def image_tag(dockerfile: str, workspace: Workspace) -> str:
+    """The content-addressed tag of the image built from ``dockerfile`` and ``workspace``."""
+    hasher = _Hasher(dockerfile)
+    for f in workspace.files:
+        hasher.file(f)
+        size = 0
+        for chunk in _read(workspace.root, f.path):
+            hasher.h.update(chunk)
+            size += len(chunk)
+        if size != f.size:
+            raise WorkspaceChanged(f.path)
+    return hasher.tag()
+
+
+class WorkspaceChanged(Exception):
+    """A file changed between the scan and reading it."""
+
+    def __init__(self, path: str, why: str = ""):
+        super().__init__(f"workspace file {path!r} changed while pfgen was reading it{': ' + why if why else ''}; run again")
+        self.path = path
+
+
+def _read(root: Path, rel: str) -> Iterator[bytes]:
+    try:
+        fd = safefs.open_below(root, rel)
+    except safefs.Refused as err:
+        raise WorkspaceChanged(rel, str(err)) from None
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+
+
+def write_context(dockerfile: str, workspace: Workspace, out: IO[bytes]) -> str:
+    """Write the build context as a tar to ``out`` and return its tag.
+
+    The tar holds exactly the hashed bytes (each file is read once, for both),
+    with fixed owners, modes (0755/0644) and mtimes, plus the Dockerfile and a
+    `.dockerignore` that drops those two from what ``COPY .`` sees.
+    """
+    hasher = _Hasher(dockerfile)
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add_bytes(tar, DOCKERFILE_IN_CONTEXT, dockerfile.encode("utf-8"), 0o644)
+        ignore = f"/.dockerignore\n/{DOCKERFILE_IN_CONTEXT}\n".encode()
+        _add_bytes(tar, ".dockerignore", ignore, 0o644)
+        made_dirs: set[str] = set()
+        for f in workspace.files:
+            parts = f.path.split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                directory = "/".join(parts[:depth])
+                if directory not in made_dirs:
+                    made_dirs.add(directory)
+                    info = _info(directory, 0o755)
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+            hasher.file(f)
+            info = _info(f.path, 0o755 if f.executable else 0o644)
+            info.size = f.size
+            try:
+                fd = safefs.open_below(workspace.root, f.path)
+            except safefs.Refused as err:
+                raise WorkspaceChanged(f.path, str(err)) from None
+            with os.fdopen(fd, "rb") as handle:
+                reader = _HashingReader(handle, hasher.h)
+                try:
+                    tar.addfile(info, reader)  # type: ignore[arg-type]
+                except OSError as err:  # shorter than scanned
+                    raise WorkspaceChanged(f.path) from err
+                if reader.count != f.size or handle.read(1):
+                    raise WorkspaceChanged(f.path)
+    return hasher.tag()
+
+
+class _HashingReader:
+    def __init__(self, handle: IO[bytes], h: "hashlib._Hash"):
+        self.handle, self.h, self.count = handle, h, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.h.update(data)
+        self.count += len(data)
+        return data
+
+
+def _info(name: str, mode: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, 0, "", ""
+    return info
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    info = _info(name, mode)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+# -- the plan ------------------------------------------------------------------
+
+
+def plan_image(
+    *,
+    job: str,
+    base_image: str,
+    mount_path: str,
+    workspace_dir: Path,
+    registry: Optional[str],
+    file: str,
+    workspace_pos: tuple[int, int],
+    image_pos: tuple[int, int],
+    mount_pos: tuple[int, int],
+    display: Optional[str] = None,
+    boundary: Optional[Path] = None,
+) -> tuple[Optional["WorkspaceImage"], list[Diagnostic]]:
+    """Everything a job with a workspace needs: Dockerfile, .dockerignore, tag, image.
+
+    ``file`` and the ``*_pos`` positions say where to report problems (the
+    template's ``workspace.path``, ``docker.image`` and ``mount_path``);
+    ``boundary`` is the directory the workspace must not lead out of (see :func:`scan`).
+    """
+    from pfgen.emit import dockerfile as emit
+    from pfgen.resolve.plan import WorkspaceImage
+
+    diagnostics: list[Diagnostic] = []
+    for problem, pos in ((emit.check_image(base_image), image_pos), (emit.check_mount_path(mount_path), mount_pos)):
+        if problem:
+            diagnostics.append(Diagnostic(file, pos[0], pos[1], problem))
+    shown = display or str(workspace_dir)
+    if not registry:
+        diagnostics.append(
+            Diagnostic(
+                file,
+                *workspace_pos,
+                f"workspace {shown!r} is built into an image, which needs a registry to push to: "
+                "set 'registry:' in pfgen.yaml (e.g. 'registry: registry.example.com/team')",
+            )
+        )
+    workspace, found = scan(workspace_dir, file=file, pos=workspace_pos, display=shown, boundary=boundary)
+    diagnostics += found
+    if workspace is not None:
+        problem = emit.check_workspace_name(workspace.name)
+        if problem:
+            diagnostics.append(Diagnostic(file, workspace_pos[0], workspace_pos[1], problem))
+    repository = f"{registry.rstrip('/')}/{job}" if registry else ""
+    if registry and emit.check_image(repository):
+        diagnostics.append(
+            Diagnostic(file, *workspace_pos, f"registry {registry!r} from pfgen.yaml does not make a valid image name: {repository!r}")
+        )
+    if workspace is None or any(d.is_error for d in diagnostics):
+        return None, diagnostics
+    text = emit.render(base_image=base_image, mount_path=mount_path, workspace_name=workspace.name)
+    try:
+        tag = image_tag(text, workspace)
+    except (WorkspaceChanged, OSError) as err:
+        return None, diagnostics + [Diagnostic(file, *workspace_pos, str(err))]
+    image = WorkspaceImage(
+        base_image=base_image,
+        workspace_dir=workspace.root,
+        workspace_name=workspace.name,
+        mount_path=mount_path,
+        repository=repository,
+        tag=tag,
+        dockerfile=text,
+        dockerignore=workspace.dockerignore,
+        file_count=len(workspace.files),
+        total_bytes=workspace.total_bytes,
+        files=workspace.files,
+    )
+    return image, diagnostics

@@ -1,0 +1,1 @@
+"""Stage 1, load: read untrusted YAML keeping line/column (document), libyaml composition (fastyaml), find templates (discover)."""

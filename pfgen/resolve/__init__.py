@@ -1,0 +1,1 @@
+"""Stage 3, resolve: a validated template and config -> the typed JobPlan (plan); the VM catalogue (vms)."""

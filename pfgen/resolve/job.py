@@ -1,0 +1,280 @@
+"""Stage 3: resolve a validated template and the project config into a JobPlan.
+
+Everything the emitters need is decided here, once: the VM behind the name,
+how many nodes and processes per node, the Kubernetes name, the volumes and
+which claims pfgen must create, where the pods may be placed. What cannot be
+resolved (an unknown VM, a device count that does not fit it) becomes a
+positioned diagnostic.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pfgen.resolve import vms
+from pfgen.validate.config import ProjectConfig
+from pfgen.errors import Collector
+from pfgen.load.document import Document
+from pfgen.kube.names import DNS1035, is_dns1123_subdomain, k8s_name
+from pfgen.resolve.plan import VM, Claim, Dist, JobPlan, Mount, Placement, WorkspaceImage
+from pfgen.validate.rules import HUGGINGFACE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+DEFAULT_MASTER_PORT = 23456  # the Training Operator's default pytorchjob-port
+_MASTER_PORT = re.compile(r"--master[_-]port(?:=|\s+)['\"]?(\d+)")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+SPOT = {
+    "azure": ({"kubernetes.azure.com/scalesetpriority": "spot"},
+              [{"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}]),
+    "aws": ({"eks.amazonaws.com/capacityType": "SPOT"}, []),
+    "gcp": ({"cloud.google.com/gke-spot": "true"},
+            [{"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]),
+}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _tol(item: dict) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(item.items()))
+
+
+def job_name_source(doc: Document, template: Path) -> tuple[str, tuple, str]:
+    """(raw name, path of the key it came from, what it is) for the job's name."""
+    for key in ("name", "experiment"):
+        if isinstance(doc.data.get(key), str):
+            return doc.data[key], (key,), key
+    return template.resolve().parent.name, (), "the template's directory name"
+
+
+def label_value(text: str) -> str:
+    return text if len(text) <= 63 and _LABEL_VALUE.match(text) else (k8s_name(text, 63) or "unnamed")
+
+
+def split_command(command: object) -> tuple[str, str]:
+    if isinstance(command, dict):
+        return command.get("setup", "") or "", command["run"]
+    return "", str(command)
+
+
+def master_port(doc: Document, issues: Collector, setup: str, run: str) -> int:
+    ports = {int(p) for p in _MASTER_PORT.findall(setup + "\n" + run)}
+    where = doc.pos(("job_setting", "docker", "command"))
+    if len(ports) > 1:
+        issues.error(where, f"job_setting.docker.command: names several master ports ({', '.join(map(str, sorted(ports)))}); use one")
+        return DEFAULT_MASTER_PORT
+    if ports:
+        port = ports.pop()
+        if not 1 <= port <= 65535:
+            issues.error(where, f"job_setting.docker.command: --master_port {port} is not a TCP port (1-65535)")
+            return DEFAULT_MASTER_PORT
+        return port
+    return DEFAULT_MASTER_PORT
+
+
+def nodes_and_procs(devices: int, vm: VM) -> Optional[tuple[int, int]]:
+    if devices <= vm.gpus:
+        return 1, devices
+    if devices % vm.gpus == 0:
+        return devices // vm.gpus, vm.gpus
+    return None
+
+
+def placement(vm: VM, config: ProjectConfig) -> Placement:
+    selector: dict[str, str] = {}
+    tolerations: list[dict] = []
+    settings = config.placement
+    if settings.enabled:
+        if vm.source == "config":
+            selector.update(vm.node_selector)
+            tolerations.extend(dict(t) for t in vm.tolerations)
+        else:
+            if vm.instance_type:
+                selector["node.kubernetes.io/instance-type"] = vm.instance_type
+            elif vm.cloud == "gcp" and vms.gke_accelerator(vm):
+                selector["cloud.google.com/gke-accelerator"] = vms.gke_accelerator(vm)  # type: ignore[assignment]
+            if vm.region:
+                selector["topology.kubernetes.io/region"] = vm.region
+            if vm.spot and vm.cloud in SPOT:
+                spot_selector, spot_tolerations = SPOT[vm.cloud]
+                selector.update(spot_selector)
+                tolerations.extend(spot_tolerations)
+        if vm.gpus > 0:  # a CPU-only node type has no GPU taint to tolerate
+            tolerations.append(GPU_TOLERATION)
+    selector.update(settings.node_selector)
+    tolerations.extend(dict(t) for t in settings.tolerations)
+    unique = sorted({_tol(t) for t in tolerations})
+    return Placement(tuple(sorted(selector.items())), tuple(unique), settings.gpu_resource)
+
+
+def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[Optional[VM], Optional[tuple[int, int]]]:
+    """Resolve ``vm`` and fit ``num_devices`` to it; tolerant of other keys being invalid."""
+    name, devices = doc.data.get("vm"), doc.data.get("num_devices")
+    if not isinstance(name, str):
+        return None, None
+    try:
+        vm = vms.resolve(name, config.vms)
+    except vms.UnknownVM as exc:
+        issues.error(doc.pos(("vm",)), f"vm: {exc}")
+        return None, None
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+        return vm, None
+    layout = nodes_and_procs(devices, vm)
+    if layout is None:
+        lower = devices - devices % vm.gpus
+        issues.error(doc.pos(("num_devices",)),
+                     f"num_devices: {devices} GPUs do not fill whole {vm.name} VMs ({vm.gpus} GPUs each); "
+                     f"use at most {vm.gpus} (one node) or a multiple of {vm.gpus}, e.g. {lower} or {lower + vm.gpus}")
+    return vm, layout
+
+
+def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector,
+            workspace_dir: Optional[Path] = None) -> Optional[JobPlan]:
+    data = doc.data
+    docker = data["job_setting"]["docker"]
+    vm, layout = vm_layout(doc, config, issues)
+
+    raw_name, name_path, name_origin = job_name_source(doc, template)
+    name = k8s_name(raw_name)
+    if name is None:
+        pos = doc.pos(name_path) if name_path else (1, 1)
+        issues.error(pos, f"cannot derive a Kubernetes name from {name_origin} '{raw_name}'; "
+                          "set `name` to something with letters or digits")
+
+    setup, run = split_command(docker["command"])
+    port = master_port(doc, issues, setup, run)
+
+    experiment = data.get("experiment")
+    labels = {"app.kubernetes.io/name": name or "", "app.kubernetes.io/managed-by": "pfgen"}
+    if experiment:
+        labels["app.kubernetes.io/part-of"] = label_value(experiment)
+
+    mounts, claims, extra_env = _volumes(doc, config, name or "job", issues)
+
+    env: list[tuple[str, str]] = []
+    for key, value in docker.get("env_var", {}).items():
+        path = ("job_setting", "docker", "env_var", key)
+        env.append((key, doc.raw.get(path, value) if not isinstance(value, str) else value))
+
+    dist = data.get("dist")
+    pull_secrets = tuple(s for s in (docker.get("credential_id"),) if s)
+    image = None
+    if name is not None and (workspace_dir is not None or doc.get(("job_setting", "workspace", "path")) is not None):
+        image = workspace_image(doc, config, template, name, workspace_dir, issues)
+    if vm is None or layout is None or name is None or issues.has_errors:
+        return None
+    nodes, procs = layout
+    from pfgen.resolve.sizing import pod_resources
+
+    resources, problem = pod_resources(vm, procs, config.resources)
+    if problem:
+        issues.error(doc.pos(("vm",)), f"vm: {problem}")
+        return None
+    return JobPlan(
+        name=name,
+        template=template,
+        namespace=config.namespace,
+        experiment=experiment,
+        image=image.reference if image else docker["image"],
+        setup=setup,
+        run=run,
+        vm=vm,
+        nodes=nodes,
+        procs_per_node=procs,
+        master_port=port,
+        env=tuple(extra_env + env),
+        mounts=tuple(mounts),
+        claims=tuple(claims),
+        placement=placement(vm, config),
+        labels=tuple(sorted(labels.items())),
+        dist=Dist(dist["dp_degree"], dist["pp_degree"], dist["mp_degree"]) if dist else None,
+        checkpoint_dir=data.get("checkpoint", {}).get("output_checkpoint_dir"),
+        image_pull_secrets=pull_secrets,
+        workspace_image=image,
+        run_policy=config.run_policy,
+        resources=resources,
+        pod=config.pod,
+        queue=config.queue,
+    )
+
+
+def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: str,
+                    override: Optional[Path], issues: Collector) -> Optional[WorkspaceImage]:
+    """The job's own image when it has a workspace (template's workspace.path, or -d DIR)."""
+    from pfgen.image.workspace import plan_image
+
+    path_key = ("job_setting", "workspace", "path")
+    written = doc.get(path_key)
+    boundary = None  # -d DIR comes from the command line, not from the repository
+    if override is not None:
+        directory, display = override, str(override)
+    else:
+        boundary = template.resolve().parent
+        directory = boundary / str(written).replace("\\", "/")
+        display = str(written)
+    where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
+    mount_key = ("job_setting", "workspace", "mount_path")
+    image, diagnostics = plan_image(
+        job=job,
+        base_image=doc.data["job_setting"]["docker"]["image"],
+        mount_path=doc.get(mount_key) or "/workspace",  # PeriFlow's default for custom jobs
+        workspace_dir=directory,
+        registry=config.registry,
+        file=doc.file,
+        workspace_pos=where,
+        image_pos=doc.pos(("job_setting", "docker", "image")),
+        mount_pos=doc.pos(mount_key) if doc.get(mount_key) is not None else where,
+        display=display,
+        boundary=boundary,
+    )
+    issues.diagnostics.extend(diagnostics)
+    return image
+
+
+def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):
+    mounts: list[Mount] = []
+    claims: list[Claim] = []
+    env: list[tuple[str, str]] = []
+    storage = config.storage
+    data = doc.data.get("data")
+    if data and "mount_path" in data:
+        name = data["name"]
+        if name.startswith(HUGGINGFACE):
+            dataset = name[len(HUGGINGFACE):].strip()
+            claim = k8s_name("hf-" + dataset, 63) or "hf-dataset"
+            claims.append(Claim(claim, storage.cache_size, ("ReadWriteMany",), storage.storage_class, "cache"))
+            mounts.append(Mount("data", data["mount_path"], False, claim))
+            env += [("HF_DATASETS_CACHE", data["mount_path"]), ("PFGEN_HF_DATASET", dataset)]
+        else:
+            store = config.datastores.get(name)
+            if store and store.claim:
+                if not is_dns1123_subdomain(store.claim):
+                    issues.error(doc.pos(("data", "name")), f"data.name: pfgen.yaml maps '{name}' to claim '{store.claim}', which is not a valid claim name")
+                mounts.append(Mount("data", data["mount_path"], True, store.claim, store.sub_path))
+            else:
+                claim = name if (DNS1035.match(name) and len(name) <= 63) else (k8s_name(name, 63) or "dataset")
+                size = (store.size if store and store.size else None) or storage.data_size
+                claims.append(Claim(claim, size, ("ReadWriteMany",), storage.storage_class, "data"))
+                mounts.append(Mount("data", data["mount_path"], True, claim, store.sub_path if store else None))
+    checkpoint = doc.data.get("checkpoint", {})
+    source = checkpoint.get("input")
+    if source and "mount_path" in source:
+        ident = source["id"]
+        mapped = config.checkpoints.get(ident)
+        if mapped:
+            mounts.append(Mount("checkpoint-input", source["mount_path"], True, mapped.claim, mapped.sub_path))
+        elif is_dns1123_subdomain(ident):
+            mounts.append(Mount("checkpoint-input", source["mount_path"], True, ident))
+        else:
+            issues.error(doc.pos(("checkpoint", "input", "id")),
+                         f"checkpoint.input.id: '{ident}' is not a PersistentVolumeClaim name; name the claim, "
+                         "or map the id to one under `checkpoints:` in pfgen.yaml")
+    output = checkpoint.get("output_checkpoint_dir")
+    if output:
+        claim = f"{job}-ckpt"
+        claims.append(Claim(claim, storage.checkpoint_size, ("ReadWriteMany",), storage.storage_class, "checkpoint"))
+        mounts.append(Mount("checkpoint-output", output, False, claim))
+    return mounts, claims, env

@@ -1,0 +1,213 @@
+"""Project config: ``pfgen.yaml`` in the nearest parent directory of a template.
+
+It holds what a template cannot know about the cluster: namespace, registry,
+storage, where datasets and checkpoints live, placement, on-prem VM types.
+It is untrusted YAML like a template, checked by its own schema
+(``schemas/pfgen-config.schema.json``) with the same positioned errors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from pfgen.secrets.credentials import CredentialsConfig
+from pfgen.errors import Collector, UserError, display_path
+from pfgen.load.discover import CONFIG_NAMES
+from pfgen.load.document import Document, load_file
+from pfgen.resolve.plan import VM, PodSettings, RunPolicy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Storage sizes and class for the claims pfgen creates (pfgen.yaml `storage:`)."""
+
+    storage_class: Optional[str] = None
+    data_size: str = "100Gi"
+    checkpoint_size: str = "100Gi"
+    cache_size: str = "50Gi"
+
+
+@dataclass(frozen=True)
+class Datastore:
+    """A named datastore of pfgen.yaml: an existing claim, or a claim pfgen creates (and its credential)."""
+
+    claim: Optional[str] = None
+    sub_path: Optional[str] = None
+    size: Optional[str] = None
+    credential: Optional[str] = None  # credential id for cloud storage access (see pfgen/secrets/credentials.py)
+
+
+@dataclass(frozen=True)
+class CheckpointSource:
+    """A named input checkpoint of pfgen.yaml: the claim (and sub-path) that holds it."""
+
+    claim: str
+    sub_path: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    """pfgen.yaml `placement:`: whether and how jobs are pinned to GPU nodes."""
+
+    enabled: bool = True
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()
+    gpu_resource: str = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """pfgen.yaml `resources:`: whether pods request cpu/memory, and what each node keeps free."""
+
+    enabled: bool = True
+    reserve_cpu: float = 1
+    reserve_cpu_percent: float = 5
+    reserve_memory_gib: float = 4
+    reserve_memory_percent: float = 10
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Everything pfgen.yaml says, checked; the defaults when there is none."""
+
+    path: Optional[Path] = None
+    namespace: Optional[str] = None
+    registry: Optional[str] = None
+    storage: Storage = Storage()
+    datastores: dict[str, Datastore] = field(default_factory=dict)
+    checkpoints: dict[str, CheckpointSource] = field(default_factory=dict)
+    placement: PlacementConfig = PlacementConfig()
+    vms: dict[str, VM] = field(default_factory=dict)
+    credentials: CredentialsConfig = CredentialsConfig()  # credentials:, secrets:, datastores.*.credential
+    run_policy: RunPolicy = RunPolicy()
+    resources: ResourcesConfig = ResourcesConfig()
+    pod: PodSettings = PodSettings()
+    queue: Optional[str] = None
+    document: Optional[Document] = field(default=None, compare=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The raw config mapping, for sections owned by later stages."""
+        return self.document.data if self.document else {}
+
+
+def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> Optional[Path]:
+    """The nearest pfgen.yaml at or above ``start`` (a directory).
+
+    ``memo`` (directory -> answer) spares a build that asks this of a thousand
+    templates the same stat calls up the same parent directories; it is only
+    valid while no pfgen.yaml is created or removed, i.e. within one build."""
+    directory = os.path.realpath(start)  # plain strings: this runs once per template
+    visited = []
+    found: Optional[Path] = None
+    while True:
+        if memo is not None and directory in memo:
+            found = memo[directory]
+            break
+        visited.append(directory)
+        candidates = [os.path.join(directory, name) for name in CONFIG_NAMES]
+        hit = next((c for c in candidates if os.path.isfile(c)), None)
+        if hit is not None:
+            found = Path(hit)
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    if memo is not None:
+        memo.update((d, found) for d in visited)
+    return found
+
+
+def config_for(template: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> ProjectConfig:
+    """The project config governing ``template`` (``memo``: see :func:`find_config`)."""
+    path = find_config(Path(os.path.dirname(os.path.realpath(template))), memo)
+    return load_config(path) if path else ProjectConfig()
+
+
+def _tolerations(items: list[dict]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    return tuple(tuple(sorted((k, str(v)) for k, v in item.items())) for item in items)
+
+
+@lru_cache(maxsize=64)
+def load_config(path: Path) -> ProjectConfig:
+    from pfgen.secrets import credentials
+    from pfgen.validate import plaintext
+    from pfgen.validate import schema
+
+    display = display_path(path)
+    doc = load_file(path, display)
+    issues = Collector(display)
+    plaintext.check(doc, issues, where="pfgen.yaml")
+    schema.check(doc, issues, schema.CONFIG_SCHEMA)
+    issues.raise_if_errors()
+    creds = credentials.parse_config(doc, issues)
+    issues.raise_if_errors()
+    data = doc.data
+    storage = data.get("storage", {})
+    placement = data.get("placement", {})
+    vms = {}
+    for name, spec in data.get("vms", {}).items():
+        vms[name] = VM(
+            name=name, cloud="custom", gpu=spec.get("gpu", "gpu"), gpus=spec["gpus"],
+            gpu_memory_gb=spec.get("gpu_memory_gb"), source="config",
+            node_selector=tuple(sorted(spec.get("node_selector", {}).items())),
+            tolerations=_tolerations(spec.get("tolerations", [])),
+            vcpus=spec.get("vcpus"), memory_gib=spec.get("memory_gib"),
+        )
+    run_policy = data.get("run_policy", {})
+    resources = data.get("resources", {})
+    reserve = resources.get("reserve", {})
+    pod = data.get("pod", {})
+    return ProjectConfig(
+        path=path,
+        namespace=data.get("namespace"),
+        registry=data.get("registry"),
+        storage=Storage(
+            storage_class=storage.get("class"),
+            data_size=storage.get("data_size", Storage.data_size),
+            checkpoint_size=storage.get("checkpoint_size", Storage.checkpoint_size),
+            cache_size=storage.get("cache_size", Storage.cache_size),
+        ),
+        datastores={k: Datastore(**v) for k, v in data.get("datastores", {}).items()},
+        checkpoints={k: CheckpointSource(**v) for k, v in data.get("checkpoints", {}).items()},
+        placement=PlacementConfig(
+            enabled=placement.get("enabled", True),
+            node_selector=tuple(sorted(placement.get("node_selector", {}).items())),
+            tolerations=_tolerations(placement.get("tolerations", [])),
+            gpu_resource=placement.get("gpu_resource", PlacementConfig.gpu_resource),
+        ),
+        vms=vms,
+        credentials=creds,
+        run_policy=RunPolicy(
+            restart_policy=run_policy.get("restart_policy", RunPolicy.restart_policy),
+            backoff_limit=run_policy.get("backoff_limit", RunPolicy.backoff_limit),
+            clean_pod_policy=run_policy.get("clean_pod_policy", RunPolicy.clean_pod_policy),
+        ),
+        resources=ResourcesConfig(
+            enabled=resources.get("enabled", True),
+            reserve_cpu=reserve.get("cpu", ResourcesConfig.reserve_cpu),
+            reserve_cpu_percent=reserve.get("cpu_percent", ResourcesConfig.reserve_cpu_percent),
+            reserve_memory_gib=reserve.get("memory_gib", ResourcesConfig.reserve_memory_gib),
+            reserve_memory_percent=reserve.get("memory_percent", ResourcesConfig.reserve_memory_percent),
+        ),
+        pod=PodSettings(
+            annotations=tuple(sorted((k, str(v)) for k, v in pod.get("annotations", {}).items())),
+            labels=tuple(sorted((k, str(v)) for k, v in pod.get("labels", {}).items())),
+            priority_class=pod.get("priority_class"),
+            service_account=pod.get("service_account"),
+            scheduler_name=pod.get("scheduler_name"),
+        ),
+        queue=data.get("queue"),
+        document=doc,
+    )
+
+
+__all__ = ["ProjectConfig", "config_for", "find_config", "load_config", "UserError"]

@@ -1,0 +1,332 @@
+"""The build cache (pfgen/output/cache.py) can make a build faster, never different.
+
+Every test runs `pfgen build` (in-process, through click) on a real project
+and checks which templates were compiled afresh and which were served from
+the cache, and that the output is what a build without cache writes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import pfgen
+from pfgen.output import layout as build_mod
+from pfgen.output import cache
+from pfgen.output.cache import BuildCache
+from pfgen.cli.main import main
+from pfgen.validate.config import load_config
+from pfgen.errors import Diagnostic
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "cifar100"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """Two jobs under one pfgen.yaml (job a with a workspace), a private cache dir, cwd at the project."""
+    root = tmp_path / "repo"
+    for job in ("a", "b"):
+        (root / "jobs" / job).mkdir(parents=True)
+        text = (EXAMPLE / "pf-template.yml").read_text().replace("name: cifar-job", f"name: job-{job}")
+        if job == "b":
+            text = text.replace("    path: cifar\n", "")
+        (root / "jobs" / job / "pf-template.yml").write_text(text)
+    shutil.copytree(EXAMPLE / "cifar", root / "jobs" / "a" / "cifar")
+    shutil.copy(EXAMPLE / "pfgen.yaml", root / "pfgen.yaml")
+    monkeypatch.setenv("PFGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PFGEN_CACHE", raising=False)
+    monkeypatch.chdir(root)
+    cache.tool_key.cache_clear()
+    yield root
+    cache.tool_key.cache_clear()
+
+
+class Run:
+    def __init__(self, cache_used: BuildCache, exit_code: int, output: str):
+        self.cache, self.exit_code, self.output = cache_used, exit_code, output
+
+    @property
+    def compiled(self) -> list[str]:
+        return sorted(p.parent.name for p in self.cache.compiled)
+
+    @property
+    def served(self) -> list[str]:
+        return sorted(p.parent.name for p in self.cache.hits)
+
+    @property
+    def wrote(self) -> bool:
+        return self.exit_code == 1
+
+
+def build(*args: str) -> Run:
+    """`pfgen build --exit-code ARGS` as a fresh process would run it; exit 1 means files were written."""
+    load_config.cache_clear()
+    opened: list[BuildCache] = []
+    real_open = BuildCache.open.__func__  # type: ignore[attr-defined]
+
+    def spy(cls, cwd=None):
+        opened.append(real_open(cls, cwd))
+        return opened[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BuildCache, "open", classmethod(spy))
+        result = CliRunner().invoke(main, ["build", "--exit-code", *args])
+    assert result.exit_code in (0, 1, 2), result.output
+    return Run(opened[0] if opened else BuildCache(None), result.exit_code, result.output)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "deploy").rglob("*")) if p.is_file()}
+
+
+def test_unchanged_project_is_served_from_cache_with_identical_output(project):
+    first = build()
+    assert (first.compiled, first.served, first.wrote) == (["a", "b"], [], True)
+    before = snapshot(project)
+    second = build()
+    assert (second.compiled, second.served, second.wrote) == ([], ["a", "b"], False)
+    assert snapshot(project) == before
+    shutil.rmtree(project / "deploy")
+    uncached = build("--no-cache")
+    assert uncached.cache.path is None and snapshot(project) == before
+
+
+def test_changed_template_recompiles_only_that_job(project):
+    build()
+    template = project / "jobs" / "b" / "pf-template.yml"
+    template.write_text(template.read_text().replace("num_devices: 8", "num_devices: 4"))
+    run = build()
+    assert (run.compiled, run.served, run.wrote) == (["b"], ["a"], True)
+    assert 'nprocPerNode: "4"' in (project / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
+
+
+def test_comment_only_edit_recompiles_but_writes_nothing(project):
+    build()
+    with open(project / "jobs" / "a" / "pf-template.yml", "a") as handle:
+        handle.write("# a comment\n")
+    run = build()
+    assert (run.compiled, run.served, run.wrote) == (["a"], ["b"], False)
+
+
+def test_changed_config_recompiles_every_job(project):
+    build()
+    config = project / "pfgen.yaml"
+    config.write_text(config.read_text().replace("namespace: ml-team", "namespace: other-team"))
+    run = build()
+    assert (run.compiled, run.served, run.wrote) == (["a", "b"], [], True)
+    assert "namespace: other-team" in (project / "deploy" / "job-a" / "pytorchjob.yaml").read_text()
+
+
+def test_a_nearer_config_appearing_or_going_recompiles(project):
+    build()
+    nearer = project / "jobs" / "b" / "pfgen.yaml"
+    nearer.write_text("namespace: team-b\n")
+    assert "b" in build("jobs/b").compiled
+    nearer.unlink()
+    assert "b" in build().compiled
+
+
+def test_new_pfgen_version_recompiles(project, monkeypatch):
+    build()
+    monkeypatch.setattr(pfgen, "__version__", "99.0.0")
+    cache.tool_key.cache_clear()
+    run = build()
+    assert (run.compiled, run.served, run.wrote) == (["a", "b"], [], False)
+
+
+def test_edited_pfgen_source_recompiles(project, monkeypatch):
+    build()
+    monkeypatch.setattr(cache, "source_hash", lambda: "an edited checkout")
+    cache.tool_key.cache_clear()
+    assert build().compiled == ["a", "b"]
+
+
+def test_source_hash_covers_every_source_and_data_file(tmp_path, monkeypatch):
+    package = tmp_path / "pfgen"
+    shutil.copytree(Path(pfgen.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "_PACKAGE", package)
+    labels = [label for label, _ in cache._source_files()]
+    assert "pfgen/output/layout.py" in labels and "pfgen/resolve/vms.json" in labels and "pfgen/emit/pytorchjob.py" in labels
+    assert "schemas/pf-template.schema.json" in labels
+    cache.source_hash.cache_clear()
+    before = cache.source_hash()
+    with open(package / "emit" / "pytorchjob.py", "a") as handle:
+        handle.write("\n# edited\n")
+    cache.source_hash.cache_clear()
+    try:
+        assert cache.source_hash() != before
+    finally:
+        monkeypatch.undo()
+        cache.source_hash.cache_clear()
+
+
+def test_changed_workspace_file_recompiles_and_retags(project):
+    build()
+    manifest = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    before = manifest.read_text()
+    main_py = next((project / "jobs" / "a" / "cifar").rglob("*.py"))
+    main_py.write_text(main_py.read_text() + "\n# changed\n")
+    run = build()
+    assert (run.compiled, run.served, run.wrote) == (["a"], ["b"], True)
+    assert manifest.read_text() != before  # a new image tag
+    (project / "jobs" / "a" / "cifar" / "new.txt").write_text("x\n")
+    assert build().compiled == ["a"]
+    os.chmod(project / "jobs" / "a" / "cifar" / "new.txt", 0o755)
+    assert build().compiled == ["a"]
+    assert build().compiled == []
+
+
+def test_workspace_dir_option_is_a_dependency(project, tmp_path):
+    workspace = tmp_path / "ws"
+    shutil.copytree(EXAMPLE / "cifar", workspace)
+    build("-d", str(workspace))
+    assert build("-d", str(workspace)).compiled == []
+    assert build().compiled == ["a", "b"]  # other options: another key
+    (workspace / "extra.py").write_text("print(2)\n")
+    assert build("-d", str(workspace)).compiled == ["a", "b"]
+
+
+def test_deleted_or_hand_edited_output_is_rewritten(project):
+    build()
+    target = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    expected = target.read_bytes()
+    target.unlink()
+    run = build()
+    assert run.served == ["a", "b"] and run.wrote and target.read_bytes() == expected
+    target.write_bytes(expected.replace(b"nvidia.com/gpu", b"nvidia.com/gpus"))
+    check = CliRunner().invoke(main, ["build", "--check"])
+    assert check.exit_code == 1 and "job-a/pytorchjob.yaml" in check.output
+    run = build()
+    assert run.wrote and target.read_bytes() == expected
+
+
+def test_extra_key_hook_recompiles_when_its_material_changes(project, monkeypatch):
+    """The hook for inputs outside the template that later features add."""
+    tag = project / "tag-input.txt"
+    tag.write_text("one")
+    monkeypatch.setattr(cache, "EXTRA_KEY", [lambda template, options: [f"tag={tag.read_text()}"]])
+    build()
+    assert build().compiled == []
+    tag.write_text("two")
+    assert build().compiled == ["a", "b"]
+
+
+def test_dependency_hook_recompiles_when_a_recorded_file_changes(project, monkeypatch):
+    extra = project / "jobs" / "b" / "settings.txt"
+    extra.write_text("v1")
+    monkeypatch.setattr(cache, "DEPENDENCIES", [lambda template, job, options: [("file", str(template.parent / "settings.txt"))]])
+    build()
+    assert build().compiled == []
+    extra.write_text("v2")
+    assert build().compiled == ["b"]
+    extra.unlink()
+    assert build().compiled == ["b"]
+
+
+def test_a_link_in_a_workspace_counts_by_its_target_text_and_is_never_followed(project, tmp_path):
+    """Links below a workspace are not copied into the image (pfgen.safefs), so what they point
+    at is not read, by the scan or by the cache key; retargeting one is a change."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = project / "jobs" / "a" / "cifar" / "link"
+    link.symlink_to(outside, target_is_directory=True)
+    build()
+    assert build().compiled == []
+    (outside / "secret").write_text("not read")
+    assert build().compiled == []
+    link.unlink()
+    link.symlink_to(tmp_path, target_is_directory=True)
+    assert build().compiled == ["a"]
+
+
+def test_retargeting_a_workspace_link_inside_the_template_directory_is_seen(project):
+    job = project / "jobs" / "a"
+    (job / "cifar").rename(job / "real")
+    (job / "other").mkdir()
+    for f in (job / "real").iterdir():
+        (job / "other" / f.name).write_bytes(f.read_bytes() + b"# other\n")
+    (job / "cifar").symlink_to("real", target_is_directory=True)
+    build()
+    assert build().compiled == []
+    (job / "cifar").unlink()
+    (job / "cifar").symlink_to("other", target_is_directory=True)
+    assert build().compiled == ["a"]
+
+
+def test_warnings_are_reported_again_when_served_from_cache(project, monkeypatch):
+    real = build_mod.compile_document
+
+    def with_warning(doc, template, config=None, options=pfgen.pipeline.CompileOptions()):
+        job = real(doc, template, config, options)
+        job.diagnostics.append(Diagnostic(doc.file, 3, 1, "something to think about", "warning"))
+        return job
+
+    monkeypatch.setattr(build_mod, "compile_document", with_warning)
+    first = build()
+    second = build()
+    assert second.served == ["a", "b"]
+    assert first.output.count("something to think about") == second.output.count("something to think about") == 2
+
+
+def test_corrupt_or_foreign_cache_file_is_a_miss(project):
+    build()
+    path = BuildCache.open().path
+    for junk in (b"not a pickle", b"", __import__("pickle").dumps({"format": 0, "entries": {}})):
+        path.write_bytes(junk)
+        assert build().compiled == ["a", "b"]
+
+
+def test_cache_off_and_cache_file_outside_output_tree(project, monkeypatch, tmp_path):
+    build()
+    assert BuildCache.open().path.parent == tmp_path / "cache"
+    assert not [p for p in (project / "deploy").rglob("*") if "cache" in p.name or "pickle" in p.name]
+    monkeypatch.setenv("PFGEN_CACHE", "off")
+    run = build()
+    assert run.cache.path is None and run.served == []
+
+
+def test_name_clash_with_a_cached_job_is_still_reported_with_positions(project):
+    build()
+    template = project / "jobs" / "b" / "pf-template.yml"
+    template.write_text(template.read_text().replace("name: job-b", "name: job-a"))
+    run = build()
+    assert run.exit_code == 2 and run.served == ["a"]
+    clash = [line for line in run.output.splitlines() if "job name 'job-a' is also produced by" in line]
+    assert len(clash) == 2 and any(line.startswith("jobs/a/pf-template.yml:") for line in clash)
+    assert all(":1:1:" not in line for line in clash)
+
+
+def test_real_cli_process_uses_the_cache(project, tmp_path):
+    env = {**os.environ, "PFGEN_CACHE_DIR": str(tmp_path / "cache")}
+
+    def pfgen_cli(*args):
+        return subprocess.run([sys.executable, "-m", "pfgen", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+
+    assert pfgen_cli("build").returncode == 0
+    assert any((tmp_path / "cache").iterdir())
+    checked = pfgen_cli("build", "--check")
+    assert checked.returncode == 0 and "2 jobs up to date" in checked.stderr
+    with open(project / "deploy" / "job-b" / "kustomization.yaml", "a") as handle:
+        handle.write("# hand edit\n")
+    for flags in (("--check",), ("--check", "--no-cache")):
+        drift = pfgen_cli("build", *flags)
+        assert drift.returncode == 1 and "job-b/kustomization.yaml" in drift.stdout + drift.stderr
+
+
+def test_jobs_with_hoisted_shared_objects_are_not_dumped_again(project, monkeypatch):
+    """Both jobs use the same dataset claim, which layout() moves to _shared/; a warm build reuses
+    the dump of the remaining objects instead of dumping them again."""
+    build()
+    assert (project / "deploy" / "_shared" / "persistentvolumeclaim.yaml").is_file()
+    before = snapshot(project)
+    build()  # remembers the dumps of the changed jobs
+    monkeypatch.setattr(pfgen.pipeline, "files_for", lambda objects: pytest.fail("dumped again"))
+    run = build()
+    assert (run.served, run.wrote) == (["a", "b"], False) and snapshot(project) == before

@@ -55,6 +55,11 @@ class UserError(Exception):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
+class CommandError(Exception):
+    """A problem with the command line or the environment (no file to point at): the CLI prints
+    ``pfgen: error: MESSAGE`` and exits 2."""
+
+
 @dataclass
 class Collector:
     """Accumulates diagnostics for one file."""

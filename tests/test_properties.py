@@ -120,15 +120,23 @@ def _script(job: dict) -> str:
 @SETTINGS
 @given(run=HOSTILE)
 def test_run_command_appears_verbatim_in_the_script(run):
+    from pfgen.kube import shellwrap
+
     if not run.strip():
         return  # a blank command is a user error (covered by the hostile corpus)
+    if shellwrap.problem(run):
+        with pytest.raises(UserError):  # an unclosed quote or substitution: refused, positioned
+            compile_data(template(command=run))
+        return
     try:
         job = parsed_job(compile_data(template(command=run)))
     except UserError as exc:
         pytest.fail(f"valid command rejected: {exc}")
     script = _script(job)
-    assert "{\n" + run.rstrip("\n") + "\n}" in script
-    assert script.endswith("\n" + run.rstrip("\n") + "\n}")
+    end = shellwrap.scan(run)
+    assert script.endswith("{\n" + shellwrap.close(run, group=True) + "}")
+    if not (end.heredocs or end.continuation or end.trailing_backslash or end.heredoc_continuation) and end.has_command:
+        assert script.endswith("\n" + run.rstrip("\n") + "\n}")  # verbatim (tests/test_shellwrap.py runs the rest)
 
 
 FAKE_TORCHRUN = '#!/bin/sh\nexec "$PYTHON" -c \'import json, sys; print(json.dumps(sys.argv[1:]))\' "$@"\n'

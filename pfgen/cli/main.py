@@ -21,7 +21,7 @@ from pfgen.cli.commands import fail as _fail
 from pfgen.cli.commands import jobs as _jobs
 from pfgen.cli.commands import report as _report
 from pfgen.cli.commands import templates as _templates
-from pfgen.errors import Diagnostic, UserError
+from pfgen.errors import CommandError, Diagnostic, UserError
 
 
 FORMAT_OPTION = click.option(
@@ -225,6 +225,9 @@ def secrets(paths: tuple[str, ...], mode: Optional[str], seal: bool, cert: Optio
         result = render_secrets(templates, Request(mode, Path(cert) if cert else None, scope), os.environ)
     except UserError as exc:
         _fail(exc)
+    except CommandError as exc:
+        click.echo(f"pfgen: error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
     _report(result.warnings)
     if output and result.mode == "env":
         click.echo("pfgen: error: env mode prints plaintext Secrets and never writes them to a file; "

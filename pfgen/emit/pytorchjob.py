@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from pfgen.kube import shellwrap
 from pfgen.kube.names import MIN_OPERATOR_ANNOTATION, MIN_OPERATOR_VERSION, QUEUE_LABEL
 from pfgen.resolve.plan import JobPlan
 
@@ -40,11 +41,14 @@ def script(plan: JobPlan) -> str:
     The run command is wrapped in a brace group so that anything appended to
     the script (Katib appends a redirect and a completion marker) applies to
     the whole command, and its exit status is the job's.
+
+    Each part is closed first (pfgen/shellwrap.py): a final line continuation, a lone final
+    backslash or an unterminated here-document would otherwise swallow the text after it.
     """
     parts = [PRELUDE]
     if plan.setup.strip():
-        parts.append("set -e\n" + plan.setup.rstrip("\n") + "\nset +e\n")
-    parts.append("{\n" + plan.run.rstrip("\n") + "\n}")
+        parts.append("set -e\n" + shellwrap.close(plan.setup) + "set +e\n")
+    parts.append("{\n" + shellwrap.close(plan.run, group=True) + "}")
     return "".join(parts)
 
 

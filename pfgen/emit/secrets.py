@@ -201,6 +201,11 @@ def read_values(
             if not value:
                 problems.append(Diagnostic(use.file, use.pos[0], use.pos[1], f"{where}: set environment variable {var} ({field.what})"))
                 continue
+            if not _is_text(value):
+                problems.append(Diagnostic(use.file, use.pos[0], use.pos[1],
+                                           f"{where}: environment variable {var} is not valid UTF-8 text; "
+                                           "a Secret's stringData holds text only (its value is not shown)"))
+                continue
             if use.kind == "gcs" and not _is_key_file(value):
                 problems.append(
                     Diagnostic(
@@ -215,6 +220,15 @@ def read_values(
     if problems:
         raise UserError(problems)
     return values
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` (from os.environ, whose undecodable bytes are lone surrogates) is UTF-8 text."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_key_file(text: str) -> bool:

@@ -260,14 +260,14 @@ def _messages(error: Any) -> Iterator[tuple[tuple, bool, str]]:
 # ---------------------------------------------------------------------------
 # Rules the schemas do not encode (API server validation, admission webhooks)
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 # The env-var name rule before Kubernetes 1.34 relaxed it: keeping to it keeps
 # the objects valid on every supported cluster.
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 MAX_ARG_STRLEN = 131072  # Linux: one argv or environment string, terminator included
-_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 KATIB_ALGORITHMS = (
     "random", "tpe", "grid", "hyperband", "bayesianoptimization", "cmaes", "sobol",
     "multivariate-tpe", "enas", "darts", "pbt",
@@ -531,7 +531,7 @@ def _rules_experiment(obj: dict, path: tuple, check: _Check) -> None:
                 check.add(tat + ("trialSpec", "metadata", key), f"a trialSpec must not set metadata.{key} (Katib sets it per trial)")
 
 
-_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+\Z")
 _DATA_KEY_FIELDS = {"Secret": ("data", "stringData"), "ConfigMap": ("data", "binaryData")}
 
 

@@ -32,9 +32,12 @@ Pos = tuple[int, int]
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
-_INT_OTHER = re.compile(r"^[-+]?0([xob])([0-9a-fA-F_]+)$")
-_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
+# Lone surrogates, and the bidi embedding/override/isolate controls (U+202A-U+202E, U+2066-U+2069)
+# plus the implicit marks (LRM, RLM, ALM) that can reorder a command's display.
+_BAD_TEXT = re.compile("[\ud800-\udfff\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)\Z")
+_INT_OTHER = re.compile(r"^[-+]?0([xob])([0-9a-fA-F_]+)\Z")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?\Z")
 
 
 @dataclass
@@ -300,13 +303,26 @@ class Builder:
         self.issues.error(node_pos(node), f"tag '{shown}' is not allowed; templates use plain YAML values only")
         return None
 
+    def text_ok(self, node: Any, text: str) -> bool:
+        """Refuse what a double-quoted escape can smuggle into a string: a lone surrogate (not
+        encodable as UTF-8, so no file or pod could hold it) and bidirectional controls (they make a
+        command read differently from what runs: "Trojan Source", CVE-2021-42574)."""
+        found = _BAD_TEXT.search(text)
+        if found is None:
+            return True
+        char = ord(found.group())
+        what = "a lone UTF-16 surrogate, which is not a character" if 0xD800 <= char <= 0xDFFF else \
+            "a bidirectional control character, which makes text display differently from what it is"
+        self.issues.error(node_pos(node), f"string contains U+{char:04X}, {what}; remove it")
+        return False
+
     def scalar(self, node: Any, path: PathKey) -> Any:
         tag, text = str(node.tag), node.value
         if tag not in _SCALAR_TAGS:
             return self.bad_tag(node)
         kind = tag[len(_CORE):]
         if kind in ("str", "timestamp"):
-            return text
+            return text if self.text_ok(node, text) else None
         self.raw[path] = text
         if kind == "null":
             return None
@@ -317,7 +333,9 @@ class Builder:
             return None
         if kind == "int":
             value = _parse_int(text)
-            if value is None:
+            if value is None and len(text) > MAX_INT_DIGITS:
+                self.issues.error(node_pos(node), f"integer '{text[:20]}...' has {len(text)} digits, more than {MAX_INT_DIGITS}; no template value needs that many")
+            elif value is None:
                 self.issues.error(node_pos(node), f"'{text}' is not an integer")
             return value
         value = _parse_float(text)
@@ -345,6 +363,8 @@ class Builder:
                 self.bad_tag(key_node)
                 continue
             key = key_node.value
+            if not self.text_ok(key_node, key):
+                continue
             if key in first_seen:
                 line = first_seen[key][0]
                 self.issues.error(node_pos(key_node), f"duplicate key '{key}' (first defined on line {line})")
@@ -366,7 +386,12 @@ class Builder:
         return result
 
 
+MAX_INT_DIGITS = 64  # Kubernetes integers are int64 (19 digits); the cap keeps int() linear and far from Python's 4300-digit limit
+
+
 def _parse_int(text: str) -> int | None:
+    if sum(c.isalnum() for c in text) > MAX_INT_DIGITS + 2:
+        return None
     if _INT.match(text):
         return int(text.replace("_", ""))
     match = _INT_OTHER.match(text)

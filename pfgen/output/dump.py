@@ -25,8 +25,34 @@ _AMBIGUOUS = re.compile(
     r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
     r"|null|Null|NULL|~|[-+]?(?:\.inf|\.Inf|\.INF)|\.nan|\.NaN|\.NAN"
     r"|[-+]?[0-9][0-9_:.]*(?:[eE][-+]?[0-9]+)?|[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?\.[0-9]+(?:[eE][-+]?[0-9]+)?"
-    r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|=|<<)$"
+    r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|=|<<)\Z"
 )
+# go-yaml (v2 behind kubectl apply's sigs.k8s.io/yaml, v3 behind kustomize's kyaml) resolves a
+# plain scalar that starts with a digit, '+' or '-' by first deleting every '_' and then trying
+# strconv.ParseInt(s, 0, 64) (so 0x, 0o, 0b prefixes), ParseUint and a YAML-style float
+# (resolve.go, `case 'D', 'S'`): `0_x1`, `-_1` and `+.5_` are numbers there. PyYAML's YAML 1.1
+# regexes also allow '_' in numbers (`.5_`). So a string is quoted when, with its underscores
+# deleted, it is anything number-like, a superset of what either reader takes for a number.
+_NUMBERISH = re.compile(
+    r"[-+]?(?:0[xXoObB][0-9a-fA-F]*|[0-9][0-9:.]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?"
+    r"|\.(?:inf|Inf|INF|nan|NaN|NAN))"
+)
+
+
+def needs_quotes(text: str) -> bool:
+    """Whether a plain ``text`` would read back as something other than this string under YAML 1.1
+    (PyYAML), YAML 1.2 core, or go-yaml v2/v3 with their underscore rule (tests/test_quoting.py
+    round-trips generated strings through the real `kubectl kustomize`)."""
+    if _AMBIGUOUS.match(text):
+        return True
+    if text[:1] not in _NUMBER_START:
+        return False
+    bare = text.replace("_", "")
+    # ruamel (YAML 1.2) takes `+_` and `._` for broken numbers and fails: quote the sign/dot-only ones too.
+    return _NUMBERISH.fullmatch(bare) is not None or (bare != text and bare in ("", "+", "-", ".", "+.", "-."))
+
+
+_NUMBER_START = frozenset("0123456789+-.")
 
 
 def canonical(value: Any) -> Any:
@@ -65,7 +91,7 @@ class _Dumper(_Base):  # type: ignore[misc, valid-type]
 def _represent_str(dumper: Any, data: str) -> Any:
     if "\n" in data and not any(line != line.rstrip() for line in data.split("\n")):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    if _AMBIGUOUS.match(data):
+    if needs_quotes(data):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
@@ -83,7 +109,7 @@ class _Unusual(Exception):
 def _str_style(data: str) -> Any:
     if "\n" in data and not any(line != line.rstrip() for line in data.split("\n")):
         return "|"
-    if _AMBIGUOUS.match(data):
+    if needs_quotes(data):
         return '"'
     return None
 

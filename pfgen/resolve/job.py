@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MASTER_PORT = 23456  # the Training Operator's default pytorchjob-port
 _MASTER_PORT = re.compile(r"--master[_-]port(?:=|\s+)['\"]?(\d+)")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
 SPOT = {
     "azure": ({"kubernetes.azure.com/scalesetpriority": "spot"},
@@ -61,18 +61,26 @@ def split_command(command: object) -> tuple[str, str]:
 
 
 def master_port(doc: Document, issues: Collector, setup: str, run: str) -> int:
-    ports = {int(p) for p in _MASTER_PORT.findall(setup + "\n" + run)}
+    # A port has at most 5 digits; longer digit runs (up to the argument's size) stay text, so
+    # int() is never asked for more than Python's 4300-digit limit.
+    ports = {int(p) if len(p.lstrip("0")) <= 6 else p.lstrip("0") for p in _MASTER_PORT.findall(setup + "\n" + run)}
     where = doc.pos(("job_setting", "docker", "command"))
     if len(ports) > 1:
-        issues.error(where, f"job_setting.docker.command: names several master ports ({', '.join(map(str, sorted(ports)))}); use one")
+        shown = [_short(p) for p in sorted(ports, key=lambda p: (len(str(p)), str(p)))]
+        issues.error(where, f"job_setting.docker.command: names several master ports ({', '.join(shown)}); use one")
         return DEFAULT_MASTER_PORT
     if ports:
         port = ports.pop()
-        if not 1 <= port <= 65535:
-            issues.error(where, f"job_setting.docker.command: --master_port {port} is not a TCP port (1-65535)")
+        if isinstance(port, str) or not 1 <= port <= 65535:
+            issues.error(where, f"job_setting.docker.command: --master_port {_short(port)} is not a TCP port (1-65535)")
             return DEFAULT_MASTER_PORT
         return port
     return DEFAULT_MASTER_PORT
+
+
+def _short(port: object) -> str:
+    text = str(port)
+    return text if len(text) <= 12 else f"{text[:8]}... ({len(text)} digits)"
 
 
 def nodes_and_procs(devices: int, vm: VM) -> Optional[tuple[int, int]]:

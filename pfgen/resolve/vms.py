@@ -22,8 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping
 
-_GRAMMAR = re.compile(r"^(aws|azure|gcp)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-spot)?$")
-_LOOSE = re.compile(r"^([a-z]+)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-spot)?$")
+_GRAMMAR = re.compile(r"^(aws|azure|gcp)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-spot)?\Z")
+_LOOSE = re.compile(r"^([a-z]+)-(?:(\d+)gb-)?([a-z0-9]+)-(\d+)g-([a-z0-9-]+?)(-spot)?\Z")
 
 
 class UnknownVM(ValueError):

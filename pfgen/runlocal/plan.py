@@ -55,7 +55,7 @@ _SYSTEM_DIRS = {"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "m
                 "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var"}
 
 _TRIAL_PARAM = re.compile(r"\$\{trialParameters\.(.+?)\}")
-_META_REF = re.compile(r"^\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Annotations\[.+\]|Labels\[.+\])\}$")
+_META_REF = re.compile(r"^\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Annotations\[.+\]|Labels\[.+\])\}\Z")
 
 
 class LocalRunError(UserError):

@@ -55,6 +55,18 @@ def scope_annotations(scope: str) -> dict[str, str]:
     return {}
 
 
+def require_cryptography() -> None:
+    """Sealing needs the ``cryptography`` package, an optional dependency (``pip install
+    'pfgen[seal]'``): env and external modes and every other command run without it."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        from pfgen.errors import CommandError
+
+        raise CommandError("sealing Secrets needs the Python package 'cryptography', which is not installed; "
+                           "install it with `pip install 'pfgen[seal]'` (or `pip install cryptography`)") from None
+
+
 def hybrid_encrypt(public_key: Any, plaintext: bytes, label: bytes) -> bytes:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding

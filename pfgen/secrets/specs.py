@@ -74,6 +74,7 @@ def render(templates: list[Path], request: Request, environ: Mapping[str, str]) 
         _need_namespaces(entries, scope)
         from pfgen.secrets import seal
 
+        seal.require_cryptography()
         key = seal.load_public_key(cert)
         objects = [seal.seal(secret, key, scope) for secret in emit.secret_objects(entries, environ)]
     else:

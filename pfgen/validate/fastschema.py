@@ -37,6 +37,32 @@ KEYWORDS = {"type", "properties", "additionalProperties", "patternProperties", "
 Path = tuple
 
 
+def ecma_regex(pattern: str) -> re.Pattern:
+    """``pattern`` (JSON Schema's ECMA-262 dialect) compiled with ECMA's meaning of ``$``: the end of
+    the input only. Python's ``$`` also matches before a final line break, so ``^[a-z]+$`` would
+    accept "abc\\n"; each unescaped ``$`` outside a character class becomes ``\\Z``."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":  # a leading ']' is literal
+                out.append("[]")
+                i += 2
+                continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    return re.compile("".join(out))
+
+
 class Unsupported(ValueError):
     """The schema uses a keyword (or form of one) this validator does not implement."""
 
@@ -63,7 +89,9 @@ class Error:
         return f"<Error {self.validator} at {list(self.absolute_path)}: {self.message}>"
 
 
-def is_type(instance: Any, name: str) -> bool:
+def is_type(instance: Any, name: str, strict_integers: bool = False) -> bool:
+    """JSON Schema's types; 1.0 is an integer there, and with ``strict_integers`` (pfgen's own
+    schemas, docs/guarantees.md) it is not: a float where an integer belongs is an error."""
     if name == "string":
         return isinstance(instance, str)
     if name == "object":
@@ -77,7 +105,7 @@ def is_type(instance: Any, name: str) -> bool:
     if isinstance(instance, bool):
         return False
     if name == "integer":
-        return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
+        return isinstance(instance, int) or (not strict_integers and isinstance(instance, float) and instance.is_integer())
     if name == "number":
         return isinstance(instance, (int, float))
     raise Unsupported(f"unknown type {name!r}")
@@ -110,8 +138,9 @@ def _unique(items: list) -> bool:
 class Validator:
     """A compiled schema: ``iter_errors(instance)`` like jsonschema's validators."""
 
-    def __init__(self, schema: dict):
+    def __init__(self, schema: dict, strict_integers: bool = False):
         self.root = schema
+        self.strict_integers = strict_integers
         self._refs_in_progress: set[str] = set()
         self._check = self._compile(schema, ())
 
@@ -155,9 +184,10 @@ class Validator:
             is_type(None, name)  # reject unknown type names at compile time
         here = spath + ("type",)
         shown = repr(value) if isinstance(value, str) else ", ".join(repr(n) for n in names)
+        strict = self.strict_integers
 
         def check(instance: Any, path: Path, out: list) -> None:
-            if not any(is_type(instance, name) for name in names):
+            if not any(is_type(instance, name, strict) for name in names):
                 out.append(Error("type", schema, instance, path, here, f"{instance!r} is not of type {shown}"))
         return check
 
@@ -173,7 +203,7 @@ class Validator:
 
     def _extras(self, schema: dict) -> Callable[[dict], list]:
         known = schema.get("properties", {})
-        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        patterns = [ecma_regex(p) for p in schema.get("patternProperties", {})]
         return lambda instance: [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
 
     def _k_additionalProperties(self, schema: dict, value: Any, spath: Path) -> Check:
@@ -197,7 +227,7 @@ class Validator:
         return check_each
 
     def _k_patternProperties(self, schema: dict, value: dict, spath: Path) -> Check:
-        subs = [(re.compile(p), self._compile(sub, spath + ("patternProperties", p))) for p, sub in value.items()]
+        subs = [(ecma_regex(p), self._compile(sub, spath + ("patternProperties", p))) for p, sub in value.items()]
 
         def check(instance: Any, path: Path, out: list) -> None:
             if isinstance(instance, dict):
@@ -243,7 +273,7 @@ class Validator:
         return check
 
     def _k_pattern(self, schema: dict, value: str, spath: Path) -> Check:
-        regex = re.compile(value)
+        regex = ecma_regex(value)
         here = spath + ("pattern",)
 
         def check(instance: Any, path: Path, out: list) -> None:
@@ -405,6 +435,6 @@ class Validator:
             self._refs_in_progress.discard(value)
 
 
-def compile_schema(schema: dict) -> Validator:
+def compile_schema(schema: dict, strict_integers: bool = False) -> Validator:
     """Compile ``schema`` or raise :class:`Unsupported`."""
-    return Validator(schema)
+    return Validator(schema, strict_integers)

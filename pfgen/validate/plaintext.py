@@ -6,8 +6,17 @@ checks, both reported at the value's position:
 * a non-empty scalar under a key that names a secret (password, token, api_key, secret,
   access_key, private_key, ...), e.g. ``docker.env_var.WANDB_API_KEY: 0123...``;
 * a string that looks like a credential whatever its key: a PEM private key, an AWS
-  access key id, a GitHub / Slack / Hugging Face / Google token, a JWT, an Azure storage
-  connection string or key, or a ``NAME_WITH_SECRET_WORD=value`` assignment in a command.
+  access key id, a GitHub / Slack / Hugging Face / Google / OpenAI / Anthropic token, a JWT,
+  an Azure storage connection string or key, a password in a URL (``https://user:pw@host``),
+  ``--password X`` / ``--token X`` style options, ``docker login -p X``, or a
+  ``NAME_WITH_SECRET_WORD=value`` assignment in a command.
+
+Secret-word keys include DB_PASS / *_PWD, CREDENTIALS / *_CREDS, *_SECRET_* and
+``<service>_KEY`` (WANDB_KEY, OPENAI_KEY, ...). References ($VAR, $(cmd)), other options and
+documentation placeholders ([PASSWORD], <token>, YOUR_TOKEN) are not values; a value that is
+a file path (``GOOGLE_APPLICATION_CREDENTIALS: /var/run/key.json``) locates a secret. The false-
+positive rate is measured by tests/test_plaintext_corpus.py (0 on the examples, the seeds, the
+34 public templates and a committed corpus of real-looking negatives).
 
 Keys that *refer* to a secret without holding it (``credential_id``, ``secret_name``,
 ``*_file``, ``*_path`` ...) are fine.
@@ -24,16 +33,25 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterator
 
-_SECRET_WORDS = r"password|passwd|passphrase|token|api_?key|secret|secret_?key|access_?key|private_?key|client_?secret|auth_?key|account_?key|storage_?key|connection_?string"
-_SECRET_KEY = re.compile(rf"(^|_)({_SECRET_WORDS})($|_)")
+_SECRET_WORDS = (r"password|passwd|passphrase|token|api_?key|secret|secret_?key|access_?key|private_?key"
+                 r"|client_?secret|auth_?key|account_?key|storage_?key|connection_?string|credentials?|creds")
+# `<service>_KEY`: a bare `_KEY` is too common (SORT_KEY, CACHE_KEY) to mean a secret by itself.
+_SERVICE_KEY = (r"(wandb|openai|anthropic|hf|huggingface|comet|neptune|cohere|mistral|groq|replicate|stripe|sendgrid"
+                r"|mailgun|twilio|datadog|dd|sentry|pinecone|clearml|gemini|google|azure|aws|gcp|github|gitlab|slack)_key")
+# `DB_PASS`, `MYSQL_PWD`: only as the last word after another (PWD alone is the working directory,
+# PASS_THROUGH no password).
+_SECRET_KEY = re.compile(rf"(^|_)({_SECRET_WORDS}|{_SERVICE_KEY})($|_)|_(pass|pwd)$")
 # A key ending like this names or locates a secret rather than holding one.
-_REFERENCE_SUFFIX = re.compile(r"(_id|_name|_ref|_file|_path|_dir|_mode|_env|_var|_type|_kind|_length|_len|_size)$")
-_REFERENCE_KEYS = {"credential", "credentials", "secrets", "secret_name", "credential_id", "secret_ref", "remote_key"}
+_REFERENCE_SUFFIX = re.compile(r"(_id|_name|_ref|_file|_path|_dir|_mode|_env|_var|_type|_kind|_length|_len|_size)\Z")
+_REFERENCE_KEYS = {"credential", "secrets", "secret_name", "credential_id", "secret_ref", "remote_key"}
 # Well-known access key id formats are credentials even though the key says "_id".
 _ALWAYS_SECRET_KEYS = {"aws_access_key_id"}
 
+# A value that is a reference ($VAR, $(cmd)), another option (-x) or a documentation placeholder.
+_NOT_PLACEHOLDER = r"(?![$-]|['\"]?[\[<{]|['\"]?[A-Z][A-Z0-9_]*['\"]?(?:\s|$)|['\"]?(?:your|my)[-_]|['\"]?x{3,}|['\"]?\*{3,}|['\"]?\.\.\.)"
 _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("a PEM private key", re.compile(r"-----BEGIN ([A-Z0-9 ]+ )?PRIVATE KEY-----")),
+    # A PEM header with a base64 body after it (not a `grep "BEGIN PRIVATE KEY"`, not a documented placeholder).
+    ("a PEM private key", re.compile(r"-----BEGIN ([A-Z0-9 ]+ )?PRIVATE KEY-----(?:\s|\\n)*[A-Za-z0-9+/=]{4,}(?:\s|\\n|\Z)")),
     ("an AWS access key id", re.compile(r"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")),
     ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\b")),
     ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
@@ -41,12 +59,32 @@ _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("an Azure storage key", re.compile(r"AccountKey=[A-Za-z0-9+/]{20,}|(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")),
-    ("a service-account key", re.compile(r'"private_key"\s*:\s*"')),
+    ("a service-account key", re.compile(r'"private_key"\s*:\s*"(?:\\n)*(?!-----BEGIN)[A-Za-z0-9+/=]{4,}|"private_key_id"\s*:\s*"[0-9a-f]{40}"')),
+    ("an OpenAI or Anthropic API key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{32,}")),
+    # scheme://user:password@host (not user@host, not :$VAR or :${VAR} references).
+    ("a password in a URL", re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s/:@'\"]{1,256}:(?![$%{])[^\s/@'\"]{1,256}@[A-Za-z0-9\[]")),
+    # `--password X`, `--api-key=X` (not placeholders: [PASSWORD], <token>, {key}, YOUR_TOKEN); `--password-stdin`, `--token-file` are other flags; $VAR and $(...) are references.
+    ("a password or token given as a command-line option", re.compile(
+        r"(?<![\w-])--(?:password|passwd|pass|token|auth-token|access-token|api-key|api_key|apikey|secret|secret-key"
+        r"|client-secret|access-key|secret-access-key|hf-token|wandb-key)(?:=|[ \t]+)" + _NOT_PLACEHOLDER + r"(['\"]?)[^\s'\"$`]{3,}\1(?=\s|$)")),
 )
+# `docker login ... -p X`: each login's arguments (up to the next login, line or command) are searched
+# once, so the scan stays linear however often "docker login" repeats.
+_LOGIN = re.compile(r"\b(?:docker|podman|buildah|oras|helm[ \t]+registry)[ \t]+login\b")
+_LOGIN_PASSWORD = re.compile(r"\s-p(?:[ \t]+|=)?" + _NOT_PLACEHOLDER + r"(['\"]?)[^\s'\"$`]{3,}\1(?=\s|$)")
+_COMMAND_END = re.compile(r"[\n;&|]")
 # `export WANDB_API_KEY=abc123`, `--password hunter2` style assignments inside commands.
 _ASSIGNMENT = re.compile(
     r"\b([A-Za-z_][A-Za-z0-9_]*)=(?!\$)(['\"]?)([^\s'\"$`]{6,})\2",
 )
+
+
+_FILE_LOCATION = re.compile(r"(/|\./|~/)[\w.-]+(/[\w.-]+)*/?")
+
+
+def _locates_a_file(value: object) -> bool:
+    """``GOOGLE_APPLICATION_CREDENTIALS: /var/run/key.json``: a path to a secret, not a secret."""
+    return isinstance(value, str) and _FILE_LOCATION.fullmatch(value) is not None
 
 
 def is_secret_key(key: str) -> bool:
@@ -63,6 +101,11 @@ def looks_like_secret(text: str) -> str | None:
     for what, pattern in _VALUE_PATTERNS:
         if pattern.search(text):
             return what
+    logins = [m.end() for m in _LOGIN.finditer(text)]
+    for start, after in zip(logins, logins[1:] + [len(text)]):
+        stop = _COMMAND_END.search(text, start, after)
+        if _LOGIN_PASSWORD.search(text, start, stop.start() if stop else after):
+            return "a password given to `docker login -p`"
     for match in _ASSIGNMENT.finditer(text):
         if is_secret_key(match.group(1)):
             return f"a value assigned to {match.group(1)}"
@@ -89,7 +132,7 @@ def check(doc: Document, issues: Collector, *, where: str = "a template") -> Non
         if isinstance(value, (dict, list)) or value is None or isinstance(value, bool) or value == "":
             continue
         key = path[-1] if path and isinstance(path[-1], str) else None
-        if key is not None and is_secret_key(key):
+        if key is not None and is_secret_key(key) and not _locates_a_file(value):
             issues.error(doc.pos(path), f"'{key}' holds what looks like a secret; {advice}")
             continue
         if isinstance(value, str):

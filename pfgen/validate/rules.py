@@ -14,7 +14,7 @@ from pfgen.errors import Collector
 from pfgen.load.document import Document
 from pfgen.kube.names import has_control_chars
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # Set by the Training Operator (appended after the container's own env, so
 # the operator's value would silently win) or by pfgen's runtime contract.
 RESERVED_ENV = {
@@ -146,6 +146,12 @@ def _check_command(doc: Document, issues: Collector, docker: dict) -> None:
             issues.error(doc.pos(path), f"{'.'.join(path)}: contains a NUL character")
         elif key != "setup" and not text.strip():
             issues.error(doc.pos(path), f"{'.'.join(path)}: is blank; give the command to run")
+        else:
+            from pfgen.kube import shellwrap
+
+            why = shellwrap.problem(text)
+            if why:
+                issues.error(doc.pos(path), f"{'.'.join(path)}: {why}")
     size = sum(len(text.encode("utf-8")) for text in parts.values() if isinstance(text, str))
     if size > MAX_SCRIPT_BYTES:
         issues.error(doc.pos(("job_setting", "docker", "command")),

@@ -39,15 +39,28 @@ def _validator(name: str) -> Any:
 
     schema = json.loads(schema_text(name))
     try:
-        return fastschema.compile_schema(schema)
+        return fastschema.compile_schema(schema, strict_integers=True)
     except fastschema.Unsupported:
         return _jsonschema_validator(schema)
 
 
 def _jsonschema_validator(schema: dict) -> Any:
-    from jsonschema import Draft202012Validator
+    """jsonschema's validator with pfgen's two changes: 4.0 is not an integer (integers are
+    integers), and `pattern` keeps ECMA-262's `$`."""
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(schema)
+    from jsonschema.exceptions import ValidationError
+
+    from pfgen.validate.fastschema import ecma_regex
+
+    def pattern(validator: Any, value: str, instance: Any, _schema: dict) -> Iterator[Any]:
+        # ECMA-262's `$` (the end of input), as fastschema reads it; jsonschema's re.search does not.
+        if isinstance(instance, str) and not ecma_regex(value).search(instance):
+            yield ValidationError(f"{instance!r} does not match {value!r}")
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+    return validators.extend(Draft202012Validator, {"pattern": pattern}, type_checker=checker)(schema)
 
 
 def dotted(path: PathKey) -> str:
@@ -109,8 +122,16 @@ def _report(doc: Document, issues: Collector, error: Any) -> None:
             issues.error(doc.key_pos(path) if path else (1, 1), f"{where}: missing required key '{key}'")
         return
     pos = doc.pos(path)
+    at = doc.get(path) if path else doc.data
+    if isinstance(at, dict) and isinstance(instance, str) and instance in at and validator != "type":
+        pos = doc.key_pos(path + (instance,))  # a propertyNames error: point at the key
     if validator == "type":
-        issues.error(pos, f"{where}: expected {_expected(error.validator_value)}, got {_kind(instance)}")
+        expected = _expected(error.validator_value)
+        if isinstance(instance, float) and "integer" in ([error.validator_value] if isinstance(error.validator_value, str) else error.validator_value):
+            hint = f"; write {int(instance)}" if instance.is_integer() else ""
+            issues.error(pos, f"{where}: expected {expected}, got {doc.raw.get(path, repr(instance))!s}{hint}")
+            return
+        issues.error(pos, f"{where}: expected {expected}, got {_kind(instance)}")
     elif validator == "enum":
         choices = [str(c) for c in error.validator_value]
         hint = did_you_mean(str(instance), choices) if isinstance(instance, str) else ""

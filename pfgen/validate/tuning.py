@@ -44,8 +44,8 @@ COLLECTOR_FORMATS = ("text", "json", "periflow")
 # pkg/controller.v1beta1/consts/const.go TrialTemplateParamReplaceFormatRegex
 PLACEHOLDER = re.compile(r"\$\{trialParameters\.(.+?)\}")
 # The name part of Katib's default metrics filter, ([\w|-]+), in RE2 (ASCII \w).
-METRIC_NAME = re.compile(r"^[A-Za-z0-9_|-]+$")
-PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+METRIC_NAME = re.compile(r"^[A-Za-z0-9_|-]+\Z")
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 # Katib's experiment name limit. Trials are named <experiment>-<8 chars> and their
 # pods/services <trial>-worker-<i>, which then stay within the 63-character DNS label.

@@ -237,15 +237,17 @@ def test_lint_command_reports_positions_and_exits_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_build_verify_refuses_output_the_cluster_would_reject_and_writes_nothing(tmp_path):
-    """pfgen.yaml passes node selectors through; one the API server would refuse is caught by --verify."""
+@pytest.mark.parametrize("verify", [["--verify"], []])
+def test_build_refuses_a_node_selector_the_cluster_would_reject_and_writes_nothing(tmp_path, verify):
+    """A node selector the API server would refuse is refused where it is written, in pfgen.yaml,
+    before anything is emitted (issue 16: the message points at the input, not at deploy/)."""
     (tmp_path / "pf-template.yml").write_text(
         "name: demo\nvm: azure-16gb-v100-4g-eastus-spot\nnum_devices: 4\njob_setting:\n  type: custom\n"
         "  docker:\n    image: pytorch/pytorch:2.1\n    command: train\n", encoding="utf-8")
     (tmp_path / "pfgen.yaml").write_text('placement:\n  node_selector:\n    "bad key!": x\n', encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "pfgen", "build", "--verify", "-o", "out", "pf-template.yml"],
+    result = subprocess.run([sys.executable, "-m", "pfgen", "build", *verify, "-o", "out", "pf-template.yml"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2, result.stderr
-    assert "node selector key 'bad key!'" in result.stderr
+    assert "pfgen.yaml:3:5: error: placement.node_selector: 'bad key!' is not a Kubernetes label key" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from pfgen.validate import fastschema
 from pfgen.validate import schema
+from pfgen.validate.schema import _jsonschema_validator as pfgen_reference  # jsonschema, with pfgen's integers and ECMA `$`
 from pfgen.errors import Collector
 from pfgen.load.document import Document, load_file
 
@@ -75,7 +76,8 @@ _VALIDATORS: dict = {}
 def validators(name: str) -> tuple:
     """(fastschema, jsonschema) validators of a shipped schema, compiled once."""
     if name not in _VALIDATORS:
-        _VALIDATORS[name] = (fastschema.compile_schema(load_schema(name)), Draft202012Validator(load_schema(name)))
+        _VALIDATORS[name] = (fastschema.compile_schema(load_schema(name), strict_integers=True),
+                             pfgen_reference(load_schema(name)))
     return _VALIDATORS[name]
 
 
@@ -204,10 +206,22 @@ KEYWORD_CASES = [
 ]
 
 
+def test_json_schema_semantics_without_pfgens_two_changes():
+    """Plain JSON Schema (the default) takes 1.0 for an integer; pfgen does not. Python's `$`
+    accepts a final line break; ECMA's, fastschema's and pfgen's reference do not."""
+    assert fastschema.compile_schema({"type": "integer"}).is_valid(1.0)
+    assert Draft202012Validator({"type": "integer"}).is_valid(1.0)
+    assert not fastschema.compile_schema({"type": "integer"}, strict_integers=True).is_valid(1.0)
+    assert not pfgen_reference({"type": "integer"}).is_valid(1.0)
+    assert Draft202012Validator({"pattern": "^[a-z]+$"}).is_valid("abc\n")  # why pfgen_reference exists
+    for validator in (fastschema.compile_schema({"pattern": "^[a-z]+$"}), pfgen_reference({"pattern": "^[a-z]+$"})):
+        assert not validator.is_valid("abc\n") and validator.is_valid("abc")
+
+
 @pytest.mark.parametrize("case", range(len(KEYWORD_CASES)))
 def test_each_keyword_matches_jsonschema(case):
     schema_doc, instances = KEYWORD_CASES[case]
-    fast, reference = fastschema.compile_schema(schema_doc), Draft202012Validator(schema_doc)
+    fast, reference = fastschema.compile_schema(schema_doc, strict_integers=True), pfgen_reference(schema_doc)
     for instance in instances:
         assert fast.is_valid(instance) == reference.is_valid(instance), (schema_doc, instance)
         assert diagnostics(instance, "", fast) == diagnostics(instance, "", reference), (schema_doc, instance)

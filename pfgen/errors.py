@@ -9,6 +9,7 @@ Anything else that escapes is a bug in pfgen and may show a traceback.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def display_path(path: Path) -> str:
     """How a file is named in messages: relative to the cwd when below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    from pfgen.realpaths import real
+
+    resolved, cwd = real(path), real(os.getcwd())
+    if resolved == cwd:
+        return "."
+    prefix = cwd if cwd.endswith("/") else cwd + "/"
+    return resolved[len(prefix):] if resolved.startswith(prefix) else str(path)

@@ -23,17 +23,19 @@ PACKAGE = Path(pfgen.__file__).resolve().parent
 # stage -> what its modules may import (a package, or one module of another package)
 ALLOWED = {
     "load": {"load", "errors"},
-    "validate": {"validate", "load", "errors", "resources", "kube", "secrets", "resolve.plan", "resolve.vms"},
+    "validate": {"validate", "load", "errors", "resources", "kube", "secrets", "resolve.plan", "resolve.vms", "realpaths"},
     "resolve": {"resolve", "load", "validate", "errors", "kube", "secrets"},
     "emit": {"emit", "resolve.plan", "kube", "resources", "secrets.credentials"},
     "kube": {"kube", "errors", "resources", "load"},
-    "output": {"output", "pipeline", "load", "validate", "emit", "resolve.plan", "errors", "resources", "kube", "safefs"},
+    "output": {"output", "pipeline", "load", "validate", "emit", "resolve.plan", "errors", "resources", "kube", "safefs",
+               "realpaths"},
     "secrets": {"secrets", "load", "validate", "resolve.plan", "emit", "output", "errors", "kube"},
     "image": {"image", "resolve.plan", "errors", "emit.dockerfile", "safefs"},
     "runlocal": {"runlocal", "pipeline", "kube", "errors"},
     "pipeline": {"load", "validate", "resolve", "emit", "secrets", "output.dump", "errors"},
-    "errors": set(),
+    "errors": {"realpaths"},
     "safefs": set(),
+    "realpaths": set(),
     "resources": set(),
 }
 

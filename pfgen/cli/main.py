@@ -70,9 +70,11 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
 @click.option("--verify", is_flag=True, help="Check the generated objects against the shipped Kubernetes/CRD schemas (strict) and run `kubectl kustomize` before writing; exit 2 and write nothing if they fail (docs/guarantees.md).")
 @click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
+@click.option("-v", "--verbose", is_flag=True, help="List every file written, not one line per job.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
 @FORMAT_OPTION
 def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
-          secrets_mode: Optional[str], verify: bool, no_cache: bool, fmt: str) -> None:
+          secrets_mode: Optional[str], verify: bool, no_cache: bool, verbose: bool, quiet: bool, fmt: str) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml
@@ -82,49 +84,69 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     no longer produces are removed; files it did not generate are never
     touched. Each job directory is replaced atomically.
 
+    Prints one line per job directory created, configured or deleted and a
+    summary with the number unchanged (-v: every file; -q: nothing).
+
     Exit 0 on success; 1 with --check when the output is out of date, or
     with --exit-code when files were written; 2 on invalid input or usage.
     """
     commands.batch()
-    from pfgen.output.layout import build_trees
-    from pfgen.output.cache import BuildCache
     from pfgen.errors import display_path
-    from pfgen.pipeline import CompileOptions
+    from pfgen.output.cache import BuildCache
+    from pfgen.output.stream import build as build_trees
     from pfgen.output.write import interrupted, write_tree
+    from pfgen.pipeline import CompileOptions
 
+    if verbose and quiet:
+        raise click.UsageError("-v and -q contradict each other")
     out_path = Path(out) if out else None
     templates, output_dirs = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
     changes: list = []
+    tty = fmt == "text" and not quiet and sys.stderr.isatty()
     try:
         cache = BuildCache(None) if no_cache else BuildCache.open()
-        result = build_trees(templates, out_path, options, extra_roots, cache=cache)
+        result = build_trees(templates, out_path, options, extra_roots, cache=cache, texts=verify, progress=tty)
         trees = sorted(result.trees.items())
         if verify:
             result.warnings.extend(_verify_trees(result.trees))
-        if not templates and not any(tree.jobs for _, tree in trees) and not any(_owns_something(r) for r, _ in trees):
+        if not templates and not any(tree.jobs or tree.unchanged for _, tree in trees) \
+                and not any(_owns_something(r) for r, _ in trees):
             where = paths[0] if paths else "."
             _fail(UserError([Diagnostic(where, 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
         stale: set[Path] = set()  # the OUTs the dry run found out of date
+        by_root: dict[Path, list] = {}
         for dry_run in ([True] if check else [True, False]):  # find every conflict before writing anything
             changes = []
             for root, tree in trees:
                 if not dry_run and root not in stale and not interrupted(root):
                     continue  # up to date, and nothing to recover: leave it alone (no lock, no writes)
                 written = write_tree(root, tree.jobs, check=dry_run, sources=tree.sources,
-                                     root_files=tree.root_files, display=display_path(root))
+                                     root_files=tree.root_files, display=display_path(root), unchanged=tree.unchanged)
                 changes.extend(written.changes)
+                by_root[root] = written.changes
                 if written.changes:
                     stale.add(root)
     except UserError as exc:
         _fail(exc, fmt)
     notes = []
-    if check:
-        jobs = len(result.jobs)
+    if check and quiet and fmt == "text":
+        _report(result.warnings)
+    elif check:
+        jobs = result.jobs
         notes = [] if changes else [f"{jobs} job{'s' if jobs != 1 else ''} up to date"]
-    _emit(fmt, result.warnings, changes, check=check, notes=notes)
+        _emit(fmt, result.warnings, changes, check=check, notes=notes)
+    elif fmt != "text" or verbose:
+        _emit(fmt, result.warnings, changes, check=check, notes=notes)
+    else:
+        from pfgen.cli.report import job_lines
+
+        _report(result.warnings)
+        if not quiet:
+            for line in job_lines([(display_path(root), by_root.get(root, []), tree.count) for root, tree in trees]):
+                click.echo(line, err=True)
     sys.exit(EXIT_CHANGED if changes and (check or exit_code) else EXIT_OK)
 
 

@@ -127,3 +127,31 @@ def emit(fmt: str, report: Report, *, stdout: TextIO, stderr: TextIO) -> None:
             stderr.write(f"pfgen: {c.status} {c.path}\n")
     for note in report.notes:
         stderr.write(f"pfgen: {note}\n")
+
+
+def job_lines(roots: Sequence[tuple[str, Sequence, int]]) -> list[str]:
+    """``build``'s default text output, like kubectl apply's: one line per directory (or root file)
+    that changed, ``deploy/job-a created|configured|deleted``, then one summary line per output
+    directory with the number of jobs in each state. ``roots``: (OUT as shown, its changes, its
+    number of jobs)."""
+    lines: list[str] = []
+    for display, changes, count in roots:
+        base = "" if display in (".", "./") else display.rstrip("/")
+        statuses: dict[str, set[str]] = {}
+        for change in changes:
+            rel = change.path[len(base) + 1:] if base and change.path.startswith(base + "/") else change.path
+            head, sep, _ = rel.partition("/")
+            statuses.setdefault(head if sep else rel + "\0", set()).add(change.status)
+        tally = {"created": 0, "configured": 0, "deleted": 0}
+        for unit in sorted(statuses):
+            found = statuses[unit]
+            state = "created" if found == {"created"} else "deleted" if found == {"removed"} else "configured"
+            name = unit.rstrip("\0")
+            lines.append(f"{base + '/' if base else ''}{name} {state}")
+            if not unit.endswith("\0") and not name.startswith("_"):
+                tally[state] += 1
+        unchanged = max(count - tally["created"] - tally["configured"], 0)
+        where = base or "."
+        parts = [f"{n} {state}" for state, n in tally.items() if n] + [f"{unchanged} unchanged"]
+        lines.append(f"pfgen: {where}: {count} job{'s' if count != 1 else ''}: " + ", ".join(parts))
+    return lines

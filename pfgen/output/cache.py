@@ -1,9 +1,11 @@
-"""Incremental build: a template whose inputs are unchanged is not compiled again.
+"""The build cache: a data-only index from what a job's compile reads to what it wrote.
 
-For every template ``pfgen build`` compiles, the cache keeps the compiled job
-(its Kubernetes objects, plan, warnings, the file texts they dump to) under a
-key over everything compiling it reads. The next build uses the stored job
-only when
+For every template ``pfgen build`` compiles, the cache records, under a key
+over everything compiling it reads, the little that the cross-job steps and
+the comparison with the disk need: the job's name (and where the template
+says it), its warnings, the identity and a digest of each Kubernetes object
+(to find clashing and shared objects), and the SHA-256 of every file the job
+wrote into its directory. The next build uses an entry only when
 
 * the key is equal: the template's bytes and path, the governing pfgen.yaml
   (its path and bytes, or its absence), the working directory, the compile
@@ -13,41 +15,51 @@ only when
 * every recorded dependency (the job's workspace directory, ``-d DIR``, and
   whatever the :data:`DEPENDENCIES` hooks add) has the digest recorded.
 
-Everything after compiling (the layout of each OUT, shared objects, the root
-kustomization, comparing with and writing to disk) runs as always on the
-stored jobs, so a hand-edited or deleted output file is rewritten (and
-``--check`` reports it) exactly as without the cache. Anything unexpected (an
-unreadable or corrupt cache, another pfgen's cache) is a miss: the cache can
-make a build faster, never different.
+A served job is not compiled. Its directory is left alone when it holds
+exactly the recorded files (same bytes; foreign files aside) for the same
+output directory and the same set of objects moved to ``_shared/``; anything
+else (a hand-edited or deleted file, a neighbour's change that moves an
+object to or from ``_shared/``) compiles the job again, so the output and
+``--check`` are exactly those of a build without the cache.
 
-The cache lives outside the output tree, in ``$PFGEN_CACHE_DIR``, else
-``$XDG_CACHE_HOME/pfgen``, else ``~/.cache/pfgen``: one file per working
-directory, written atomically. It holds pickled pfgen objects, read back only
-by the same pfgen source (the key covers it); like any file under your home
-directory, it must not be writable by others. ``PFGEN_CACHE=off`` (or
-``pfgen build --no-cache``) disables it.
+The index is one JSON file per working directory (no pickle: nothing in it is
+ever executed), in ``$PFGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/pfgen``, else
+``~/.cache/pfgen``. Each entry is a JSON text, decoded only when its template
+is looked up, and authenticated with HMAC-SHA256 under a secret that is *not*
+in the cache directory: ``$PFGEN_CACHE_SECRET`` when set, else a random key
+made on first use in ``$XDG_CONFIG_HOME/pfgen/cache-key`` (``~/.config``). So
+a cache restored from somewhere else (a CI cache from another branch) cannot
+forge an entry: entries made under another secret, and anything malformed,
+oversized or corrupt, are misses, and the job is compiled. The file is bounded
+(:data:`MAX_ENTRIES` entries, :data:`MAX_BYTES` bytes: least recently used
+entries and those of deleted templates go first) and written atomically.
+``PFGEN_CACHE=off`` (or ``pfgen build --no-cache``) disables it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import hmac
 import json
 import os
 import stat
-import pickle
 import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
 
 import pfgen
-from pfgen.pipeline import CompiledJob
+from pfgen.realpaths import real
 
-FORMAT = 1
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Optional
+
+FORMAT = 2
 _PACKAGE = Path(pfgen.__file__).resolve().parent
-_MAX_ENTRIES = 20_000  # entries kept per cache file; older templates are dropped first
+MAX_ENTRIES = 50_000  # entries kept per index; least recently used go first
+MAX_BYTES = 64 << 20  # an index file larger than this is not read (and never written)
+MAX_ENTRY_BYTES = 1 << 20  # one entry's JSON text
 
 
 def enabled() -> bool:
@@ -70,6 +82,45 @@ def _read(path: Path) -> Optional[bytes]:
     try:
         with open(path, "rb") as handle:
             return handle.read()
+    except OSError:
+        return None
+
+
+# --- the secret that authenticates entries ----------------------------------------
+
+def _key_file() -> Path:
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".config") / "pfgen" / "cache-key"
+
+
+def secret() -> Optional[bytes]:
+    """The HMAC key: $PFGEN_CACHE_SECRET, else the per-user key file (made on first use);
+    None when neither is available (then the cache is off)."""
+    given = os.environ.get("PFGEN_CACHE_SECRET")
+    if given:
+        return given.encode("utf-8", "surrogateescape")
+    path = _key_file()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(256)
+        if len(data) >= 32:
+            return data
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = os.urandom(32).hex().encode()
+        fd, tmp = tempfile.mkstemp(prefix=".cache-key-", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        try:
+            os.link(tmp, path)  # never replaces a key another pfgen made meanwhile
+        except FileExistsError:
+            os.unlink(tmp)
+            return secret()
+        os.unlink(tmp)
+        return data
     except OSError:
         return None
 
@@ -116,8 +167,8 @@ def tool_key() -> str:
     return "\n".join(parts)
 
 
-# Hooks other features extend (workspaces, issue 6): each returns strings that
-# join the key, from the template and options alone (cheap, no parsing).
+# Hooks other features extend: each returns strings that join the key, from the
+# template and options alone (cheap, no parsing).
 EXTRA_KEY: list[Callable[[Path, Any], Iterable[str]]] = []
 # ... and each returns (kind, path) inputs recorded after a successful compile,
 # re-digested before every reuse. Kinds are digested by DIGESTERS.
@@ -222,148 +273,200 @@ def job_key(template: Path, template_bytes: bytes, options: Any, configs: Option
     return _sha("\n".join(parts).encode())
 
 
-# --- the cache file -------------------------------------------------------------
+# --- entries ----------------------------------------------------------------------
+
+def _valid_entry(entry: Any) -> bool:
+    """The shape :meth:`BuildCache.record` writes; anything else is a miss (never trusted, even
+    with a valid MAC: a bug of an older writer must not become a wrong output)."""
+    def strs(value: Any, n: int) -> bool:
+        return isinstance(value, list) and len(value) == n and all(isinstance(v, str) for v in value)
+
+    try:
+        return (isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("name"), str)
+                and isinstance(entry.get("display"), str) and isinstance(entry.get("mode"), str)
+                and isinstance(entry.get("out"), str)
+                and isinstance(entry.get("pos"), list) and len(entry["pos"]) == 2
+                and all(type(v) is int for v in entry["pos"])
+                and isinstance(entry.get("deps"), list) and all(strs(d, 3) for d in entry["deps"])
+                and isinstance(entry.get("objects"), list) and all(strs(o, 6) for o in entry["objects"])
+                and isinstance(entry.get("hoisted"), list) and all(isinstance(h, str) for h in entry["hoisted"])
+                and isinstance(entry.get("shared"), list) and all(strs(x, 2) for x in entry["shared"])
+                and isinstance(entry.get("files"), dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in entry["files"].items())
+                and isinstance(entry.get("warnings"), list)
+                and all(isinstance(w, list) and len(w) == 5 and isinstance(w[0], str) and type(w[1]) is int
+                        and type(w[2]) is int and isinstance(w[3], str) and w[4] in ("error", "warning")
+                        for w in entry["warnings"]))
+    except (TypeError, AttributeError):
+        return False
+
+
+def index_path(cwd: Optional[Path] = None) -> Path:
+    """The index of builds run from ``cwd``."""
+    where = str((cwd or Path.cwd()).resolve())
+    return cache_root() / f"build-{_sha(where.encode())[:24]}.json"
+
 
 class BuildCache:
-    """Compiled jobs by template, read once per build and written back (atomically) at its end."""
+    """The index of one working directory: read on the first lookup, written back (atomically) at
+    the end of a build that changed it."""
 
-    def __init__(self, path: Optional[Path]):
-        self.path = path
-        self.entries: dict[str, tuple[str, list, bytes]] = {}  # template -> (key, deps, pickled (job, doc, files))
-        self.pending: dict[str, tuple[str, list, bytes]] = {}
+    def __init__(self, path: Optional[Path], key: Optional[bytes] = None):
+        self.path = path if key is not None or path is None else None
+        self._key = key
+        self._raw: Optional[dict] = None  # template -> [mac, entry text, last used]
+        self._serial = 0  # builds so far (for least-recently-used eviction)
+        self.pending: dict[str, list] = {}  # template -> [mac, entry text, serial], written by save()
+        self.used: set[str] = set()  # templates whose entries this build served
         self.hits: list[Path] = []  # templates served from the cache in this build
         self.compiled: list[Path] = []  # templates compiled and recorded in this build
         self._configs: dict[Path, str] = {}  # pfgen.yaml -> its key material, read once per build
         self._found: dict = {}  # directory -> its pfgen.yaml, looked up once per build
-        if path is not None:
-            try:
-                with open(path, "rb") as handle:
-                    loaded = pickle.load(handle)
-                if isinstance(loaded, dict) and loaded.get("format") == FORMAT and loaded.get("tool") == tool_key():
-                    self.entries = dict(loaded["entries"])
-                    _FILES_SEEN.update(loaded.get("files", {}))
-            except Exception:  # missing, truncated, from another pfgen: a miss
-                self.entries = {}
 
     @classmethod
     def open(cls, cwd: Optional[Path] = None) -> "BuildCache":
         """The cache for builds run from ``cwd``; a no-op cache when disabled."""
         if not enabled():
             return cls(None)
-        where = str((cwd or Path.cwd()).resolve())
-        return cls(cache_root() / f"build-{_sha(where.encode())[:24]}.pickle")
+        key = secret()
+        if key is None:
+            return cls(None)
+        return cls(index_path(cwd), key)
 
     @property
     def active(self) -> bool:
         return self.path is not None
 
-    def lookup(self, template: Path, options: Any) -> Optional[tuple[Any, Any]]:
-        """(job, document) as compiled last time, or None when anything it depends on changed."""
+    def _mac(self, text: str) -> str:
+        assert self._key is not None
+        return hmac.new(self._key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+    def _index(self) -> dict:
+        """The index file's entries, still encoded (each is decoded when looked up)."""
+        if self._raw is None:
+            self._raw = {}
+            try:
+                assert self.path is not None
+                fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+                with os.fdopen(fd, "rb") as handle:
+                    if not _regular(handle.fileno()):
+                        raise OSError("not a regular file")
+                    data = handle.read(MAX_BYTES + 1)
+                if len(data) > MAX_BYTES:
+                    raise ValueError("oversized")
+                loaded = json.loads(data)
+                if isinstance(loaded, dict) and loaded.get("format") == FORMAT and loaded.get("tool") == _sha(tool_key().encode()):
+                    serial, entries = loaded.get("serial"), loaded.get("entries")
+                    if type(serial) is int and isinstance(entries, dict):
+                        self._serial = serial
+                        self._raw = entries
+            except (OSError, ValueError, RecursionError, UnicodeDecodeError):  # missing, corrupt, hostile: all misses
+                self._raw = {}
+        return self._raw
+
+    def lookup(self, template: Path, options: Any, out: Path) -> Optional[dict]:
+        """The entry of ``template`` as recorded last time, or None when anything it depends on changed
+        (or the entry is not one this pfgen wrote under this secret)."""
         if not self.active:
             return None
-        resolved = Path(os.path.realpath(template))
-        entry = self.entries.get(str(resolved))
-        if entry is None:
+        resolved = real(template)
+        raw = self._index().get(resolved)
+        if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str) and isinstance(raw[1], str)):
             return None
-        key, deps, blob = entry
+        mac, text = raw[0], raw[1]
+        if len(text) > MAX_ENTRY_BYTES or not hmac.compare_digest(mac, self._mac(text)):
+            return None
+        try:
+            entry = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        if not _valid_entry(entry) or entry["out"] != str(out):
+            return None
         data = _read(template)
-        if data is None or key != job_key(resolved, data, options, self._configs, self._found):
+        if data is None or entry["key"] != job_key(Path(resolved), data, options, self._configs, self._found):
             return None
-        for kind, path, digest in deps:
+        for kind, path, digest in entry["deps"]:
             if _digest(kind, path) != digest:
                 return None
-        try:
-            job, doc, files = pickle.loads(blob)
-        except Exception:
-            return None
+        self.used.add(resolved)
         self.hits.append(template)
-        return _served(job, files), doc
+        return entry
 
-    def record(self, template: Path, options: Any, job: Any, doc: Any) -> Any:
-        """Remember a freshly compiled job; returns the job to use (one that remembers its dumps)."""
-        if not self.active:
-            return job
-        resolved = Path(os.path.realpath(template))
+    def _key_of(self, template: Path, options: Any, job: Any) -> Optional[tuple[str, list]]:
+        resolved = Path(real(template))
         data = _read(template)
         if data is None:
-            return job
+            return None
         deps = []
-        for kind, path in dependencies(resolved, job, options):
+        for kind, path in (dependencies(resolved, job, options) if job is not None else []):
             digest = _digest(kind, path)
             if digest is None:
-                return job  # an input nobody can digest: never cache this job
-            deps.append((kind, path, digest))
-        files = job.files
-        try:
-            blob = pickle.dumps((job, doc, files), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # something unpicklable in a plan: just do not cache it
-            return job
-        self.pending[str(resolved)] = (job_key(resolved, data, options, self._configs, self._found), deps, blob)
+                return None
+            deps.append([kind, path, digest])
+        return job_key(resolved, data, options, self._configs, self._found), deps
+
+    def prepare(self, template: Path, options: Any, job: Any) -> Optional[tuple[str, list]]:
+        """Digest what compiling ``job`` read, right after compiling it (before anything is written)."""
+        if not self.active:
+            return None
+        return self._key_of(template, options, job)
+
+    def record(self, template: Path, prepared: Optional[tuple[str, list]], entry: dict) -> None:
+        """Remember what ``template`` compiled and wrote (``entry``: see _valid_entry, without key and deps)."""
+        if not self.active or prepared is None:
+            return
+        key, deps = prepared
+        text = json.dumps({**entry, "key": key, "deps": deps}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        if len(text) > MAX_ENTRY_BYTES:
+            return
+        resolved = real(template)
+        self.pending[resolved] = [self._mac(text), text, 0]
         self.compiled.append(template)
-        return _served(job, files)
+
+    def forget(self, template: Path) -> None:
+        """Drop a served entry that turned out not to describe the disk (it is recorded again once compiled)."""
+        self.used.discard(real(template))
 
     def save(self) -> None:
-        """Write the cache (atomically); failures to write only cost speed."""
-        if not self.active or not (self.pending or _FILES_NEW):
+        """Write the index (atomically) when this build recorded anything; failures only cost speed."""
+        if not self.active or not self.pending:
             return
-        entries = {k: v for k, v in self.entries.items() if k not in self.pending and os.path.exists(k)}
-        entries.update(self.pending)
-        if len(entries) > _MAX_ENTRIES:
-            keep = set(self.pending) | set(sorted(entries)[: _MAX_ENTRIES - len(self.pending)])
-            entries = {k: v for k, v in entries.items() if k in keep}
+        serial = self._serial + 1
+        entries: dict[str, list] = {}
+        for name, raw in self._index().items():
+            if name in self.pending or not isinstance(raw, list) or len(raw) != 3:
+                continue
+            last = serial if name in self.used else raw[2]
+            if type(last) is int and isinstance(raw[0], str) and isinstance(raw[1], str) and os.path.exists(name):
+                entries[name] = [raw[0], raw[1], last]
+        for name, raw in self.pending.items():
+            entries[name] = [raw[0], raw[1], serial]
+        # least recently used first out, until the index fits its bounds
+        order = sorted(entries, key=lambda name: (entries[name][2], name in self.pending, name))
+        size = sum(len(name) + len(raw[0]) + len(raw[1]) + 32 for name, raw in entries.items())
+        while order and (len(entries) > MAX_ENTRIES or size > MAX_BYTES - (1 << 16)):
+            name = order.pop(0)
+            size -= len(name) + len(entries[name][0]) + len(entries[name][1]) + 32
+            del entries[name]
         assert self.path is not None
+        text = json.dumps({"format": FORMAT, "tool": _sha(tool_key().encode()), "serial": serial, "entries": entries},
+                          separators=(",", ":"), ensure_ascii=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".tmp", dir=self.path.parent)
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    pickle.dump({"format": FORMAT, "tool": tool_key(), "entries": entries, "files": dict(_FILES_USED)},
-                                handle, protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(text)
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
                 raise
         except OSError:
             return
-        self.entries, self.pending = entries, {}
-        _FILES_NEW.clear()
+        self._raw, self._serial, self.pending = entries, serial, {}
 
 
-@dataclasses.dataclass
-class ServedJob(CompiledJob):
-    """A job from the cache: answers ``files`` with the stored texts instead of dumping its objects again."""
+def _regular(fd: int) -> bool:
+    import stat
 
-    # Not an __init__ field: dataclasses.replace() (build.py hoisting shared objects out of a job)
-    # then makes a job whose files are dumped afresh from its new objects.
-    served_files: Optional[dict] = dataclasses.field(default=None, init=False, repr=False, compare=False)
-
-    @property
-    def files(self) -> dict[str, str]:
-        if self.served_files is None:
-            # Objects changed (shared ones hoisted out): dump them, or reuse last build's dump of
-            # exactly these objects (keyed by their JSON, which is much cheaper than YAML).
-            image = self.plan.workspace_image
-            key = _sha(json.dumps([self.objects, image.dockerfile if image else None, image.dockerignore if image else None],
-                                  sort_keys=True, default=lambda o: f"{type(o).__name__}:{o!r}").encode())
-            files = _FILES_SEEN.get(key)
-            if files is None:
-                files = CompiledJob.files.fget(self)  # type: ignore[attr-defined]
-                _FILES_NEW.add(key)
-            _FILES_SEEN[key] = files
-            _FILES_USED[key] = files
-            self.served_files = files
-        return dict(self.served_files)
-
-
-# Dumps of jobs whose objects layout() changed, from the last build (loaded with the cache) and this one.
-_FILES_SEEN: dict[str, dict[str, str]] = {}
-_FILES_USED: dict[str, dict[str, str]] = {}
-_FILES_NEW: set[str] = set()
-
-
-
-
-def _served(job: Any, files: dict[str, str]) -> Any:
-    served = ServedJob(**{f.name: getattr(job, f.name) for f in dataclasses.fields(CompiledJob) if f.init})
-    served.served_files = files
-    return served
+    return stat.S_ISREG(os.fstat(fd).st_mode)

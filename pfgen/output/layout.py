@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,20 +68,27 @@ class BuildResult:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
-@lru_cache(maxsize=None)
 def _resolved(path: Path) -> Path:
-    """``path.resolve()``, once per path per process: a build asks it of every
-    template several times, and each answer costs a walk of the path's links."""
-    return path.resolve()
+    """``path.resolve()``: a build asks it of every template several times, and each answer
+    costs a walk of the path's links; pfgen/realpaths.py remembers them per component."""
+    from pfgen.realpaths import resolved
+
+    return resolved(path)
 
 
 def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None) -> Path:
     """Where ``template``'s job goes (``memo``: see config.find_config)."""
     if out is not None:
         return _resolved(out)
+    key = ("out", os.path.dirname(template) if os.path.isabs(template) else (os.getcwd(), os.path.dirname(template)))
+    if memo is not None and key in memo:  # the templates of one directory share their OUT
+        return memo[key]
     config = config_for(template, memo)
     root = config.path.parent if config.path else Path.cwd()
-    return _resolved(root / DEFAULT_OUT)
+    found = _resolved(root / DEFAULT_OUT)
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),
@@ -112,7 +118,7 @@ def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(
     return compiled, warnings
 
 
-def _group(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Path]) -> dict[Path, list[Path]]:
+def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Path]) -> dict[Path, list[Path]]:
     """Templates by OUT, completed with the templates that OUT's directories name."""
     from pfgen.output.write import recorded_sources
 
@@ -156,7 +162,7 @@ def build_trees(templates: list[Path], out: Optional[Path], options: CompileOpti
     template is found for them any more (their jobs are then removed).
     With a ``cache``, unchanged templates are served from it (pfgen/output/cache.py).
     """
-    groups = _group(templates, out, extra_roots)
+    groups = group_templates(templates, out, extra_roots)
     everything = sorted({t for group in groups.values() for t in group}, key=lambda p: str(_resolved(p)))
     compiled, warnings = compile_all(everything, options, cache)
     by_template = {_resolved(template): (template, job, doc) for template, job, doc in compiled}
@@ -263,7 +269,7 @@ def layout(root: Path, entries: list[Compiled]) -> OutTree:
         templates = sorted({_resolved(t) for paths in sharers.values() for t in paths}, key=str)
         tree.sources[SHARED] = ", ".join(os.path.relpath(t, root / SHARED) for t in templates)
     jobs = [job for _, job, _ in owners.values()]  # in template order
-    _add_shared_secrets(tree, jobs)
+    add_shared_secrets(tree, jobs)
     resources = sorted(tree.jobs)
     if any(job.secrets_mode == "sealed" for job in jobs) and (root / SEALED_FILE).is_file():
         resources.append(SEALED_FILE)  # kept by the user, made by `pfgen secrets --seal -o`
@@ -272,7 +278,7 @@ def layout(root: Path, entries: list[Compiled]) -> OutTree:
     return tree
 
 
-def _add_shared_secrets(tree: OutTree, jobs: list[CompiledJob]) -> None:
+def add_shared_secrets(tree: OutTree, jobs: list[CompiledJob]) -> None:
     """External secrets mode: one ExternalSecret per Secret in OUT/_secrets/, merged across the jobs
     (jobs sharing a credential share its Secret; a docker Secret logs in to every job's registry)."""
     jobs = [job for job in jobs if job.secret_objects]

@@ -539,6 +539,7 @@ def write_tree(
     root_source: str = "all jobs below",
     prune: bool = True,
     display: Optional[str] = None,
+    unchanged: Container[str] = (),
 ) -> Result:
     """Make OUT hold exactly ``jobs`` (directory name -> {file path -> text}) and ``root_files``.
 
@@ -546,7 +547,9 @@ def write_tree(
     ``sources[job]`` (the template, as a path relative to the job's
     directory). Directories pfgen wrote earlier that are not in ``jobs`` are
     removed when ``prune`` is true. In check mode nothing is written. Raises
-    UserError when a file to write exists and is not pfgen's.
+    UserError when a file to write exists and is not pfgen's. Directories named in
+    ``unchanged`` are known to hold what they should (pfgen/output/stream.py checked them
+    against the build cache): they are neither compared nor pruned.
     """
     out = Path(out)
     sources = dict(sources or {})
@@ -564,13 +567,13 @@ def write_tree(
 
     if check:
         with _locked(out, exclusive=False) if out.is_dir() else _nolock():
-            return _plan(out, desired, root_desired, prune, display)[0]
+            return _plan(out, desired, root_desired, prune, display, unchanged)[0]
 
     faults = _Faults()
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out, exclusive=True):
         recover(out, faults)
-        result, plan = _plan(out, desired, root_desired, prune, display)
+        result, plan = _plan(out, desired, root_desired, prune, display, unchanged)
         dirs = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.dirs]
         stale = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.stale]
         _make_durable(out, [stage for _, _, stage in dirs + stale if stage is not None])
@@ -605,7 +608,7 @@ class _Plan:
 
 
 def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str, str], prune: bool,
-          display: str) -> tuple[Result, _Plan]:
+          display: str, unchanged: Container[str] = ()) -> tuple[Result, _Plan]:
     conflicts: list[Diagnostic] = []
     changes: list[Change] = []
     plan = _Plan()
@@ -641,7 +644,7 @@ def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str,
     root_state = _scan(out, top_level_only=True) if out.is_dir() else _DirState()
     plan.root = compare(ROOT, root_state, root_desired)
 
-    for name in _owned_subdirs(out, skip=desired):
+    for name in _owned_subdirs(out, skip=set(desired) | set(unchanged)):
         state = _scan(out / name)
         if prune and compare(name, state, {}):
             plan.stale.append((name, state, {}))

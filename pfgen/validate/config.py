@@ -104,7 +104,12 @@ def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -
     ``memo`` (directory -> answer) spares a build that asks this of a thousand
     templates the same stat calls up the same parent directories; it is only
     valid while no pfgen.yaml is created or removed, i.e. within one build."""
-    directory = os.path.realpath(start)  # plain strings: this runs once per template
+    from pfgen.realpaths import real
+
+    given = str(start)
+    if memo is not None and given in memo and given.startswith("/"):
+        return memo[given]
+    directory = real(given)  # plain strings: this runs once per template
     visited = []
     found: Optional[Path] = None
     while True:
@@ -123,12 +128,16 @@ def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -
         directory = parent
     if memo is not None:
         memo.update((d, found) for d in visited)
+        if given.startswith("/"):
+            memo[given] = found
     return found
 
 
 def config_for(template: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> ProjectConfig:
     """The project config governing ``template`` (``memo``: see :func:`find_config`)."""
-    path = find_config(Path(os.path.dirname(os.path.realpath(template))), memo)
+    from pfgen.realpaths import real
+
+    path = find_config(Path(os.path.dirname(real(template))), memo)
     return load_config(path) if path else ProjectConfig()
 
 

@@ -123,7 +123,7 @@ def test_build_prunes_files_it_owns_and_keeps_hand_written_ones(tmp_path):
     (out / "extra.yaml").write_text("kind: ConfigMap\n")
     template = project / "pf-template.yml"
     template.write_text(template.read_text().replace("  output_checkpoint_dir: /workspace/ckpt\n", ""))
-    result = run_pfgen("build", str(project), "-o", str(out))
+    result = run_pfgen("build", str(project), "-o", str(out), "-v")
     assert result.returncode == 0, result.stderr
     assert not (out / "resnet-resume" / "persistentvolumeclaim.yaml").exists()
     assert "removed" in result.stderr

@@ -77,9 +77,9 @@ def test_stale_output_fails_the_build_hook_and_is_regenerated(tmp_path, hook_rep
     write_template(repo, "c", "train-c")  # added
     result = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
     assert result.returncode == 1, result.output
-    assert "updated deploy/train-a/pytorchjob.yaml" in result.output
-    assert "created deploy/train-c/pytorchjob.yaml" in result.output
-    assert "removed deploy/train-b/pytorchjob.yaml" in result.output
+    assert "deploy/train-a configured" in result.output  # one line per job, like kubectl apply
+    assert "deploy/train-c created" in result.output
+    assert "deploy/train-b deleted" in result.output
     assert b"--epochs 7" in (repo / "deploy/train-a/pytorchjob.yaml").read_bytes()
     assert not (repo / "deploy/train-b").exists()
     regenerated = snapshot(repo / "deploy")

@@ -7,7 +7,11 @@ the cache, and that the output is what a build without cache writes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -17,10 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 import pfgen
-from pfgen.output import layout as build_mod
-from pfgen.output import cache
-from pfgen.output.cache import BuildCache
 from pfgen.cli.main import main
+from pfgen.output import cache, stream
+from pfgen.output.cache import BuildCache
 from pfgen.validate.config import load_config
 from pfgen.errors import Diagnostic
 
@@ -41,7 +44,9 @@ def project(tmp_path, monkeypatch):
     shutil.copytree(EXAMPLE / "cifar", root / "jobs" / "a" / "cifar")
     shutil.copy(EXAMPLE / "pfgen.yaml", root / "pfgen.yaml")
     monkeypatch.setenv("PFGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # where the cache's secret goes
     monkeypatch.delenv("PFGEN_CACHE", raising=False)
+    monkeypatch.delenv("PFGEN_CACHE_SECRET", raising=False)
     monkeypatch.chdir(root)
     cache.tool_key.cache_clear()
     yield root
@@ -261,14 +266,14 @@ def test_retargeting_a_workspace_link_inside_the_template_directory_is_seen(proj
 
 
 def test_warnings_are_reported_again_when_served_from_cache(project, monkeypatch):
-    real = build_mod.compile_document
+    real = stream.compile_document
 
     def with_warning(doc, template, config=None, options=pfgen.pipeline.CompileOptions()):
         job = real(doc, template, config, options)
         job.diagnostics.append(Diagnostic(doc.file, 3, 1, "something to think about", "warning"))
         return job
 
-    monkeypatch.setattr(build_mod, "compile_document", with_warning)
+    monkeypatch.setattr(stream, "compile_document", with_warning)
     first = build()
     second = build()
     assert second.served == ["a", "b"]
@@ -278,9 +283,97 @@ def test_warnings_are_reported_again_when_served_from_cache(project, monkeypatch
 def test_corrupt_or_foreign_cache_file_is_a_miss(project):
     build()
     path = BuildCache.open().path
-    for junk in (b"not a pickle", b"", __import__("pickle").dumps({"format": 0, "entries": {}})):
+    for junk in (b"not json", b"", b"[" * 100_000, json.dumps({"format": 1, "entries": {}}).encode(),
+                 json.dumps({"format": cache.FORMAT, "tool": "another pfgen", "serial": 1, "entries": {}}).encode(),
+                 b"\xff\xfe{}"):
         path.write_bytes(junk)
         assert build().compiled == ["a", "b"]
+
+
+def test_hostile_cache_files_never_execute_code(project, tmp_path):
+    """A pickle that would run code when unpickled, a huge file, a link to a device, a FIFO:
+    all misses, nothing executed, the build as without a cache."""
+    build()
+    path = BuildCache.open().path
+    before = snapshot(project)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path.write_bytes(pickle.dumps({"format": 1, "entries": Exploit()}))
+    assert build().compiled == ["a", "b"] and not marker.exists()
+    path.unlink()
+    with open(path, "wb") as handle:  # larger than the bound: not even read
+        handle.truncate(cache.MAX_BYTES + 1)
+    assert build().compiled == ["a", "b"]
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    assert build().compiled == ["a", "b"]
+    path.unlink()
+    os.mkfifo(path)
+    assert build().compiled == ["a", "b"]
+    assert snapshot(project) == before
+
+
+def _forge(path: Path, template: str, change, key: bytes) -> None:
+    index = json.loads(path.read_text())
+    for name, raw in index["entries"].items():
+        if name.endswith(template):
+            entry = json.loads(raw[1])
+            change(entry)
+            raw[1] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+            raw[0] = hmac.new(key, raw[1].encode(), hashlib.sha256).hexdigest()
+    path.write_text(json.dumps(index))
+
+
+def test_forged_entry_cannot_hide_a_hand_edited_output(project, monkeypatch):
+    """A cache restored from elsewhere claims that job-a's directory holds the hand-edited file: without
+    the secret the entry is a miss and --check reports the edit. (With the secret, the same forgery would
+    pass: the secret is what keeps it out.)"""
+    build()
+    path = BuildCache.open().path
+    target = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    target.write_bytes(target.read_bytes().replace(b"nvidia.com/gpu", b"nvidia.com/gpus"))
+    edited = hashlib.sha256(target.read_bytes()).hexdigest()
+
+    def claim(entry):
+        entry["files"]["pytorchjob.yaml"] = edited
+
+    for key in (b"guessed", os.urandom(32)):
+        _forge(path, "jobs/a/pf-template.yml", claim, key)
+        check = CliRunner().invoke(main, ["build", "--check"])
+        assert check.exit_code == 1 and "job-a/pytorchjob.yaml" in check.output
+    _forge(path, "jobs/a/pf-template.yml", claim, cache.secret())
+    assert CliRunner().invoke(main, ["build", "--check"]).exit_code == 0  # the forgery itself works
+    monkeypatch.setenv("PFGEN_CACHE_SECRET", "another secret, e.g. CI's")
+    check = CliRunner().invoke(main, ["build", "--check"])
+    assert check.exit_code == 1 and "job-a/pytorchjob.yaml" in check.output
+
+
+def test_well_signed_entry_of_the_wrong_shape_is_a_miss(project):
+    build()
+    path = BuildCache.open().path
+    for change in (lambda e: e.pop("files"), lambda e: e.update(pos=["1", 2]), lambda e: e.update(objects=[["x"]]),
+                   lambda e: e.update(warnings=[["f", 1, 1, "m", "fatal"]])):
+        _forge(path, "jobs/b/pf-template.yml", change, cache.secret())
+        assert build().compiled == ["b"]
+
+
+def test_index_is_json_and_bounded(project, monkeypatch):
+    build()
+    path = BuildCache.open().path
+    index = json.loads(path.read_text())
+    assert index["format"] == cache.FORMAT and len(index["entries"]) == 2
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 1)
+    (project / "jobs" / "b" / "pf-template.yml").write_text((project / "jobs" / "b" / "pf-template.yml").read_text() + "# edit\n")
+    build()
+    kept = json.loads(path.read_text())["entries"]
+    assert [Path(name).parent.name for name in kept] == ["b"]  # the least recently used goes first; ties: the one just compiled stays
+    shutil.rmtree(project / "jobs" / "b")
+    build()
+    assert [Path(name).parent.name for name in json.loads(path.read_text())["entries"]] == ["a"]
 
 
 def test_cache_off_and_cache_file_outside_output_tree(project, monkeypatch, tmp_path):
@@ -320,13 +413,12 @@ def test_real_cli_process_uses_the_cache(project, tmp_path):
         assert drift.returncode == 1 and "job-b/kustomization.yaml" in drift.stdout + drift.stderr
 
 
-def test_jobs_with_hoisted_shared_objects_are_not_dumped_again(project, monkeypatch):
-    """Both jobs use the same dataset claim, which layout() moves to _shared/; a warm build reuses
-    the dump of the remaining objects instead of dumping them again."""
+def test_jobs_with_hoisted_shared_objects_are_not_compiled_or_dumped_again(project, monkeypatch):
+    """Both jobs use the same dataset claim, which layout moves to _shared/; a warm build takes its text
+    from the cache instead of compiling a job again, and dumps nothing but the root kustomization."""
     build()
     assert (project / "deploy" / "_shared" / "persistentvolumeclaim.yaml").is_file()
     before = snapshot(project)
-    build()  # remembers the dumps of the changed jobs
-    monkeypatch.setattr(pfgen.pipeline, "files_for", lambda objects: pytest.fail("dumped again"))
+    monkeypatch.setattr(stream, "compile_document", lambda *a, **k: pytest.fail("compiled again"))
     run = build()
     assert (run.served, run.wrote) == (["a", "b"], False) and snapshot(project) == before

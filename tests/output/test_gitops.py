@@ -31,9 +31,23 @@ def test_build_writes_every_job_and_a_root_kustomization(tmp_path):
     shared = files["_shared/persistentvolumeclaim.yaml"].decode()
     assert "name: my-cifar-100" in shared
     assert shared.startswith(MARKER + "../../jobs/a/pf-template.yml, ../../jobs/b/pf-template.yml.")
-    assert result.stderr.splitlines() == [f"pfgen: created deploy/{name}" for name in sorted(files)]
+    # like kubectl apply: one line per directory (or root file) changed, then the counts
+    assert result.stderr.splitlines() == ["deploy/_shared created", "deploy/kustomization.yaml created",
+                                          "deploy/train-a created", "deploy/train-b created",
+                                          "pfgen: deploy: 2 jobs: 2 created, 0 unchanged"]
     again = pfgen(repo, "build", "--exit-code")
-    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "pfgen: deploy: 2 jobs: 2 unchanged\n")
+    quiet = pfgen(repo, "build", "--exit-code", "-q")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_verbose_build_lists_every_file(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"a": "train-a", "b": "train-b"})
+    result = pfgen(repo, "build", "--exit-code", "-v")
+    files = snapshot(repo / "deploy")
+    assert result.stderr.splitlines() == [f"pfgen: created deploy/{name}" for name in sorted(files)]
+    quiet = pfgen(repo, "build", "-q", "--check")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed: cannot run kustomize on the output")
@@ -72,7 +86,7 @@ def test_edit_shows_in_check_and_build_rewrites(tmp_path):
     assert snapshot(repo / "deploy") == before
     result = pfgen(repo, "build", "--exit-code")
     assert result.returncode == 1
-    assert result.stderr == "pfgen: updated deploy/train-a/pytorchjob.yaml\n"
+    assert result.stderr == "deploy/train-a configured\npfgen: deploy: 1 job: 1 configured, 0 unchanged\n"
     assert b"--epochs 2" in (repo / "deploy/train-a/pytorchjob.yaml").read_bytes()
 
 
@@ -80,7 +94,7 @@ def test_adding_a_template_adds_its_job_and_lists_it(tmp_path):
     repo = make_repo(tmp_path / "repo", {"a": "train-a"})
     pfgen(repo, "build", "--exit-code")
     write_template(repo, "b", "train-b")
-    result = pfgen(repo, "build", "--exit-code")
+    result = pfgen(repo, "build", "--exit-code", "-v")
     assert result.returncode == 1
     assert "pfgen: created deploy/train-b/pytorchjob.yaml" in result.stderr.splitlines()
     assert "pfgen: updated deploy/kustomization.yaml" in result.stderr.splitlines()

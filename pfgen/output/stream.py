@@ -1,0 +1,456 @@
+"""Building many templates in bounded memory: compile job by job, keep only what crosses jobs.
+
+``layout.build_trees`` used to hold every compiled job (plan, object trees,
+document) until the end. This module compiles one template at a time and
+keeps of each job only a :class:`Job` summary: its name and where the
+template says it (job-name clashes), the identity and a digest of each
+object (clashing and shared objects), its warnings, and the YAML text of each
+object, dumped once. The layout rules are those of :mod:`pfgen.output.layout` (one
+directory per job, identical objects of several jobs hoisted to
+``_shared/``, the root kustomization); the file texts are exactly those of
+``CompiledJob.files`` (``tests/output/test_stream.py`` compares them).
+
+With the build cache (:mod:`pfgen.output.cache`), an unchanged template is not
+compiled: its entry gives the summary without texts, and its directory is
+left alone when it holds exactly the files recorded (the writer is told so
+and neither compares nor prunes it). Anything else compiles the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pfgen.output import dump
+from pfgen.output.layout import SEALED_FILE, SECRETS_DIR, SHARED, group_templates, out_dir_for
+from pfgen.realpaths import resolved as _resolved
+from pfgen.emit import kustomization
+from pfgen.errors import Diagnostic, UserError, display_path
+from pfgen.load.document import load_file
+from pfgen.pipeline import CompileOptions, compile_document
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Optional
+
+    from pfgen.output.cache import BuildCache
+    from pfgen.pipeline import CompiledJob
+
+Identity = tuple[str, str, str, str]
+
+
+def _identity(obj: dict) -> Identity:
+    api = str(obj.get("apiVersion", ""))
+    meta = obj.get("metadata") or {}
+    return (api.rsplit("/", 1)[0] if "/" in api else "", str(obj.get("kind", "")),
+            str(meta.get("namespace") or ""), str(meta.get("name", "")))
+
+
+def _ident_text(identity: Identity) -> str:
+    return "\x1f".join(identity)
+
+
+def object_digest(obj: dict) -> str:
+    """Equal for objects that dump to the same YAML (canonical key order; 1, 1.0 and True differ)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                     default=repr).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass
+class Job:
+    """What one job contributes to the steps that look at several jobs, and its texts while needed."""
+
+    template: Path
+    root: Path  # the OUT it goes to
+    name: str
+    display: str  # the template as named in messages
+    pos: tuple[int, int]  # where the template gives its name
+    objects: list[tuple[Identity, str, str]]  # identity, digest, file name (<kind>.yaml)
+    warnings: list[Diagnostic]
+    mode: str  # secrets mode
+    texts: Optional[list[str]] = None  # each object's YAML (compiled jobs, until laid out)
+    extra: dict[str, str] = field(default_factory=dict)  # Dockerfile, .dockerignore
+    entry: Optional[dict] = None  # the cache entry it was served from
+    secrets: Optional[Any] = None  # external secrets mode: the compiled job, needed across jobs
+    prepared: Optional[tuple] = None  # cache key and dependency digests (compiled jobs)
+
+
+@dataclass
+class Tree:
+    """What one OUT should hold (see layout.OutTree), and the job directories known to hold it already."""
+
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    root_files: dict[str, str] = field(default_factory=dict)
+    unchanged: set[str] = field(default_factory=set)
+    count: int = 0  # jobs (directories of templates) in this OUT
+
+
+@dataclass
+class Result:
+    trees: dict[Path, Tree] = field(default_factory=dict)
+    jobs: int = 0
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+
+class Progress:
+    """``compiling 1234/10000`` on a terminal's stderr, for builds that take a while; nothing otherwise."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done = total, 0
+        self.enabled = enabled and total > 1
+        self.start = time.monotonic()
+        delay = os.environ.get("PFGEN_PROGRESS_DELAY", "")
+        self.delay = float(delay) if delay.replace(".", "", 1).isdigit() else 0.5
+        self.last = 0.0
+        self.shown = False
+
+    def step(self, what: str = "compiling") -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.start >= self.delay and (now - self.last >= 0.1 or self.done == self.total):
+            self.last = now
+            sys.stderr.write(f"\rpfgen: {what} {self.done}/{self.total}")
+            sys.stderr.flush()
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+# --- one job -----------------------------------------------------------------------
+
+
+def compile_one(template: Path, options: CompileOptions, root: Path, *, texts: bool,
+                cache: Optional[BuildCache] = None) -> Job:
+    """Compile ``template`` into a summary (raises UserError); with ``texts``, each object's YAML."""
+    doc = load_file(template, display_path(template))
+    job = compile_document(doc, template, None, options)
+    return summarize(template, root, doc, job, texts=texts, cache=cache, options=options)
+
+
+def summarize(template: Path, root: Path, doc: Any, job: CompiledJob, *, texts: bool,
+              cache: Optional[BuildCache] = None, options: Any = None) -> Job:
+    objects = [(_identity(o), object_digest(o), f"{o['kind'].lower()}.yaml") for o in job.objects]
+    image = job.plan.workspace_image
+    summary = Job(template, root, job.plan.name, doc.file,
+                  doc.key_pos(("name",)) if "name" in doc.data else (1, 1), objects, list(job.diagnostics),
+                  job.secrets_mode,
+                  texts=[dump.to_yaml(o) for o in job.objects] if texts else None,
+                  extra={"Dockerfile": image.dockerfile, ".dockerignore": image.dockerignore} if image is not None else {},
+                  secrets=job if job.secret_objects else None)
+    if cache is not None and not job.secret_objects:  # external secrets are merged across jobs: not cached
+        summary.prepared = cache.prepare(template, options, job)
+    return summary
+
+
+def from_entry(template: Path, root: Path, entry: dict) -> Job:
+    return Job(template, root, entry["name"], entry["display"], (entry["pos"][0], entry["pos"][1]),
+               [((o[0], o[1], o[2], o[3]), o[4], o[5]) for o in entry["objects"]],
+               [Diagnostic(w[0], w[1], w[2], w[3], w[4]) for w in entry["warnings"]], entry["mode"], entry=entry)
+
+
+def collect(templates: list[Path], roots: dict[Path, Path], options: CompileOptions, *, texts: bool,
+            cache: Optional[BuildCache] = None, progress: Optional[Progress] = None) -> tuple[list[Job], list[Diagnostic]]:
+    """Every template's summary (from the cache when it has one); raises every error of every template."""
+    jobs: list[Job] = []
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    for template in templates:
+        root = roots[_resolved(template)]
+        entry = cache.lookup(template, options, root) if cache is not None else None
+        if entry is not None:
+            job = from_entry(template, root, entry)
+        else:
+            try:
+                job = compile_one(template, options, root, texts=texts, cache=cache)
+            except UserError as exc:
+                errors.extend(exc.diagnostics)
+                if progress:
+                    progress.step()
+                continue
+        warnings.extend(job.warnings)
+        jobs.append(job)
+        if progress:
+            progress.step()
+    if errors:
+        raise UserError(errors + warnings)
+    return jobs, warnings
+
+
+# --- across jobs --------------------------------------------------------------------
+
+
+def arrange(jobs: list[Job]) -> tuple[dict[str, Job], dict[Identity, list[Job]]]:
+    """The jobs of one OUT by name and, for each object several of them emit identically, its
+    sharers; raises the clashes (one job name twice, different objects with one identity),
+    with the messages of layout's _arrange."""
+    errors: list[Diagnostic] = []
+    owners: dict[str, Job] = {}
+    for job in jobs:
+        if job.name in owners:
+            other = owners[job.name]
+            for d, partner in ((other, job), (job, other)):
+                errors.append(Diagnostic(d.display, d.pos[0], d.pos[1],
+                                         f"job name '{job.name}' is also produced by {display_path(partner.template)}; "
+                                         "give one of them another `name`"))
+            continue
+        owners[job.name] = job
+    if errors:
+        raise UserError(errors)
+    uses: dict[Identity, list[tuple[Job, str]]] = {}
+    for job in owners.values():
+        for identity, digest, _ in job.objects:
+            uses.setdefault(identity, []).append((job, digest))
+    shared: dict[Identity, list[Job]] = {}
+    for identity, found in sorted(uses.items()):
+        if len({id(job) for job, _ in found}) < 2:
+            continue
+        first, expected = found[0]
+        clashes = [job for job, digest in found[1:] if digest != expected]
+        group, kind, namespace, name = identity
+        where = f" in namespace '{namespace}'" if namespace else ""
+        for job in clashes:
+            for d, partner in ((first, job), (job, first)):
+                errors.append(Diagnostic(d.display, 1, 1,
+                                         f"{kind} '{name}'{where} is also produced, with different contents, by "
+                                         f"{display_path(partner.template)}; jobs that share it must describe it identically, "
+                                         "or give one of them another name"))
+        if not clashes:
+            shared[identity] = [job for job, _ in found]
+    if errors:
+        raise UserError(errors)
+    return owners, shared
+
+
+def files_of(job: Job, hoisted: Iterable[Identity] = ()) -> dict[str, str]:
+    """The job's directory (CompiledJob.files without the ``hoisted`` objects)."""
+    assert job.texts is not None
+    skip = set(hoisted)
+    by_kind: dict[str, list[str]] = {}
+    for (identity, _, name), text in zip(job.objects, job.texts):
+        if identity not in skip:
+            by_kind.setdefault(name, []).append(text)
+    files = {name: texts[0] if len(texts) == 1 else "".join("---\n" + t for t in texts) for name, texts in by_kind.items()}
+    files["kustomization.yaml"] = _kustomization(tuple(sorted(by_kind)))
+    files.update(job.extra)
+    return dict(sorted(files.items()))
+
+
+_KUSTOMIZATIONS: dict[tuple[str, ...], str] = {}
+
+
+def _kustomization(resources: tuple[str, ...]) -> str:
+    text = _KUSTOMIZATIONS.get(resources)
+    if text is None:
+        text = _KUSTOMIZATIONS[resources] = dump.to_yaml(kustomization.build(resources))
+    return text
+
+
+def final_digest(rel: str, text: str, source: str) -> str:
+    """SHA-256 of the file as written: with pfgen's marker naming ``source``."""
+    from pfgen.output.write import add_header
+
+    return hashlib.sha256(add_header(rel, text, source).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def holds(directory: Path, expected: dict[str, str]) -> bool:
+    """Whether ``directory`` is a real directory holding exactly the ``expected`` files of pfgen's (by
+    SHA-256 of their bytes, regular files, not links) and no other file of pfgen's: what the writer
+    would leave as it is. Foreign files do not count. Anything unusual is "no" (the writer decides)."""
+    import stat
+
+    from pfgen.output.write import has_marker
+
+    try:
+        if not stat.S_ISDIR(os.lstat(directory).st_mode):
+            return False
+    except OSError:
+        return False
+    found = 0
+
+    def walk(path: str, prefix: str) -> bool:
+        nonlocal found
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            return False
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if not walk(entry.path, rel + "/"):
+                    return False
+                continue
+            digest = expected.get(rel)
+            if entry.is_symlink():
+                if digest is not None:
+                    return False
+                continue
+            try:
+                with open(entry.path, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                return False
+            if digest is not None:
+                if hashlib.sha256(data).hexdigest() != digest:
+                    return False
+                found += 1
+            elif has_marker(data.decode("utf-8", "surrogateescape")):
+                return False  # a file of pfgen's it would remove
+        return True
+
+    return walk(str(directory), "") and found == len(expected)
+
+
+def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
+           cache: Optional[BuildCache] = None) -> Tree:
+    """The tree of one OUT, as layout.layout makes it; served jobs whose directory is as recorded are
+    only named in ``unchanged``, the others are compiled again here."""
+    owners, shared = arrange(jobs)
+    hoisted = set(shared)
+    tree = Tree(count=len(owners))
+    shared_texts: dict[Identity, str] = {}
+
+    def need_texts(job: Job) -> Job:
+        if job.texts is not None:
+            return job
+        fresh = compile_one(job.template, options, root, texts=True, cache=cache)
+        owners[job.name] = fresh
+        if cache is not None:
+            cache.forget(job.template)
+        return fresh
+
+    # the objects to hoist, from any sharer that has its texts (compiling one only when none has)
+    for identity in sorted(hoisted):
+        sharers = shared[identity]
+        key = _ident_text(identity)
+        stored = next((dict(owners[j.name].entry["shared"]).get(key) for j in sharers  # type: ignore[index]
+                       if owners[j.name].texts is None and owners[j.name].entry is not None), None)
+        if stored is not None and not any(owners[j.name].texts is not None for j in sharers):
+            shared_texts[identity] = stored
+            continue
+        holder = next((j for j in sharers if owners[j.name].texts is not None), sharers[0])
+        holder = need_texts(owners[holder.name])
+        index = next(i for i, o in enumerate(holder.objects) if o[0] == identity)
+        shared_texts[identity] = holder.texts[index]  # type: ignore[index]
+
+    for name in sorted(owners):
+        job = owners[name]
+        source = os.path.relpath(_resolved(job.template), root / name)
+        mine = sorted(_ident_text(i) for i, _, _ in job.objects if i in hoisted)
+        entry = job.entry
+        if entry is not None and job.texts is None and not texts and entry["hoisted"] == mine \
+                and holds(root / name, entry["files"]):
+            tree.unchanged.add(name)
+            tree.sources[name] = source
+            continue
+        job = need_texts(job)
+        files = files_of(job, hoisted)
+        tree.jobs[name] = files
+        tree.sources[name] = source
+        if cache is not None and job.prepared is not None:
+            cache.record(job.template, job.prepared, {
+                "name": job.name, "display": job.display, "pos": list(job.pos), "mode": job.mode, "out": str(root),
+                "objects": [[*i, d, f] for i, d, f in job.objects], "hoisted": mine,
+                "shared": [[_ident_text(i), text] for (i, _, _), text in zip(job.objects, job.texts) if i in hoisted],
+                "warnings": [[w.file, w.line, w.col, w.message, w.severity] for w in job.warnings],
+                "files": {rel: final_digest(rel, text, source) for rel, text in files.items()}})
+        job.texts = None  # laid out: the tree holds its files now
+        owners[name] = job
+
+    if hoisted:
+        by_kind: dict[str, list[str]] = {}
+        for identity in sorted(hoisted):
+            by_kind.setdefault(f"{identity[1].lower()}.yaml", []).append(shared_texts[identity])
+        files = {n: t[0] if len(t) == 1 else "".join("---\n" + x for x in t) for n, t in by_kind.items()}
+        files["kustomization.yaml"] = _kustomization(tuple(sorted(by_kind)))
+        tree.jobs[SHARED] = dict(sorted(files.items()))
+        templates = sorted({_resolved(j.template) for sharers in shared.values() for j in sharers}, key=str)
+        tree.sources[SHARED] = ", ".join(os.path.relpath(t, root / SHARED) for t in templates)
+    in_order = sorted(owners.values(), key=lambda j: str(_resolved(j.template)))  # template order
+    secret_jobs = [j.secrets for j in in_order if j.secrets is not None]
+    if secret_jobs:
+        from pfgen.output.layout import OutTree, add_shared_secrets
+
+        extra = OutTree()
+        add_shared_secrets(extra, secret_jobs)
+        tree.jobs.update(extra.jobs)
+        tree.sources.update(extra.sources)
+    resources = sorted(set(tree.jobs) | tree.unchanged)
+    if any(j.mode == "sealed" for j in in_order) and (root / SEALED_FILE).is_file():
+        resources.append(SEALED_FILE)
+    if tree.jobs or tree.unchanged:
+        tree.root_files["kustomization.yaml"] = dump.to_yaml(kustomization.build(resources))
+    return tree
+
+
+def build(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions(),
+          extra_roots: Iterable[Path] = (), cache: Optional[BuildCache] = None, *, texts: bool = False,
+          progress: bool = False) -> Result:
+    """Compile ``templates`` (and the rest of each OUT's templates) into one tree per OUT, job by job.
+    ``texts``: every job's files in the trees (for --verify), none left to the cache."""
+    from pfgen import realpaths
+
+    realpaths.clear()
+    groups = group_templates(templates, out, extra_roots)
+    roots = {_resolved(t): root for root, group in groups.items() for t in group}
+    everything = sorted(roots, key=str)
+    by_resolved = {_resolved(t): t for group in groups.values() for t in group}
+    meter = Progress(len(everything), progress)
+    try:
+        jobs, warnings = collect([by_resolved[r] for r in everything], roots, options, texts=True,
+                                 cache=cache, progress=meter)
+    finally:
+        meter.close()
+    result = Result(jobs=len(jobs), warnings=warnings)
+    by_root: dict[Path, list[Job]] = {root: [] for root in groups}
+    for job in jobs:
+        by_root[job.root].append(job)
+    errors: list[Diagnostic] = []
+    for root in sorted(by_root):
+        try:
+            result.trees[root] = layout(root, by_root[root], options, texts=texts, cache=cache)
+        except UserError as exc:
+            errors.extend(exc.diagnostics)
+    if cache is not None and not errors:
+        cache.save()
+    if errors:
+        raise UserError(errors)
+    return result
+
+
+def validate(templates: list[Path], cache: Optional[BuildCache] = None) -> tuple[int, list[Diagnostic]]:
+    """Compile every template (or take its summary from the build cache) and check the layout
+    clashes among them; returns the number of templates and their warnings, raises the errors."""
+    memo: dict = {}
+    roots: dict[Path, Path] = {}
+    errors: list[Diagnostic] = []
+    for template in templates:
+        try:
+            roots[_resolved(template)] = out_dir_for(template, None, memo)
+        except UserError as exc:
+            errors.extend(exc.diagnostics)
+    if errors:
+        raise UserError(errors)
+    jobs, warnings = collect(templates, roots, CompileOptions(), texts=False, cache=cache)
+    by_root: dict[Path, list[Job]] = {}
+    for job in jobs:
+        by_root.setdefault(job.root, []).append(job)
+    for _, group in sorted(by_root.items()):
+        try:
+            arrange(group)
+        except UserError as exc:
+            errors.extend(exc.diagnostics)
+    if errors:
+        raise UserError(errors)
+    return len(jobs), warnings

@@ -37,6 +37,7 @@ class CompileOptions:
 
     workspace_dir: Optional[Path] = None  # -d/--workspace-dir override
     secrets_mode: Optional[str] = None  # --secrets-mode override of pfgen.yaml secrets.mode
+    local: bool = False  # run --local: a workspace image is never pushed, so no registry is needed
 
 
 @dataclass
@@ -82,19 +83,27 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
     if not issues.has_errors:
         rules.check(doc, issues)
     if issues.has_errors:
-        # Still report what can be checked on its own: the VM and the device count.
+        # Still report what can be checked on its own: the VM and the device count, and the rules
+        # that check their own input's shape (dist, container paths, env names).
         from pfgen.resolve.job import vm_layout
 
+        rules.check_despite_schema_errors(doc, issues)
         vm_layout(doc, config, issues)
     plan = None
     if not issues.has_errors:
         hpo = _parse_tuning(doc, issues)
         plan = resolve_plan(doc, template, config, issues, options)
-        if plan is not None and hpo is not None:
-            from pfgen.validate import tuning
+        if plan is not None:
+            from pfgen.validate import cmdrules
 
-            hpo = tuning.check_trial_spec(doc, hpo, training_job(plan), plan.name, issues)
-            plan = replace(plan, tuning=hpo)
+            job = training_job(plan)
+            cmdrules.check_workspace(doc, plan, issues, config.workspace_infer, template)
+            cmdrules.check_environment(doc, job, issues)
+            if hpo is not None:
+                from pfgen.validate import tuning
+
+                hpo = tuning.check_trial_spec(doc, hpo, job, plan.name, issues)
+                plan = replace(plan, tuning=hpo)
     return (None if issues.has_errors else plan), issues.diagnostics
 
 
@@ -114,7 +123,7 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
     from pfgen.secrets import credentials
     from pfgen.resolve.job import resolve
 
-    plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir)
+    plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir, local=options.local)
     data = doc.data.get("data") or {}
     # The pods pull the workspace image (from pfgen.yaml's registry) when there is one, else docker.image.
     pulled = plan.image if plan is not None else doc.get(("job_setting", "docker", "image"))

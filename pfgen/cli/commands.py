@@ -56,14 +56,36 @@ def report(diagnostics: Iterable[Diagnostic]) -> None:
         echo(str(diagnostic), err=True)
 
 
-def fail(exc: UserError, fmt: str = "text") -> NoReturn:
+def counted(diagnostics: Iterable[Diagnostic]) -> tuple[int, int]:
+    """(errors, warnings) among ``diagnostics``."""
+    items = list(diagnostics)
+    errors = sum(1 for d in items if d.is_error)
+    return errors, len(items) - errors
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def fail(exc: UserError, fmt: str = "text", strict: bool = False) -> NoReturn:
     if fmt != "text":
         emit(fmt, exc.diagnostics)
         sys.exit(EXIT_INVALID)
     report(exc.diagnostics)
-    errors = sum(1 for d in exc.diagnostics if d.is_error)
-    echo(f"pfgen: {errors} error{'s' if errors != 1 else ''}; nothing written", err=True)
+    errors, warnings = counted(exc.diagnostics)
+    parts = [plural(errors, "error")] if errors else []
+    if warnings:
+        parts.append(plural(warnings, "warning") + (" (--strict: warnings fail)" if strict and not errors else ""))
+    echo(f"pfgen: {', '.join(parts)}; nothing written", err=True)
     sys.exit(EXIT_INVALID)
+
+
+def refuse_warnings(warnings: Sequence[Diagnostic], fmt: str, strict: bool) -> None:
+    """--strict: any warning fails the command (exit 2, nothing written), as an error would."""
+    from pfgen.errors import UserError
+
+    if strict and warnings:
+        fail(UserError(list(warnings)), fmt, strict=True)
 
 
 def emit(fmt: str, diagnostics: Iterable[Diagnostic], changes: Sequence = (), *, check: bool = False,
@@ -85,51 +107,79 @@ def roots(paths: tuple[str, ...], fmt: str) -> list[Path]:
     return found
 
 
-def none_found(roots: list[Path], fmt: str) -> NoReturn:
+def none_found(roots: list[Path], fmt: str, problems: Sequence[Diagnostic] = ()) -> NoReturn:
     from pfgen.errors import Diagnostic, UserError
+    from pfgen.load.discover import TEMPLATE_NAMES
 
-    fail(UserError([Diagnostic(str(roots[0]), 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+    names = ", ".join(TEMPLATE_NAMES[:-1]) + " or " + TEMPLATE_NAMES[-1]
+    fail(UserError([Diagnostic(str(roots[0]), 1, 1, f"no {names} found here"), *problems]), fmt)
+
+
+def discovered(problems: list[Diagnostic], fmt: str) -> list[Diagnostic]:
+    """What discovery found wrong: errors fail the command, the warnings are returned."""
+    from pfgen.errors import UserError
+
+    if any(d.is_error for d in problems):
+        fail(UserError(problems), fmt)
+    return problems
 
 
 def templates(paths: tuple[str, ...], fmt: str = "text") -> list[Path]:
+    """The templates below ``paths``; discovery's warnings are reported at once."""
     from pfgen.load.discover import find_templates
 
     where = roots(paths, fmt)
-    return find_templates(where) or none_found(where, fmt)
+    problems: list[Diagnostic] = []
+    found = find_templates(where, problems)
+    warnings = discovered(problems, fmt)
+    if not found:
+        none_found(where, fmt, warnings)
+    report(warnings)
+    return found
 
 
-def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_none: bool = False) -> tuple[list[Path], list[Path]]:
+def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text",
+         allow_none: bool = False) -> tuple[list[Path], list[Path], list[Diagnostic]]:
     """The templates below ``paths`` and where their builds write, in one walk of the repository:
     ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
-    pfgen.yaml found. The output directories are not searched for templates."""
+    pfgen.yaml found. The output directories are not searched for templates. Third: discovery's
+    warnings (near-miss file names), for the command's report."""
     from pfgen.output.layout import DEFAULT_OUT
     from pfgen.load.discover import find_jobs
 
     where = roots(paths, fmt)
+    problems: list[Diagnostic] = []
     if out is not None:
-        found, output_dirs = find_jobs(where, None, [out])[0], [out]
+        found, output_dirs = find_jobs(where, None, [out], problems)[0], [out]
     else:
-        found, beside_configs = find_jobs(where, DEFAULT_OUT, [Path(DEFAULT_OUT)])
+        found, beside_configs = find_jobs(where, DEFAULT_OUT, [Path(DEFAULT_OUT)], problems)
         output_dirs = [Path(DEFAULT_OUT), *beside_configs]
+    warnings = discovered(problems, fmt)
     if not found and not allow_none:
-        none_found(where, fmt)
-    return found, output_dirs
+        none_found(where, fmt, warnings)
+    return found, output_dirs, warnings
 
 
-def validate(paths: tuple[str, ...], fmt: str) -> None:
-    """``pfgen validate [PATHS]... --format FMT``: returns when every template is valid."""
+def validate(paths: tuple[str, ...], fmt: str, strict: bool = False) -> None:
+    """``pfgen validate [PATHS]... --format FMT``: returns when every template is valid
+    (and, with ``strict``, nothing deserves a warning)."""
     batch()
     from pfgen.errors import UserError
     from pfgen.output.stream import validate as check_all
 
-    found, _ = jobs(paths, None, fmt)
+    found, _, warnings = jobs(paths, None, fmt)
     try:
-        count, warnings = check_all(found, _validate_cache(len(found)))
+        count, compile_warnings = check_all(found, _validate_cache(len(found)))
     except UserError as exc:
-        fail(exc, fmt)
+        fail(UserError([*exc.diagnostics, *warnings]), fmt)
+    warnings = sorted({*warnings, *compile_warnings})
+    refuse_warnings(warnings, fmt, strict)
     emit(fmt, warnings)
     if fmt == "text":
-        echo(f"pfgen: {count} template{'s' if count != 1 else ''} valid", err=True)
+        summary = plural(count, "template") + " valid"
+        if warnings:
+            summary += f", {plural(len(warnings), 'warning')}"
+        echo(f"pfgen: {summary}", err=True)
 
 
 def _validate_cache(templates: int):
@@ -153,8 +203,38 @@ def _validate_cache(templates: int):
     return opened
 
 
-def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets_mode: Optional[str] = None) -> None:
-    """``pfgen render TEMPLATE -o FMT``: print the template's manifests ('-' reads stdin)."""
+def render_target(template: str) -> tuple[Path, list[Diagnostic]]:
+    """The template ``pfgen render TEMPLATE`` means, and discovery's warnings: a file as given;
+    for a directory, the template in it, else the one template below it."""
+    from pfgen.load.discover import find_templates
+    from pfgen.errors import Diagnostic, UserError, display_path
+    from pfgen.load.discover import TEMPLATE_NAMES
+
+    path = Path(template)
+    if not path.is_dir():
+        return path, []
+    problems: list[Diagnostic] = []
+    here = [path / name for name in TEMPLATE_NAMES if (path / name).is_file()]
+    found = here if here else find_templates([path], problems)
+    if len(here) > 1:
+        from pfgen.load.discover import find_jobs
+
+        find_jobs([path], None, (), problems)  # the clash error, at each of them
+    warnings = discovered(problems, "text")
+    if not found:
+        none_found([path], "text", warnings)
+    if len(found) > 1:
+        shown = ", ".join(display_path(p) for p in found[:5]) + (", ..." if len(found) > 5 else "")
+        fail(UserError([Diagnostic(str(path), 1, 1,
+                                   f"{plural(len(found), 'template')} below this directory ({shown}); render names one "
+                                   "template: give its file or its directory, or use `pfgen build`"), *warnings]))
+    return found[0], warnings
+
+
+def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets_mode: Optional[str] = None,
+           strict: bool = False) -> None:
+    """``pfgen render TEMPLATE -o FMT``: print the template's manifests ('-' reads stdin; a
+    directory: the template in it, or the one below it)."""
     batch()
     from pfgen.output import dump
     from pfgen.errors import UserError
@@ -162,15 +242,19 @@ def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets
     from pfgen.pipeline import CompileOptions, compile_job, compile_text
 
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
+    warnings: list[Diagnostic] = []
     try:
         if template == "-":
             text = decode(sys.stdin.buffer.read(), "<stdin>")
             job = compile_text(text, Path.cwd() / "pf-template.yml", "<stdin>", options=options)
         else:
-            job = compile_job(Path(template), options=options)
+            path, warnings = render_target(template)
+            job = compile_job(path, options=options)
     except UserError as exc:
-        fail(exc)
-    report(job.diagnostics)
+        fail(UserError([*exc.diagnostics, *warnings]))
+    warnings = sorted({*warnings, *job.diagnostics})
+    refuse_warnings(warnings, "text", strict)
+    report(warnings)
     objects = job.objects + job.secret_objects
     if fmt == "json":
         echo(dump.to_json({"apiVersion": "v1", "kind": "List", "items": objects}), nl=False)

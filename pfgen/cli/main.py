@@ -24,6 +24,10 @@ from pfgen.cli.commands import templates as _templates
 from pfgen.errors import CommandError, Diagnostic, UserError
 
 
+STRICT_OPTION = click.option(
+    "--strict", is_flag=True,
+    help="Treat warnings as errors: exit 2 (and write nothing) when there is any warning; for CI.")
+
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
     help="How to report: text (path:line:col: error: message), json (one document on stdout), "
@@ -43,22 +47,28 @@ def main() -> None:
       pfgen render pf-template.yml   print the manifests for kubectl apply -f -
       kubectl apply -k deploy/       apply every generated job
 
-    Exit codes: 0 ok, 1 output changed or out of date, 2 invalid input or usage.
+    Templates are pf-template.yml/.yaml or pf_config.yml/.yaml (PeriFlow's
+    earlier name), one per directory.
+
+    Exit codes: 0 ok, 1 output changed or out of date, 2 invalid input or
+    usage (or any warning, with --strict), 3 an image build or push failed.
     """
 
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @FORMAT_OPTION
-def validate(paths: tuple[str, ...], fmt: str) -> None:
+@STRICT_OPTION
+def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check templates without writing anything.
 
-    PATHS are templates or directories searched for pf-template.yml/.yaml
-    (default: the current directory). Every problem in every template is
-    reported as path:line:col: error: message. Exit 0 when all are valid,
-    2 otherwise.
+    PATHS are templates or directories searched for pf-template.yml/.yaml and
+    pf_config.yml/.yaml (default: the current directory). Every problem in
+    every template is reported as path:line:col: error: message, or
+    path:line:col: warning: message for what compiles but deserves a look.
+    Exit 0 when all are valid, 2 otherwise (with --strict, also on warnings).
     """
-    commands.validate(paths, fmt)
+    commands.validate(paths, fmt, strict)
 
 
 @main.command()
@@ -66,19 +76,21 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output directory for all jobs. Default: deploy/ next to the governing pfgen.yaml, else ./deploy.")
 @click.option("--check", is_flag=True, help="Write nothing; print a diff and exit 1 if the output is out of date.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when files were written, as formatters do in pre-commit hooks.")
-@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
+@click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Refused: the output must follow from the files alone (--check and the pre-commit hook do not see -d); set job_setting.workspace.path, or put the code beside the template (docs/images.md).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml; external also writes ExternalSecrets (docs/credentials.md).")
 @click.option("--verify", is_flag=True, help="Check the generated objects against the shipped Kubernetes/CRD schemas (strict) and run `kubectl kustomize` before writing; exit 2 and write nothing if they fail (docs/guarantees.md).")
 @click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
 @click.option("-v", "--verbose", is_flag=True, help="List every file written, not one line per job.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
 @FORMAT_OPTION
+@STRICT_OPTION
 def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
-          secrets_mode: Optional[str], verify: bool, no_cache: bool, verbose: bool, quiet: bool, fmt: str) -> None:
+          secrets_mode: Optional[str], verify: bool, no_cache: bool, verbose: bool, quiet: bool, fmt: str,
+          strict: bool) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
-    PATHS are templates or directories searched for pf-template.yml/.yaml
-    (default: the current directory; .git, virtualenvs, the output and
+    PATHS are templates or directories searched for pf-template.yml/.yaml and
+    pf_config.yml/.yaml (default: the current directory; .git, virtualenvs, the output and
     git-ignored files are skipped). OUT/kustomization.yaml lists every job,
     so `kubectl apply -k OUT` applies all. Files pfgen generated earlier and
     no longer produces are removed; files it did not generate are never
@@ -88,7 +100,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     summary with the number unchanged (-v: every file; -q: nothing).
 
     Exit 0 on success; 1 with --check when the output is out of date, or
-    with --exit-code when files were written; 2 on invalid input or usage.
+    with --exit-code when files were written; 2 on invalid input or usage,
+    or (--strict) when there is any warning, and then nothing is written.
     """
     commands.batch()
     from pfgen.errors import display_path
@@ -97,10 +110,12 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     from pfgen.output.write import interrupted, write_tree
     from pfgen.pipeline import CompileOptions
 
+    if workspace_dir:
+        _refuse_workspace_dir(workspace_dir)
     if verbose and quiet:
         raise click.UsageError("-v and -q contradict each other")
     out_path = Path(out) if out else None
-    templates, output_dirs = _jobs(paths, out_path, fmt, allow_none=True)
+    templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
@@ -112,10 +127,11 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         trees = sorted(result.trees.items())
         if verify:
             result.warnings.extend(_verify_trees(result.trees))
+        result.warnings[:] = sorted({*found_warnings, *result.warnings})
         if not templates and not any(tree.jobs or tree.unchanged for _, tree in trees) \
                 and not any(_owns_something(r) for r, _ in trees):
-            where = paths[0] if paths else "."
-            _fail(UserError([Diagnostic(where, 1, 1, "no pf-template.yml or pf-template.yaml found here")]), fmt)
+            commands.none_found([Path(paths[0] if paths else ".")], fmt, result.warnings)
+        commands.refuse_warnings(result.warnings, fmt, strict)
         stale: set[Path] = set()  # the OUTs the dry run found out of date
         by_root: dict[Path, list] = {}
         for dry_run in ([True] if check else [True, False]):  # find every conflict before writing anything
@@ -130,15 +146,19 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
                 if written.changes:
                     stale.add(root)
     except UserError as exc:
-        _fail(exc, fmt)
+        _fail(UserError([*exc.diagnostics, *found_warnings]), fmt)
     notes = []
     if check and quiet and fmt == "text":
         _report(result.warnings)
     elif check:
         jobs = result.jobs
         notes = [] if changes else [f"{jobs} job{'s' if jobs != 1 else ''} up to date"]
+        if result.warnings:
+            notes.append(commands.plural(len(result.warnings), "warning"))
         _emit(fmt, result.warnings, changes, check=check, notes=notes)
     elif fmt != "text" or verbose:
+        if result.warnings:
+            notes.append(commands.plural(len(result.warnings), "warning"))
         _emit(fmt, result.warnings, changes, check=check, notes=notes)
     else:
         from pfgen.cli.report import job_lines
@@ -147,7 +167,20 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         if not quiet:
             for line in job_lines([(display_path(root), by_root.get(root, []), tree.count) for root, tree in trees]):
                 click.echo(line, err=True)
+            if result.warnings:
+                click.echo(f"pfgen: {commands.plural(len(result.warnings), 'warning')}", err=True)
     sys.exit(EXIT_CHANGED if changes and (check or exit_code) else EXIT_OK)
+
+
+def _refuse_workspace_dir(workspace_dir: str) -> None:
+    """`build -d DIR` would write what `build --check` and the pre-commit hook (which do not see -d)
+    cannot reproduce: the next check reports drift, the hook drops the image. Refused, with the fix."""
+    click.echo(f"pfgen: error: build -d {workspace_dir}: the output must follow from the files alone, and "
+               "`pfgen build --check` and the pre-commit hook do not see -d; name the directory in the template "
+               f"instead (`path: <{workspace_dir} relative to the template>` under job_setting.workspace), or keep the "
+               "code in the directory beside the template that the command enters (pfgen bakes it: docs/images.md). "
+               "-d still works for render, image build and run --local.", err=True)
+    sys.exit(EXIT_INVALID)
 
 
 def _verify_trees(trees: dict) -> list[Diagnostic]:
@@ -199,17 +232,22 @@ def _owns_something(out: Path) -> bool:
 
 
 @main.command()
-@click.argument("template", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("template", type=click.Path(allow_dash=True))
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Output format.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml.")
-def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: Optional[str]) -> None:
+@STRICT_OPTION
+def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: Optional[str], strict: bool) -> None:
     """Print a template's manifests to stdout (TEMPLATE '-' reads stdin).
+
+    TEMPLATE may be a directory: the template in it, else the only one below it.
+    Warnings go to stderr; with --strict they fail (exit 2, nothing printed).
 
     \b
     pfgen render pf-template.yml | kubectl apply -f -
+    pfgen render . | kubectl apply -f -
     """
-    commands.render(template, fmt, workspace_dir, secrets_mode)
+    commands.render(template, fmt, workspace_dir, secrets_mode, strict)
 
 
 @main.command()
@@ -429,12 +467,23 @@ def vm_list(fmt: str) -> None:
     from pfgen.resolve.vms import catalogue
 
     try:
-        custom = config_for(Path.cwd() / "pf-template.yml").vms
+        config = config_for(Path.cwd() / "pf-template.yml")
     except UserError as exc:
         _fail(exc)
+    custom = config.vms
     entries = sorted({**catalogue(), **custom}.values(), key=lambda v: v.name)
     if fmt == "json":
-        click.echo(json.dumps([asdict(v) for v in entries], indent=2))
+        from pfgen.resolve.job import placement
+
+        rows = []
+        for v in entries:
+            row = asdict(v)
+            # what a job on this VM is placed with, as `vm show` prints it (pfgen.yaml's placement included)
+            place = placement(v, config)
+            row["node_selector"] = dict(place.node_selector)
+            row["tolerations"] = [dict(t) for t in place.tolerations]
+            rows.append(row)
+        click.echo(json.dumps(rows, indent=2))
         return
     rows = [("VM", "CLOUD", "GPU", "GPUS", "GB/GPU", "REGION", "SPOT", "INSTANCE TYPE")]
     for v in entries:

@@ -17,7 +17,8 @@
           ],
           "changed": [
             {"path": "deploy/a/pytorchjob.yaml", "status": "updated"}
-          ]
+          ],
+          "summary": {"errors": 0, "warnings": 1}
         }
 
     ``version`` changes only when a field is removed or changes meaning
@@ -25,7 +26,9 @@
     ``severity`` is ``error`` or ``warning``. ``changed`` lists, sorted by
     path, the files ``build`` wrote or (with ``--check``) would write;
     ``status`` is ``created``, ``updated`` or ``removed``; ``validate``
-    always gives ``[]``.
+    always gives ``[]``. ``summary`` counts the diagnostics by severity
+    (with ``--strict`` a warning fails the command although it stays a
+    ``warning`` here).
 
 ``--format github``
     GitHub Actions workflow commands on stdout, so that problems show on the
@@ -82,6 +85,8 @@ def to_json(report: Report) -> str:
             for d in sorted(report.diagnostics)
         ],
         "changed": [{"path": c.path, "status": c.status} for c in sorted(report.changes, key=lambda c: c.path)],
+        "summary": {"errors": sum(1 for d in report.diagnostics if d.is_error),
+                    "warnings": sum(1 for d in report.diagnostics if not d.is_error)},
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 

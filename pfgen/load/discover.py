@@ -1,5 +1,13 @@
 """Find the job templates of a repository: explicit files, or every
-pf-template.yml / .yaml below a directory.
+pf-template.yml / .yaml and pf_config.yml / .yaml (PeriFlow's earlier name)
+below a directory.
+
+A directory is one job: a directory holding two of these names is an error
+at each of them (which one PeriFlow's ``pf job run -f`` read was the user's
+choice, pfgen cannot guess it). A directory holding none of them but a file
+whose name is close to one (``pf-config.yml``, ``pf_template.yaml``,
+``PF-Template.yml``) gets a warning at that file with a did-you-mean: it
+would otherwise be skipped in silence.
 
 Skipped while walking: ``.git`` (and other VCS dirs), virtualenvs (a
 directory holding ``pyvenv.cfg``, or named ``.venv``, ``venv``,
@@ -21,11 +29,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pfgen.errors import WARNING, Diagnostic, display_path, distance
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterable, Optional
 
-TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml")
+# PeriFlow's names for a job template: pf-template.yml in the SDK's later examples, pf_config.yml
+# in the earlier ones (tests/corpus/periflow-sdk holds both); discovery looks for all four.
+TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml", "pf_config.yml", "pf_config.yaml")
 CONFIG_NAMES = ("pfgen.yaml", "pfgen.yml")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox",
                        ".mypy_cache", ".pytest_cache"})
@@ -52,8 +64,34 @@ def _is_virtualenv(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
 
 
+def _squash(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+_SQUASHED = {_squash(n): n for n in TEMPLATE_NAMES}
+
+
+def near_miss(name: str) -> Optional[str]:
+    """The template name ``name`` was probably meant to be (``pf-config.yml`` -> ``pf_config.yml``),
+    or None. Only YAML file names starting with "pf" and within two edits of a template name
+    once case, '-', '_' and '.' are ignored; pfgen.yaml is never one."""
+    if name in TEMPLATE_NAMES or name in CONFIG_NAMES or not name.lower().startswith("pf"):
+        return None
+    if not name.lower().endswith((".yml", ".yaml")):
+        return None
+    squashed = _squash(name)
+    best = min(_SQUASHED, key=lambda known: (distance(squashed, known), known))
+    if distance(squashed, best) > 2:
+        return None
+    wanted = _SQUASHED[best]
+    # keep the writer's extension: pf-config.yaml -> pf_config.yaml
+    stem = wanted.rsplit(".", 1)[0]
+    return stem + (".yaml" if name.lower().endswith(".yaml") else ".yml")
+
+
 def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[str] = None,
-          found_outputs: Optional[list[tuple[str, Path]]] = None) -> list[tuple[str, Path]]:
+          found_outputs: Optional[list[tuple[str, Path]]] = None,
+          problems: Optional[list[Diagnostic]] = None) -> list[tuple[str, Path]]:
     """(real path, path) of the files called one of ``names`` below ``root``.
 
     Directories whose real path is in ``skip`` are not entered. With ``outputs``
@@ -82,10 +120,15 @@ def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[s
             skip.add(os.path.join(real, outputs))
             if found_outputs is not None:
                 found_outputs.extend((os.path.join(real, name), Path(path) / outputs) for name in configs)
-        for entry in files:
-            if entry.name in names and prefix + entry.name not in ignored:
-                resolved = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
-                found.append((resolved, Path(entry.path)))
+        here = [e for e in files if e.name in names and prefix + e.name not in ignored]
+        for entry in here:
+            resolved = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+            found.append((resolved, Path(entry.path)))
+        if problems is not None:
+            if len(here) > 1:
+                problems.extend(_clash(here))
+            elif not here:
+                problems.extend(_near_misses(files, prefix, ignored))
         for entry in entries:
             name = entry.name
             if (not _is_dir(entry) or entry.is_symlink() or name in SKIP_DIRS or name.startswith(".pfgen-")
@@ -95,6 +138,31 @@ def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[s
             visit(entry.path, os.path.join(real, name), prefix + name + "/")
 
     visit(str(root), os.path.realpath(root), "")
+    return found
+
+
+def _clash(entries: list[os.DirEntry]) -> list[Diagnostic]:
+    """One directory, several template names: an error at each of them."""
+    names = [e.name for e in entries]
+    diagnostics = []
+    for entry in entries:
+        others = ", ".join(n for n in names if n != entry.name)
+        diagnostics.append(Diagnostic(
+            display_path(Path(entry.path)), 1, 1,
+            f"this directory also holds {others}; a directory is one job: keep one template here "
+            "and move or delete the other"))
+    return diagnostics
+
+
+def _near_misses(files: list[os.DirEntry], prefix: str, ignored: set[str]) -> list[Diagnostic]:
+    found = []
+    for entry in files:
+        wanted = near_miss(entry.name)
+        if wanted is not None and prefix + entry.name not in ignored:
+            found.append(Diagnostic(
+                display_path(Path(entry.path)), 1, 1,
+                f"'{entry.name}' is not a name pfgen reads, so this file is skipped; did you mean '{wanted}'? "
+                f"(templates are named {', '.join(TEMPLATE_NAMES)})", WARNING))
     return found
 
 
@@ -112,22 +180,26 @@ def _by_real_path(found: Iterable[tuple[str, Path]]) -> list[Path]:
     return [unique[real] for real in sorted(unique)]
 
 
-def find_templates(paths: Iterable[Path]) -> list[Path]:
+def find_templates(paths: Iterable[Path], problems: Optional[list[Diagnostic]] = None) -> list[Path]:
     """Templates named by ``paths``: a file is taken as given, a directory is searched."""
-    return find_jobs(paths, None, ())[0]
+    return find_jobs(paths, None, (), problems)[0]
 
 
-def find_jobs(paths: Iterable[Path], outputs: Optional[str], skip: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+def find_jobs(paths: Iterable[Path], outputs: Optional[str], skip: Iterable[Path],
+              problems: Optional[list[Diagnostic]] = None) -> tuple[list[Path], list[Path]]:
     """Templates named by ``paths`` (as :func:`find_templates`), leaving out ``skip`` and the
     ``outputs`` directory beside every project config found on the way; and those output
     directories, in the order of their configs' real paths. One walk instead of a walk
-    for the configs and another for the templates."""
+    for the configs and another for the templates.
+
+    With ``problems``, what the walk found wrong is appended to it: an error for each
+    template of a directory holding several, a warning for each near-miss file name."""
     skipped = {os.path.realpath(p) for p in skip}
     found: list[tuple[str, Path]] = []
     configs: list[tuple[str, Path]] = []  # (a config's real path, the output directory beside it)
     for path in paths:
         if path.is_dir():
-            found.extend(_walk(path, frozenset(TEMPLATE_NAMES), skipped, outputs, configs))
+            found.extend(_walk(path, frozenset(TEMPLATE_NAMES), skipped, outputs, configs, problems))
         else:
             found.append((os.path.realpath(path), path))
     return _by_real_path(found), _by_real_path(configs)

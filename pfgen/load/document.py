@@ -49,6 +49,7 @@ class Document:
     values: dict[PathKey, Pos] = field(default_factory=dict)
     keys: dict[PathKey, Pos] = field(default_factory=dict)
     raw: dict[PathKey, str] = field(default_factory=dict)  # source text of non-string scalars
+    source: str = field(default="", compare=False, repr=False)  # the text parsed (positions inside scalars)
 
     def pos(self, path: PathKey) -> Pos:
         """Position of the value at ``path``, or of its nearest ancestor."""
@@ -124,16 +125,16 @@ def load_text(text: str, file: str) -> Document:
     root = _compose_fast(text)
     if root is not None:
         try:
-            return _document(root, file)
+            return _document(root, file, text)
         except UserError:
             pass  # report what the reference composer (ruamel) makes of it
     root = _compose_ruamel(text, file)
     if root is None:
         raise _fail(file, (1, 1), "file is empty; expected a mapping of template keys")
-    return _document(root, file)
+    return _document(root, file, text)
 
 
-def _document(root: Any, file: str) -> Document:
+def _document(root: Any, file: str, text: str = "") -> Document:
     issues = Collector(file)
     builder = Builder(file, issues)
     try:
@@ -144,7 +145,7 @@ def _document(root: Any, file: str) -> Document:
         if not isinstance(data, dict):
             issues.error(node_pos(root), f"top level is a {value_kind(data)}; expected a mapping of template keys")
     issues.raise_if_errors()
-    return Document(file, data, builder.values, builder.keys, builder.raw)
+    return Document(file, data, builder.values, builder.keys, builder.raw, text)
 
 
 def _compose_fast(text: str) -> Any:

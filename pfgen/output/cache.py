@@ -192,6 +192,14 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     image = getattr(job.plan, "workspace_image", None)
     if image is not None:  # the image tag hashes the workspace's files (pfgen/image/workspace.py)
         found.append(("tree", os.path.abspath(image.workspace_dir)))
+    else:  # creating the directory the command enters would make it the workspace (cmdrules.inferred_workspace)
+        from pfgen.validate.shellscan import entered_paths
+
+        here = os.path.dirname(os.path.abspath(job.plan.template))
+        for written, _ in entered_paths(job.plan.setup + "\n" + job.plan.run):
+            for part in written.split("/"):
+                if part not in ("", ".", "..") and "$" not in part:
+                    found.append(("isdir", os.path.join(here, part)))
     for hook in DEPENDENCIES:
         found.extend(hook(template, job, options))
     return sorted(set(found))
@@ -242,7 +250,11 @@ def digest_tree(path: str) -> str:
     return digest.hexdigest()
 
 
-DIGESTERS: dict[str, Callable[[str], str]] = {"file": digest_file, "tree": digest_tree}
+def digest_isdir(path: str) -> str:
+    return "dir" if os.path.isdir(path) else "none"
+
+
+DIGESTERS: dict[str, Callable[[str], str]] = {"file": digest_file, "tree": digest_tree, "isdir": digest_isdir}
 
 
 def _digest(kind: str, path: str) -> Optional[str]:

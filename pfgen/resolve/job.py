@@ -140,7 +140,7 @@ def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[
 
 
 def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector,
-            workspace_dir: Optional[Path] = None) -> Optional[JobPlan]:
+            workspace_dir: Optional[Path] = None, local: bool = False) -> Optional[JobPlan]:
     data = doc.data
     docker = data["job_setting"]["docker"]
     vm, layout = vm_layout(doc, config, issues)
@@ -170,8 +170,14 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
     dist = data.get("dist")
     pull_secrets = tuple(s for s in (docker.get("credential_id"),) if s)
     image = None
-    if name is not None and (workspace_dir is not None or doc.get(("job_setting", "workspace", "path")) is not None):
-        image = workspace_image(doc, config, template, name, workspace_dir, issues)
+    inferred = None
+    if workspace_dir is None and doc.get(("job_setting", "workspace", "path")) is None and config.workspace_infer:
+        from pfgen.validate.cmdrules import inferred_workspace
+
+        inferred = inferred_workspace(doc, template)  # the directory `pf job run -d` would have uploaded
+    if name is not None and (workspace_dir is not None or inferred is not None
+                             or doc.get(("job_setting", "workspace", "path")) is not None):
+        image = workspace_image(doc, config, template, name, workspace_dir, issues, inferred, local)
     if vm is None or layout is None or name is None or issues.has_errors:
         return None
     nodes, procs = layout
@@ -209,9 +215,15 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
     )
 
 
+LOCAL_REGISTRY = "pfgen.local"  # run --local without a registry: the image is built here, never pushed
+
+
 def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: str,
-                    override: Optional[Path], issues: Collector) -> Optional[WorkspaceImage]:
-    """The job's own image when it has a workspace (template's workspace.path, or -d DIR)."""
+                    override: Optional[Path], issues: Collector,
+                    inferred: Optional[tuple[Path, str, tuple[int, int]]] = None,
+                    local: bool = False) -> Optional[WorkspaceImage]:
+    """The job's own image when it has a workspace (template's workspace.path, -d DIR, or the
+    directory beside the template that the command enters: cmdrules.inferred_workspace)."""
     from pfgen.image.workspace import plan_image
 
     path_key = ("job_setting", "workspace", "path")
@@ -219,18 +231,24 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
     boundary = None  # -d DIR comes from the command line, not from the repository
     if override is not None:
         directory, display = override, str(override)
+    elif inferred is not None:
+        boundary = template.resolve().parent
+        directory, display, _ = inferred
     else:
         boundary = template.resolve().parent
         directory = boundary / str(written).replace("\\", "/")
         display = str(written)
-    where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
+    if override is None and inferred is not None:
+        where = inferred[2]  # where the command enters it
+    else:
+        where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
     mount_key = ("job_setting", "workspace", "mount_path")
     image, diagnostics = plan_image(
         job=job,
         base_image=doc.data["job_setting"]["docker"]["image"],
         mount_path=doc.get(mount_key) or "/workspace",  # PeriFlow's default for custom jobs
         workspace_dir=directory,
-        registry=config.registry,
+        registry=config.registry or (LOCAL_REGISTRY if local else None),
         file=doc.file,
         workspace_pos=where,
         image_pos=doc.pos(("job_setting", "docker", "image")),

@@ -690,7 +690,8 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
     """Compile ``template`` with the spine and plan its local run (nothing started yet)."""
     from pfgen.pipeline import CompileOptions, compile_job
 
-    compiled = compile_job(template, options=CompileOptions(workspace_dir=workspace_dir))
+    # local: a workspace image is never pushed from here, so pfgen.yaml needs no registry
+    compiled = compile_job(template, options=CompileOptions(workspace_dir=workspace_dir, local=True))
     for diagnostic in compiled.diagnostics:
         if report:
             report(str(diagnostic))

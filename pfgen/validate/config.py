@@ -90,6 +90,7 @@ class ProjectConfig:
     resources: ResourcesConfig = ResourcesConfig()
     pod: PodSettings = PodSettings()
     queue: Optional[str] = None
+    workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
     document: Optional[Document] = field(default=None, compare=False)
 
     @property
@@ -215,6 +216,7 @@ def load_config(path: Path) -> ProjectConfig:
             scheduler_name=pod.get("scheduler_name"),
         ),
         queue=data.get("queue"),
+        workspace_infer=data.get("workspace", {}).get("infer", True),
         document=doc,
     )
 

@@ -41,6 +41,18 @@ def check(doc: Document, issues: Collector) -> None:
     _check_data(doc, issues)
 
 
+def check_despite_schema_errors(doc: Document, issues: Collector) -> None:
+    """The rules that check their own input's shape, for a document the schema rejected: so that a typo
+    elsewhere does not hide a device count that dist does not multiply to, or a relative mount path
+    (all reported at once). Each skips what is not of the type it checks; the schema reported that."""
+    _check_dist(doc, issues)
+    _check_paths(doc, issues)
+    docker = doc.get(("job_setting", "docker"))
+    env = docker.get("env_var") if isinstance(docker, dict) else None
+    if isinstance(env, dict):
+        _check_env(doc, issues, env)
+
+
 def _check_type(doc: Document, issues: Collector, job: dict) -> None:
     if job.get("type") == "predefined":
         issues.error(doc.pos(("job_setting", "type")),
@@ -60,7 +72,9 @@ def _check_type(doc: Document, issues: Collector, job: dict) -> None:
 def _check_dist(doc: Document, issues: Collector) -> None:
     dist = doc.data.get("dist")
     devices = doc.data.get("num_devices")
-    if not dist or not isinstance(devices, int):
+    if not isinstance(dist, dict) or not isinstance(devices, int) or isinstance(devices, bool):
+        return
+    if not all(isinstance(dist.get(k), int) and not isinstance(dist.get(k), bool) for k in ("dp_degree", "pp_degree", "mp_degree")):
         return
     product = dist["dp_degree"] * dist["pp_degree"] * dist["mp_degree"]
     if product != devices:
@@ -94,8 +108,8 @@ def _check_paths(doc: Document, issues: Collector) -> None:
     seen: dict[str, tuple] = {}
     for path in candidates:
         value = doc.get(path)
-        if value is None:
-            continue
+        if not isinstance(value, str):
+            continue  # absent, or not a string (the schema's error)
         where = ".".join(path)
         problem = container_path_problem(value)
         if problem:
@@ -116,13 +130,16 @@ def _check_paths(doc: Document, issues: Collector) -> None:
             issues.error(doc.pos(("job_setting", "workspace", "path")), f"{where}: '{workspace}' must be relative to the template's directory")
         elif posixpath.normpath(workspace.replace("\\", "/")).split("/")[0] == "..":
             issues.error(doc.pos(("job_setting", "workspace", "path")), f"{where}: '{workspace}' escapes the template's directory; keep the workspace inside it")
-    if "input" in doc.data.get("checkpoint", {}) and "mount_path" not in doc.data["checkpoint"]["input"]:
+    checkpoint = doc.data.get("checkpoint")
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("input"), dict) and "mount_path" not in checkpoint["input"]:
         issues.error(doc.key_pos(("checkpoint", "input")), "checkpoint.input: missing required key 'mount_path'")
 
 
 def _check_env(doc: Document, issues: Collector, env: dict) -> None:
     for name, value in env.items():
         path = ("job_setting", "docker", "env_var", name)
+        if not isinstance(name, str):
+            continue
         if not ENV_NAME.match(name):
             shown = name.encode("unicode_escape").decode("ascii")
             issues.error(doc.key_pos(path), f"env_var: '{shown}' is not a valid variable name (letters, digits and _, not starting with a digit)")

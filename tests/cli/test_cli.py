@@ -107,10 +107,27 @@ def test_vm_list_and_show():
     assert unknown.returncode == 2 and "did you mean 'azure-16gb-v100-4g-eastus-spot'" in unknown.stderr
 
 
+def test_vm_list_json_shows_the_placement_vm_show_shows(tmp_path):
+    (tmp_path / "pfgen.yaml").write_text(
+        "placement:\n  node_selector: {pool: gpu}\nvms:\n  lab-a100:\n    gpus: 8\n    node_selector: {rack: r1}\n")
+    listing = {v["name"]: v for v in json.loads(run_pfgen("vm", "list", "--format", "json", cwd=tmp_path).stdout)}
+    for name in ("azure-16gb-v100-4g-eastus-spot", "aws-16gb-v100-8g-us-east-2", "lab-a100"):
+        shown = run_pfgen("vm", "show", name, cwd=tmp_path).stdout
+        block = shown.split("node selector:", 1)[1].split("tolerations:", 1)[0]
+        selector = dict(line.strip().split(": ", 1) for line in block.strip().splitlines() if line.strip() != "-")
+        assert listing[name]["node_selector"] == selector, (name, shown)
+        assert listing[name]["node_selector"], name
+        tolerations = [line.strip() for line in shown.split("tolerations:", 1)[1].strip().splitlines()]
+        assert [", ".join(f"{k}={v}" for k, v in sorted(t.items())) for t in listing[name]["tolerations"]] == tolerations
+    assert listing["lab-a100"]["node_selector"] == {"pool": "gpu", "rack": "r1"}
+    assert listing["azure-16gb-v100-4g-eastus-spot"]["node_selector"]["kubernetes.azure.com/scalesetpriority"] == "spot"
+
+
 def test_help_teaches_the_commands():
     result = run_pfgen("--help")
-    for word in ("build", "validate", "render", "schema", "vm", "Exit codes"):
+    for word in ("build", "validate", "render", "schema", "vm", "Exit codes", "pf_config.yml"):
         assert word in result.stdout
+    assert "3 an image build or push failed" in " ".join(result.stdout.split())
     assert "--check" in run_pfgen("build", "--help").stdout
 
 

@@ -101,6 +101,53 @@ def test_a_clean_tree_passes_both_hooks(tmp_path, hook_repo, pre_commit_home):
     assert run_git(repo, "status", "--porcelain") == ""
 
 
+def test_the_hooks_run_for_a_repository_of_pf_config_templates(tmp_path, hook_repo, pre_commit_home):
+    """No pfgen.yaml and no pf-template.yml: only PeriFlow's earlier name, which the hooks' `files` must match."""
+    repo = make_repo(tmp_path / "repo", {})
+    (repo / "pfgen.yaml").unlink()
+    write_template(repo, "a", "train-a").rename(repo / "jobs/a/pf_config.yml")
+    result = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
+    assert result.returncode == 1, result.output
+    assert "created deploy/train-a/pytorchjob.yaml" in result.output
+    commit_all(repo, "built")
+    (repo / "jobs/a/pf_config.yml").write_text(
+        (repo / "jobs/a/pf_config.yml").read_text().replace("--epochs 1", "--epochs 3"))
+    again = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
+    assert again.returncode == 1 and "updated deploy/train-a/pytorchjob.yaml" in again.output, again.output
+    valid = try_repo(repo, hook_repo, pre_commit_home, "pfgen-validate")
+    assert valid.returncode == 0 and "pfgen: 1 template valid" in valid.output, valid.output
+
+
+def test_workspace_code_edits_reach_the_manifests_and_hook_and_check_agree(tmp_path, hook_repo, pre_commit_home):
+    """A job whose code is the directory its command enters (no workspace.path): the image tag is the code's
+    hash, so a commit touching only the code changes deploy/. The build hook runs for it (always_run), and
+    the hook and `build --check` never disagree: after either one, the other finds nothing to do."""
+    repo = make_repo(tmp_path / "repo", {})
+    (repo / "pfgen.yaml").write_text((repo / "pfgen.yaml").read_text() + "registry: registry.example.com/ml-team\n")
+    write_template(repo, "a", "train-a", command="cd /workspace/code && python main.py")
+    (repo / "jobs/a/code").mkdir()
+    (repo / "jobs/a/code/main.py").write_text("print('v1')\n")
+    first = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
+    assert first.returncode == 1 and "created deploy/train-a/Dockerfile" in first.output, first.output
+    assert pfgen(repo, "build", "--check").returncode == 0
+    commit_all(repo, "v1")
+    assert try_repo(repo, hook_repo, pre_commit_home, "pfgen-build").returncode == 0
+    before = (repo / "deploy/train-a/pytorchjob.yaml").read_text()
+    (repo / "jobs/a/code/main.py").write_text("print('v2')\n")  # only the code changes
+    stale = pfgen(repo, "build", "--check")
+    assert stale.returncode == 1 and "registry.example.com/ml-team/train-a:sha-" in stale.stdout
+    hook = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
+    assert hook.returncode == 1 and "updated deploy/train-a/pytorchjob.yaml" in hook.output, hook.output
+    assert (repo / "deploy/train-a/pytorchjob.yaml").read_text() != before
+    assert pfgen(repo, "build", "--check").returncode == 0
+    again = try_repo(repo, hook_repo, pre_commit_home, "pfgen-build")
+    assert again.returncode == 0, again.output
+    assert run_git(repo, "status", "--porcelain", "deploy").strip() != ""  # the hook's update, to be committed
+    commit_all(repo, "v2")
+    assert pfgen(repo, "build", "--check").returncode == 0
+    assert try_repo(repo, hook_repo, pre_commit_home, "pfgen-build").returncode == 0
+
+
 def test_the_hooks_manifest_is_valid():
     result = subprocess.run([sys.executable, "-m", "pre_commit", "validate-manifest",
                              str(PROJECT / ".pre-commit-hooks.yaml")], capture_output=True, text=True)
@@ -114,7 +161,8 @@ def test_the_hooks_manifest_is_valid():
     for hook in hooks.values():
         assert hook["pass_filenames"] is False
         pattern = re.compile(hook["files"])
-        for name in ("pf-template.yml", "jobs/a/pf-template.yaml", "pfgen.yaml", "sub/pfgen.yml"):
+        for name in ("pf-template.yml", "jobs/a/pf-template.yaml", "pfgen.yaml", "sub/pfgen.yml", "a/pf_config.yml",
+                     "pf_config.yaml", "a/pf-config.yml", "pf_template.yaml"):  # the last two: near-miss warnings
             assert pattern.search(name), name
         for name in ("my-pf-template.yml", "pfgen.yaml.bak", "deploy/a/pytorchjob.yaml"):
             assert not pattern.search(name), name

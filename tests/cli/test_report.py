@@ -40,7 +40,11 @@ def test_json_report_of_an_invalid_template(tmp_path):
             f'      "message": "{BAD_MESSAGE}"\n'
             '    }\n'
             '  ],\n'
-            '  "changed": []\n'
+            '  "changed": [],\n'
+            '  "summary": {\n'
+            '    "errors": 1,\n'
+            '    "warnings": 0\n'
+            '  }\n'
             '}\n'
         )
 
@@ -54,9 +58,11 @@ def test_json_report_of_a_build_lists_changes(tmp_path):
     assert json.loads(result.stdout) == {
         "version": 1, "diagnostics": [],
         "changed": [{"path": "deploy/train-a/pytorchjob.yaml", "status": "updated"}],
+        "summary": {"errors": 0, "warnings": 0},
     }
     result = pfgen(repo, "validate", "--format", "json")
-    assert (result.returncode, json.loads(result.stdout)) == (0, {"version": 1, "diagnostics": [], "changed": []})
+    assert (result.returncode, json.loads(result.stdout)) == (0, {"version": 1, "diagnostics": [], "changed": [],
+                                                                  "summary": {"errors": 0, "warnings": 0}})
 
 
 def test_github_report_of_an_invalid_template(tmp_path):

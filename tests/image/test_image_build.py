@@ -154,8 +154,8 @@ def test_build_failure_from_the_stream_is_a_clear_error(docker_environ, cifar_pr
 
 
 def test_job_without_workspace_has_no_dockerfile_and_no_image_to_build(docker_environ, cifar_project):
-    template = cifar_project / "pf-template.yml"
-    template.write_text(template.read_text().replace("    path: cifar\n", ""))
+    config = cifar_project / "pfgen.yaml"  # the example's workspace is the ./cifar its command enters: not here
+    config.write_text(config.read_text() + "workspace:\n  infer: false\n")
     built = pfgen("build", ".", cwd=cifar_project, env=docker_environ.env())
     assert built.returncode == 0, built.stderr
     job_dir = cifar_project / "deploy" / "cifar-job"

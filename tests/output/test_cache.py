@@ -38,8 +38,8 @@ def project(tmp_path, monkeypatch):
     for job in ("a", "b"):
         (root / "jobs" / job).mkdir(parents=True)
         text = (EXAMPLE / "pf-template.yml").read_text().replace("name: cifar-job", f"name: job-{job}")
-        if job == "b":
-            text = text.replace("    path: cifar\n", "")
+        if job == "a":  # named, not found from the command: the workspace may be a link inside the job's directory
+            text = text.replace("    mount_path: /workspace\n", "    mount_path: /workspace\n    path: cifar\n")
         (root / "jobs" / job / "pf-template.yml").write_text(text)
     shutil.copytree(EXAMPLE / "cifar", root / "jobs" / "a" / "cifar")
     shutil.copy(EXAMPLE / "pfgen.yaml", root / "pfgen.yaml")
@@ -188,14 +188,15 @@ def test_changed_workspace_file_recompiles_and_retags(project):
     assert build().compiled == []
 
 
-def test_workspace_dir_option_is_a_dependency(project, tmp_path):
-    workspace = tmp_path / "ws"
-    shutil.copytree(EXAMPLE / "cifar", workspace)
-    build("-d", str(workspace))
-    assert build("-d", str(workspace)).compiled == []
-    assert build().compiled == ["a", "b"]  # other options: another key
-    (workspace / "extra.py").write_text("print(2)\n")
-    assert build("-d", str(workspace)).compiled == ["a", "b"]
+def test_creating_the_directory_the_command_enters_is_a_dependency(project):
+    """Job b's command enters /workspace/cifar and has no workspace: once jobs/b/cifar exists, it is the
+    workspace (cmdrules.inferred_workspace), so the cached compile without it must not be served."""
+    build()
+    assert build().compiled == []
+    shutil.copytree(EXAMPLE / "cifar", project / "jobs" / "b" / "cifar")
+    assert build().compiled == ["b"]
+    assert "image: registry.example.com/ml-team/job-b:sha-" in (project / "deploy/job-b/pytorchjob.yaml").read_text()
+    assert build().compiled == []
 
 
 def test_deleted_or_hand_edited_output_is_rewritten(project):

@@ -365,3 +365,20 @@ echo "tag=$TAG subst=$(echo ok) literal=[\\$(NUM_NODES)]"
     assert result.returncode == 0, result.stderr + result.stdout
     assert "[master-0] pid-dollars=[]" in result.stdout.splitlines()
     assert "[master-0] tag=a$$b$(NUM_NODES)c subst=ok literal=[$(NUM_NODES)]" in result.stdout.splitlines()
+
+
+def test_a_workspace_template_runs_locally_without_a_registry(tmp_path):
+    """Nothing is pushed by run --local, so pfgen.yaml needs no registry; build still refuses without one."""
+    template = job_template(tmp_path, "cd /workspace/code && ./tool.sh", devices=2)
+    project = template.parent
+    (project / "pfgen.yaml").write_text(CPU_BOX.replace("registry: registry.example.com/team\n", ""))
+    code = project / "code"  # the directory the command enters: the workspace, as `pf job run -d ./code` took it
+    code.mkdir()
+    (code / "tool.sh").write_text("#!/bin/sh\necho tool ran in $(pwd -P)\n")
+    (code / "tool.sh").chmod(0o755)
+    run_dir = tmp_path / "run"
+    result = run_pfgen("run", "--local", "--cpu", "--run-dir", str(run_dir), str(template), env=env_for_run())
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert f"[master-0] tool ran in {run_dir.resolve()}/root/workspace/code" in result.stdout
+    built = run_pfgen("build", str(project), "-o", str(tmp_path / "out"))
+    assert built.returncode == 2 and "needs a registry" in built.stderr

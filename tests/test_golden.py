@@ -33,9 +33,9 @@ def test_check_reports_drift_as_a_diff_and_exit_1(tmp_path: Path):
     case = tmp_path / "case"
     shutil.copytree(GOLDEN[0], case)
     job_file = next((case / "expected").glob("*/pytorchjob.yaml"))
-    job_file.write_text(job_file.read_text().replace("restartPolicy: OnFailure", "restartPolicy: Never", 1))
+    job_file.write_text(job_file.read_text().replace("restartPolicy: ExitCode", "restartPolicy: Never", 1))
     result = run_pfgen("build", "--check", str(case), "-o", str(case / "expected"))
     assert result.returncode == 1
-    assert "-      restartPolicy: Never" in result.stdout and "+      restartPolicy: OnFailure" in result.stdout
+    assert "-      restartPolicy: Never" in result.stdout and "+      restartPolicy: ExitCode" in result.stdout
     assert "out of date" in result.stderr
     assert "restartPolicy: Never" in job_file.read_text(), "--check must not write"

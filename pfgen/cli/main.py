@@ -517,6 +517,13 @@ def vm_show(name: str) -> None:
     click.echo(f"region:         {found.region or '-'}")
     click.echo(f"spot:           {'yes' if found.spot else 'no'}")
     click.echo(f"instance type:  {found.instance_type or '-'}")
+    from pfgen.resolve.sizing import pod_resources
+
+    size = f"{found.vcpus} vCPUs, {found.memory_gib:g} GiB" if found.vcpus and found.memory_gib else "-"
+    click.echo(f"node size:      {size}")
+    requests, problem = pod_resources(found, found.gpus, config.resources)
+    shown = f"cpu {requests.cpu}, memory {requests.memory} (limit = request)" if requests else (problem or "-")
+    click.echo(f"pod requests:   {shown}")
     place = placement(found, config)
     click.echo("node selector:" + ("" if place.node_selector else "  -"))
     for key, value in place.node_selector:

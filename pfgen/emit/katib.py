@@ -13,6 +13,7 @@ runs.
 from __future__ import annotations
 
 from pfgen.emit import tree_copy
+from pfgen.kube.names import QUEUE_LABEL
 from pfgen.resolve.plan import Tuning
 
 API_VERSION = "kubeflow.org/v1beta1"
@@ -104,8 +105,9 @@ def build_experiment(job: dict, tuning: Tuning) -> dict:
     meta: dict = {"name": metadata["name"]}
     if metadata.get("namespace"):
         meta["namespace"] = metadata["namespace"]
-    if metadata.get("labels"):
-        meta["labels"] = dict(metadata["labels"])
+    labels = {k: v for k, v in metadata.get("labels", {}).items() if k != QUEUE_LABEL}
+    if labels:
+        meta["labels"] = labels  # Kueue admits the trials' jobs, not the Experiment
     return {"apiVersion": API_VERSION, "kind": "Experiment", "metadata": meta, "spec": spec}
 
 

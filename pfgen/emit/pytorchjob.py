@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from pfgen.kube import shellwrap
+from pfgen.kube.names import MIN_OPERATOR_ANNOTATION, MIN_OPERATOR_VERSION, QUEUE_LABEL
 from pfgen.resolve.plan import JobPlan
 
 CONTAINER = "pytorch"  # the name the operator's webhook, port lookup and Katib require
@@ -61,8 +62,24 @@ def env(plan: JobPlan) -> list[dict]:
     return [{"name": name, "value": kubelet_literal(value)} for name, value in values] + list(plan.extra.get("env_from_secrets", []))
 
 
+def resources(plan: JobPlan) -> dict:
+    """requests: GPUs, cpu, memory; limits: GPUs and memory (= request). See pfgen/resolve/sizing.py."""
+    requests: dict = {}
+    limits: dict = {}
+    if plan.vm.gpus > 0:
+        requests[plan.placement.gpu_resource] = limits[plan.placement.gpu_resource] = plan.procs_per_node
+    if plan.resources is not None:
+        requests["cpu"] = plan.resources.cpu
+        requests["memory"] = limits["memory"] = plan.resources.memory
+    result = {}
+    if limits:
+        result["limits"] = dict(sorted(limits.items()))
+    if requests:
+        result["requests"] = dict(sorted(requests.items()))
+    return result
+
+
 def pod_template(plan: JobPlan) -> dict:
-    gpus = {plan.placement.gpu_resource: plan.procs_per_node}
     mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]
     volumes: list[dict] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
     for mount in plan.mounts:
@@ -85,7 +102,7 @@ def pod_template(plan: JobPlan) -> dict:
         "command": ["bash", "-c", kubelet_literal(script(plan))],
         "env": env(plan),
         "ports": [{"name": PORT_NAME, "containerPort": plan.master_port, "protocol": "TCP"}],
-        "resources": {"limits": dict(gpus), "requests": dict(gpus)},
+        "resources": resources(plan),
         "volumeMounts": mounts,
     }
     spec: dict = {"containers": [container], "volumes": volumes}
@@ -95,24 +112,55 @@ def pod_template(plan: JobPlan) -> dict:
         spec["tolerations"] = [dict(t) for t in plan.placement.tolerations]
     if plan.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in plan.image_pull_secrets]
-    return {"metadata": {"labels": dict(plan.labels)}, "spec": spec}
+    pod = plan.pod
+    if pod.priority_class:
+        spec["priorityClassName"] = pod.priority_class
+    if pod.service_account:
+        spec["serviceAccountName"] = pod.service_account
+    if pod.scheduler_name:
+        spec["schedulerName"] = pod.scheduler_name
+    labels = dict(pod.labels)
+    labels.update(plan.labels)  # pfgen's own labels win: the job's selectors rely on them
+    meta: dict = {"labels": dict(sorted(labels.items()))}
+    if pod.annotations:
+        meta["annotations"] = dict(pod.annotations)
+    return {"metadata": meta, "spec": spec}
 
 
 def metadata(plan: JobPlan) -> dict:
-    meta: dict = {"name": plan.name, "labels": dict(plan.labels)}
+    labels = dict(plan.labels)
+    if plan.queue:
+        labels[QUEUE_LABEL] = plan.queue
+    meta: dict = {"name": plan.name, "labels": dict(sorted(labels.items())),
+                  "annotations": {MIN_OPERATOR_ANNOTATION: MIN_OPERATOR_VERSION}}
     if plan.namespace:
         meta["namespace"] = plan.namespace
     return meta
 
 
+def run_policy(plan: JobPlan) -> dict:
+    """spec.runPolicy: the job ends (Failed) instead of restarting forever; see docs/template.md.
+
+    Without backoffLimit the operator's PastBackoffLimit is always false
+    (pkg/core/job.go), so an OnFailure job that crashes never fails; cleanPodPolicy
+    Running deletes Workers still running (e.g. hung in a collective) when the job ends.
+    """
+    policy: dict = {"cleanPodPolicy": plan.run_policy.clean_pod_policy}
+    if plan.run_policy.backoff_limit is not None:
+        policy["backoffLimit"] = plan.run_policy.backoff_limit
+    return dict(sorted(policy.items()))
+
+
 def build(plan: JobPlan) -> dict:
-    replicas = {"Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": pod_template(plan)}}
+    restart = plan.run_policy.restart_policy
+    replicas = {"Master": {"replicas": 1, "restartPolicy": restart, "template": pod_template(plan)}}
     if plan.nodes > 1:
         # The webhook rejects Worker replicas: 0, so a one-node job has no Worker key.
-        replicas["Worker"] = {"replicas": plan.nodes - 1, "restartPolicy": "OnFailure", "template": pod_template(plan)}
+        replicas["Worker"] = {"replicas": plan.nodes - 1, "restartPolicy": restart, "template": pod_template(plan)}
     return {
         "apiVersion": "kubeflow.org/v1",
         "kind": "PyTorchJob",
         "metadata": metadata(plan),
-        "spec": {"nprocPerNode": str(plan.procs_per_node), "pytorchReplicaSpecs": replicas},
+        "spec": {"nprocPerNode": str(plan.procs_per_node), "pytorchReplicaSpecs": replicas,
+                 "runPolicy": run_policy(plan)},
     }

@@ -44,3 +44,12 @@ def k8s_name(raw: str, max_len: int = JOB_NAME_MAX) -> str | None:
 
 def is_dns1123_subdomain(name: str) -> bool:
     return len(name) <= 253 and bool(DNS1123_SUBDOMAIN.match(name))
+
+
+# The oldest Training Operator whose pods get what this output relies on: PET_NODE_RANK,
+# PET_NPROC_PER_NODE and WORLD_SIZE = replicas x nprocPerNode (kubeflow/trainer v1.7.0,
+# pkg/controller.v1/pytorch/envvar.go; v1.6.0 set WORLD_SIZE to the replica count), and
+# runPolicy.suspend, which Kueue needs (its PyTorchJob docs also require v1.7.0).
+MIN_OPERATOR_VERSION = "v1.7.0"
+MIN_OPERATOR_ANNOTATION = "pfgen.dev/min-training-operator"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # Kueue's constants.QueueLabel

@@ -9,7 +9,9 @@ all pfgen emits.
 
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 DEFAULT_PORT = 23456
 
@@ -109,3 +111,27 @@ def kubelet_expand(text: str, env: dict[str, str]) -> str:
         out.append(char)
         index += 1
     return "".join(out)
+
+
+def after_exit(job: dict, replica: str, exit_code: int) -> str:
+    """What the operator (v1.9) does when replica ``replica``'s ``pytorch`` container exits non-zero.
+
+    A model of ``ReconcilePods`` in kubeflow/trainer ``pkg/controller.v1/common/pod.go``
+    with ``SetRestartPolicy`` (``pkg/core/pod.go``) and ``IsRetryableExitCode``
+    (``pkg/util/train/train_util.go``, ``code >= 128``):
+
+    - "job-failed": the Failed condition is set now (ExitCode with a code below 128;
+      Never, through ``UpdateJobStatus``);
+    - "pod-recreated": the failed pod is deleted and made again (ExitCode, 128+),
+      bounded by runPolicy.backoffLimit;
+    - "container-restarted": the kubelet restarts the container in place
+      (OnFailure, Always), bounded by runPolicy.backoffLimit.
+    """
+    if exit_code == 0:
+        raise ValueError("after_exit models failures only")
+    policy = job["spec"]["pytorchReplicaSpecs"][replica].get("restartPolicy", "Never")
+    if policy == "ExitCode":
+        return "pod-recreated" if exit_code >= 128 else "job-failed"
+    if policy in ("OnFailure", "Always"):
+        return "container-restarted"
+    return "job-failed"

@@ -110,7 +110,8 @@ def placement(vm: VM, config: ProjectConfig) -> Placement:
                 spot_selector, spot_tolerations = SPOT[vm.cloud]
                 selector.update(spot_selector)
                 tolerations.extend(spot_tolerations)
-        tolerations.append(GPU_TOLERATION)
+        if vm.gpus > 0:  # a CPU-only node type has no GPU taint to tolerate
+            tolerations.append(GPU_TOLERATION)
     selector.update(settings.node_selector)
     tolerations.extend(dict(t) for t in settings.tolerations)
     unique = sorted({_tol(t) for t in tolerations})
@@ -180,6 +181,12 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
     if vm is None or layout is None or name is None or issues.has_errors:
         return None
     nodes, procs = layout
+    from pfgen.resolve.sizing import pod_resources
+
+    resources, problem = pod_resources(vm, procs, config.resources)
+    if problem:
+        issues.error(doc.pos(("vm",)), f"vm: {problem}")
+        return None
     return JobPlan(
         name=name,
         template=template,
@@ -201,6 +208,10 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         checkpoint_dir=data.get("checkpoint", {}).get("output_checkpoint_dir"),
         image_pull_secrets=pull_secrets,
         workspace_image=image,
+        run_policy=config.run_policy,
+        resources=resources,
+        pod=config.pod,
+        queue=config.queue,
     )
 
 

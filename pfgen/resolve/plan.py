@@ -30,6 +30,44 @@ class VM:
     source: str = "catalogue"  # catalogue | grammar | config
     node_selector: tuple[tuple[str, str], ...] = ()  # extra selector from project config
     tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()
+    vcpus: Optional[int] = None  # vCPUs of one node (the cloud's figure for instance_type)
+    memory_gib: Optional[float] = None  # memory of one node in GiB
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """How a failing job ends and what is cleaned up (pfgen.yaml `run_policy:`; docs/template.md).
+
+    ``restart_policy`` is every replica's restartPolicy: "ExitCode" (default: exit codes
+    1-127 fail the job at once, 128 and above (signals: preemption, SIGKILL) recreate the
+    pod), "OnFailure" or "Never". ``backoff_limit`` is runPolicy.backoffLimit.
+    """
+
+    restart_policy: str = "ExitCode"
+    backoff_limit: Optional[int] = 3
+    clean_pod_policy: str = "Running"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU and memory one pod requests: the node's size minus the reserve for system daemons.
+
+    Memory is also the limit (Guaranteed-like memory, no overcommit); CPU has no limit.
+    """
+
+    cpu: str  # a Kubernetes quantity, whole cores, e.g. "22"
+    memory: str  # a Kubernetes quantity in Mi, e.g. "412876Mi"
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """pfgen.yaml `pod:`: metadata and scheduling settings for every replica's (and trial's) pods."""
+
+    annotations: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    priority_class: Optional[str] = None
+    service_account: Optional[str] = None
+    scheduler_name: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +226,10 @@ class JobPlan:
     slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
     tuning: Optional[Tuning] = None  # when the template has `tuning:` (checked by pfgen.validate.tuning)
+    run_policy: RunPolicy = RunPolicy()
+    resources: Optional[Resources] = None  # None: the VM's size is unknown (no cpu/memory requests)
+    pod: PodSettings = PodSettings()
+    queue: Optional[str] = None  # Kueue LocalQueue (label kueue.x-k8s.io/queue-name on the job)
 
     @property
     def world_size(self) -> int:

@@ -44,9 +44,19 @@ def _data() -> dict:
     return json.loads((Path(__file__).parent / "vms.json").read_text(encoding="utf-8"))
 
 
+def instance_size(instance_type: str | None) -> tuple[int | None, float | None]:
+    """(vCPUs, memory in GiB) of a cloud instance type, from the catalogue's size table."""
+    spec = _data()["instance_specs"].get(instance_type or "")
+    return (spec["vcpus"], spec["memory_gib"]) if spec else (None, None)
+
+
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, VM]:
-    return {entry["name"]: VM(**entry) for entry in _data()["vms"]}
+    vms = {}
+    for entry in _data()["vms"]:
+        vcpus, memory = instance_size(entry.get("instance_type"))
+        vms[entry["name"]] = VM(**entry, vcpus=vcpus, memory_gib=memory)
+    return vms
 
 
 def known_names(custom: Mapping[str, VM] = {}) -> list[str]:
@@ -115,5 +125,6 @@ def _resolve(name: str, custom: Mapping[str, VM]) -> VM:
             choices = ", ".join(f"{m}gb" for m in known_gpus[gpu])
             raise UnknownVM(f"{gpu} GPUs come with {choices} of memory, not {gpu_memory}gb (VM '{name}')")
     instance = data["instance_types"][cloud].get(f"{gpu}-{gpu_memory}-{gpus}")
+    vcpus, memory_gib = instance_size(instance)
     return VM(name=name, cloud=cloud, gpu=gpu, gpu_memory_gb=gpu_memory, gpus=gpus, region=region,
-              spot=bool(spot), instance_type=instance, source="grammar")
+              spot=bool(spot), instance_type=instance, source="grammar", vcpus=vcpus, memory_gib=memory_gib)

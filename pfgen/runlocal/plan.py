@@ -385,6 +385,7 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         notes.append(f"shrunk from {compiled_nodes} node(s) x {compiled_nproc} process(es) "
                      f"to {nodes} x {nproc} (WORLD_SIZE {nodes * nproc})")
 
+    notes += failure_notes(job)
     master_container = _container(master)
     compiled_port = operator.master_port(job)
 
@@ -527,6 +528,29 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
                      options.grace)
     (run_dir / "launch.json").write_text(json.dumps(plan.describe(), indent=2, sort_keys=True) + "\n")
     return plan
+
+
+def failure_notes(job: dict) -> list[str]:
+    """How the job's restartPolicy and runPolicy map onto a local run (docs/run-local.md)."""
+    spec = job.get("spec", {})
+    policy = spec.get("pytorchReplicaSpecs", {}).get("Master", {}).get("restartPolicy", "Never")
+    run_policy = spec.get("runPolicy", {})
+    limit = run_policy.get("backoffLimit")
+    bound = f"up to backoffLimit {limit}" if limit is not None else "with no backoffLimit: without end"
+    if policy == "ExitCode":
+        note = ("restartPolicy ExitCode: a replica exiting 1-127 fails the job at once, here as on the cluster; "
+                f"an exit of 128 or more (a signal) would recreate that pod there ({bound}), here it ends the run")
+    elif policy in ("OnFailure", "Always"):
+        note = (f"restartPolicy {policy}: the cluster restarts a failed container ({bound}); "
+                "here the first failure ends the run")
+    else:
+        note = "restartPolicy Never: the first failure fails the job, here as on the cluster"
+    clean = run_policy.get("cleanPodPolicy", "None")
+    if clean in ("Running", "All"):
+        note += f"; cleanPodPolicy {clean}: replicas still running when the job ends are stopped"
+    else:
+        note += "; cleanPodPolicy None: on the cluster, replicas still running when the job ends keep running"
+    return [note]
 
 
 def _unchanged(text: str) -> str:

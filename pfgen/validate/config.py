@@ -17,7 +17,7 @@ from pfgen.secrets.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
 from pfgen.load.discover import CONFIG_NAMES
 from pfgen.load.document import Document, load_file
-from pfgen.resolve.plan import VM
+from pfgen.resolve.plan import VM, PodSettings, RunPolicy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,6 +63,17 @@ class PlacementConfig:
 
 
 @dataclass(frozen=True)
+class ResourcesConfig:
+    """pfgen.yaml `resources:`: whether pods request cpu/memory, and what each node keeps free."""
+
+    enabled: bool = True
+    reserve_cpu: float = 1
+    reserve_cpu_percent: float = 5
+    reserve_memory_gib: float = 4
+    reserve_memory_percent: float = 10
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     """Everything pfgen.yaml says, checked; the defaults when there is none."""
 
@@ -75,6 +86,10 @@ class ProjectConfig:
     placement: PlacementConfig = PlacementConfig()
     vms: dict[str, VM] = field(default_factory=dict)
     credentials: CredentialsConfig = CredentialsConfig()  # credentials:, secrets:, datastores.*.credential
+    run_policy: RunPolicy = RunPolicy()
+    resources: ResourcesConfig = ResourcesConfig()
+    pod: PodSettings = PodSettings()
+    queue: Optional[str] = None
     workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
     document: Optional[Document] = field(default=None, compare=False)
 
@@ -157,7 +172,12 @@ def load_config(path: Path) -> ProjectConfig:
             gpu_memory_gb=spec.get("gpu_memory_gb"), source="config",
             node_selector=tuple(sorted(spec.get("node_selector", {}).items())),
             tolerations=_tolerations(spec.get("tolerations", [])),
+            vcpus=spec.get("vcpus"), memory_gib=spec.get("memory_gib"),
         )
+    run_policy = data.get("run_policy", {})
+    resources = data.get("resources", {})
+    reserve = resources.get("reserve", {})
+    pod = data.get("pod", {})
     return ProjectConfig(
         path=path,
         namespace=data.get("namespace"),
@@ -178,6 +198,26 @@ def load_config(path: Path) -> ProjectConfig:
         ),
         vms=vms,
         credentials=creds,
+        run_policy=RunPolicy(
+            restart_policy=run_policy.get("restart_policy", RunPolicy.restart_policy),
+            backoff_limit=run_policy.get("backoff_limit", RunPolicy.backoff_limit),
+            clean_pod_policy=run_policy.get("clean_pod_policy", RunPolicy.clean_pod_policy),
+        ),
+        resources=ResourcesConfig(
+            enabled=resources.get("enabled", True),
+            reserve_cpu=reserve.get("cpu", ResourcesConfig.reserve_cpu),
+            reserve_cpu_percent=reserve.get("cpu_percent", ResourcesConfig.reserve_cpu_percent),
+            reserve_memory_gib=reserve.get("memory_gib", ResourcesConfig.reserve_memory_gib),
+            reserve_memory_percent=reserve.get("memory_percent", ResourcesConfig.reserve_memory_percent),
+        ),
+        pod=PodSettings(
+            annotations=tuple(sorted((k, str(v)) for k, v in pod.get("annotations", {}).items())),
+            labels=tuple(sorted((k, str(v)) for k, v in pod.get("labels", {}).items())),
+            priority_class=pod.get("priority_class"),
+            service_account=pod.get("service_account"),
+            scheduler_name=pod.get("scheduler_name"),
+        ),
+        queue=data.get("queue"),
         workspace_infer=data.get("workspace", {}).get("infer", True),
         document=doc,
     )

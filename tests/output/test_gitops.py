@@ -168,10 +168,10 @@ def test_hand_edited_generated_file_is_drift_and_is_rewritten(tmp_path):
     pfgen(repo, "build", "--exit-code")
     path = repo / "deploy/train-a/pytorchjob.yaml"
     generated = path.read_text()
-    path.write_text(generated.replace("restartPolicy: OnFailure", "restartPolicy: Never"))
+    path.write_text(generated.replace("restartPolicy: ExitCode", "restartPolicy: Never"))
     check = pfgen(repo, "build", "--check")
     assert check.returncode == 1
-    assert "-      restartPolicy: Never\n+      restartPolicy: OnFailure\n" in check.stdout
+    assert "-      restartPolicy: Never\n+      restartPolicy: ExitCode\n" in check.stdout
     assert pfgen(repo, "build", "--exit-code").returncode == 1
     assert path.read_text() == generated
 

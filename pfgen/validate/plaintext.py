@@ -49,7 +49,8 @@ _ALWAYS_SECRET_KEYS = {"aws_access_key_id"}
 
 # A value that is a reference ($VAR, $(cmd)), another option (-x) or a documentation placeholder.
 _NOT_PLACEHOLDER = r"(?![$-]|['\"]?[\[<{]|['\"]?[A-Z][A-Z0-9_]*['\"]?(?:\s|$)|['\"]?(?:your|my)[-_]|['\"]?x{3,}|['\"]?\*{3,}|['\"]?\.\.\.)"
-_VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+# In the order they are tried; None marks the two scanned by a function (defined below) in linear time.
+_VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str] | None], ...] = (
     # A PEM header with a base64 body after it (not a `grep "BEGIN PRIVATE KEY"`, not a documented placeholder).
     ("a PEM private key", re.compile(r"-----BEGIN ([A-Z0-9 ]+ )?PRIVATE KEY-----(?:\s|\\n)*[A-Za-z0-9+/=]{4,}(?:\s|\\n|\Z)")),
     ("an AWS access key id", re.compile(r"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")),
@@ -57,17 +58,29 @@ _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
     ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
     ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("a JSON web token", None),  # _has_jwt
     ("an Azure storage key", re.compile(r"AccountKey=[A-Za-z0-9+/]{20,}|(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")),
     ("a service-account key", re.compile(r'"private_key"\s*:\s*"(?:\\n)*(?!-----BEGIN)[A-Za-z0-9+/=]{4,}|"private_key_id"\s*:\s*"[0-9a-f]{40}"')),
     ("an OpenAI or Anthropic API key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{32,}")),
     # scheme://user:password@host (not user@host, not :$VAR or :${VAR} references).
     ("a password in a URL", re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s/:@'\"]{1,256}:(?![$%{])[^\s/@'\"]{1,256}@[A-Za-z0-9\[]")),
-    # `--password X`, `--api-key=X` (not placeholders: [PASSWORD], <token>, {key}, YOUR_TOKEN); `--password-stdin`, `--token-file` are other flags; $VAR and $(...) are references.
-    ("a password or token given as a command-line option", re.compile(
-        r"(?<![\w-])--(?:password|passwd|pass|token|auth-token|access-token|api-key|api_key|apikey|secret|secret-key"
-        r"|client-secret|access-key|secret-access-key|hf-token|wandb-key)(?:=|[ \t]+)" + _NOT_PLACEHOLDER + r"(['\"]?)[^\s'\"$`]{3,}\1(?=\s|$)")),
+    ("a password or token given as a command-line option", None),  # _option_secret
 )
+# A JSON web token: `eyJ<header>.eyJ<payload>.<signature>`, each part of [A-Za-z0-9_-], the header
+# starting at a word boundary and both first parts at least 11 characters, the signature at least 8.
+# Matched part by part (see _has_jwt), not by one regex: `eyJ` repeated inside one long part made
+# the regex try every start against the whole part (quadratic: 3.7 s for 130 KB).
+_JWT_PART = re.compile(r"[A-Za-z0-9_-]+")
+_JWT_HEAD = re.compile(r"\beyJ")
+# `--password X`, `--api-key=X` (not placeholders: [PASSWORD], <token>, {key}, YOUR_TOKEN); `--password-stdin`,
+# `--token-file` are other flags; $VAR and $(...) are references. The value (optionally quoted) is a run
+# of at least 3 characters other than whitespace, quotes, `$` and backticks, ending the word; see
+# _option_secret for why the run is not part of this regex.
+_OPTION = re.compile(
+    r"(?<![\w-])--(?:password|passwd|pass|token|auth-token|access-token|api-key|api_key|apikey|secret|secret-key"
+    r"|client-secret|access-key|secret-access-key|hf-token|wandb-key)(?:=|[ \t]+)" + _NOT_PLACEHOLDER + r"(['\"]?)")
+_VALUE_END = re.compile(r"[\s'\"$`]")
+_SPACE = re.compile(r"\s")
 # `docker login ... -p X`: each login's arguments (up to the next login, line or command) are searched
 # once, so the scan stays linear however often "docker login" repeats.
 _LOGIN = re.compile(r"\b(?:docker|podman|buildah|oras|helm[ \t]+registry)[ \t]+login\b")
@@ -99,7 +112,7 @@ def is_secret_key(key: str) -> bool:
 def looks_like_secret(text: str) -> str | None:
     """What kind of credential ``text`` contains, or None."""
     for what, pattern in _VALUE_PATTERNS:
-        if pattern.search(text):
+        if pattern.search(text) if pattern is not None else _SCANNERS[what](text):
             return what
     logins = [m.end() for m in _LOGIN.finditer(text)]
     for start, after in zip(logins, logins[1:] + [len(text)]):
@@ -110,6 +123,52 @@ def looks_like_secret(text: str) -> str | None:
         if is_secret_key(match.group(1)):
             return f"a value assigned to {match.group(1)}"
     return None
+
+
+def _has_jwt(text: str) -> bool:
+    """Whether ``text`` holds a JSON web token, in time linear in ``len(text)``.
+
+    The parts are the maximal runs of [A-Za-z0-9_-]; a token is three consecutive runs joined by
+    single dots. Each run is read once and searched for a header start at most once.
+    """
+    if "eyJ" not in text:
+        return False
+    parts = [(m.start(), m.end()) for m in _JWT_PART.finditer(text)]
+    for (h_start, h_end), (p_start, p_end), (s_start, s_end) in zip(parts, parts[1:], parts[2:]):
+        if (p_start == h_end + 1 and s_start == p_end + 1 and text[h_end] == "." and text[p_end] == "."
+                and p_end - p_start >= 11 and text.startswith("eyJ", p_start) and s_end - s_start >= 8
+                and h_end - h_start >= 11 and _JWT_HEAD.search(text, h_start, h_end - 8)):
+            return True
+    return False
+
+
+def _option_secret(text: str) -> bool:
+    """Whether ``text`` gives a secret to a ``--password``-like option, in time linear in ``len(text)``.
+
+    A value ends at the first whitespace, quote, ``$`` or backtick after it: a shorter run could not be
+    followed by whitespace or its closing quote. Options packed into one word
+    (``--password=.--password=.``...) share that end, so it is searched once per word, not once per
+    option (as one regex, 20,000 such options took minutes).
+    """
+    scanned_from, value_end = -1, -1  # no value-ending character in text[scanned_from:value_end]
+    for match in _OPTION.finditer(text):
+        start = match.end()
+        if not scanned_from <= start <= value_end:
+            found = _VALUE_END.search(text, start)
+            scanned_from, value_end = start, found.start() if found else len(text)
+        if value_end - start < 3:
+            continue
+        quote, after = match.group(1), value_end
+        if quote:
+            if text[after:after + 1] != quote:
+                continue
+            after += 1
+        if after == len(text) or _SPACE.match(text, after):
+            return True
+    return False
+
+
+_SCANNERS = {"a JSON web token": _has_jwt, "a password or token given as a command-line option": _option_secret}
 
 
 def _walk(value: Any, path: PathKey) -> Iterator[tuple[PathKey, Any]]:

@@ -56,6 +56,18 @@ def _many_values() -> bytes:
     return (head + "    env_var:\n" + "".join(f"      V{i}: '{i}'\n" for i in range(6000))).encode()
 
 
+def _packed_options() -> bytes:
+    """`--password=.` 8,000 times in one word: each option's value runs to the word's end (was quadratic)."""
+    return _long_command().replace(b"echo " + b"x" * (125 * 1024), b"echo " + b"--password=." * 8000 + b"'")
+
+
+def _packed_jwt_headers() -> bytes:
+    """8,000 `eyJ` header starts inside one run, then a real token (the JWT regex was quadratic)."""
+    return _long_command().replace(
+        b"echo " + b"x" * (125 * 1024),
+        b"echo " + b"eyJaaaaaaaaa-" * 8000 + b" eyJhbGciOiJ.eyJzdWIiOiJ.SflKxwRJ")
+
+
 def _wide_flow() -> bytes:
     return ("name: [" + ",".join(["1"] * 100_000) + "]\n").encode()
 
@@ -69,6 +81,7 @@ def _many_rules_pfignore() -> bytes:
 
 
 GENERATORS = {"oversize": _oversize, "long-command": _long_command, "many-values": _many_values, "wide-flow": _wide_flow,
+              "packed-options": _packed_options, "packed-jwt-headers": _packed_jwt_headers,
               "big-pfignore": _big_pfignore, "many-rules-pfignore": _many_rules_pfignore}
 
 

@@ -152,9 +152,74 @@ def exists_in_registry(client: Any, reference: str, auth: Optional[dict]) -> boo
         raise ImageError(f"cannot ask the registry about {reference}: {text}") from None
 
 
+def base_onbuild(client: Any, image: WorkspaceImage, reporter: Reporter) -> list[str]:
+    """The ONBUILD triggers of ``image``'s base, pulled first when the daemon lacks it.
+
+    The pull is the one ``docker build`` would make for ``FROM``; with a ``@sha256:`` reference
+    (pfgen.yaml workspace.base_digests) the daemon itself refuses content with another digest.
+    """
+    import docker
+
+    base = image.base_image
+    try:
+        config = client.api.inspect_image(base)
+    except docker.errors.NotFound:
+        reporter.line(f"{base}: pulling the base image")
+        repository, tag = _split_reference(base)
+        try:
+            for chunk in client.api.pull(repository, tag=tag, stream=True, decode=True):
+                error = _stream_error(chunk)
+                if error:
+                    raise ImageError(f"building {image.reference} failed: {error}" + _build_hint(error, image))
+                reporter.progress(chunk)
+            config = client.api.inspect_image(base)
+        except docker.errors.APIError as err:
+            error = _short(err)
+            raise ImageError(f"building {image.reference} failed: {error}" + _build_hint(error, image)) from None
+    triggers = (config.get("Config") or {}).get("OnBuild") or []
+    return [str(t) for t in triggers]
+
+
+def _split_reference(reference: str) -> tuple[str, Optional[str]]:
+    """``name[:tag][@digest]`` -> (name, tag or digest) as the Engine API's pull takes them."""
+    if "@" in reference:
+        name, digest = reference.split("@", 1)
+        name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+        return name, digest
+    last = reference.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = reference.rsplit(":", 1)
+        return name, tag
+    return reference, "latest"
+
+
+def check_base(client: Any, image: WorkspaceImage, reporter: Reporter) -> None:
+    """Refuse a base image with ONBUILD triggers unless pfgen.yaml allows them (workspace.allow_onbuild).
+
+    A trigger is an instruction the base image's author left to run in every build FROM it
+    (``ONBUILD RUN ...``, ``ONBUILD COPY . /x``): it runs with the workspace as build context, and
+    it is not in the Dockerfile pfgen writes or in what the content tag hashes.
+    """
+    triggers = base_onbuild(client, image, reporter)
+    if not triggers:
+        return
+    shown = "; ".join(" ".join(t.split())[:200] for t in triggers[:5]) + (" ..." if len(triggers) > 5 else "")
+    if image.allow_onbuild:
+        reporter.line(f"{image.base_image}: running the base image's ONBUILD triggers (workspace.allow_onbuild): {shown}")
+        return
+    raise ImageError(
+        f"the base image {image.base_image} has {len(triggers)} ONBUILD trigger(s), which would run inside "
+        f"this build with the workspace as context: {shown}\n"
+        "  Use a base image without ONBUILD, or set `workspace: {allow_onbuild: true}` in pfgen.yaml "
+        "if you trust them (docs/images.md)."
+    )
+
+
 def build(client: Any, image: WorkspaceImage, reporter: Reporter, network_mode: Optional[str] = None) -> str:
     """Build ``image`` from its workspace; returns the image id."""
     import docker
+
+    check_base(client, image, reporter)
 
     workspace = Workspace(root=image.workspace_dir, name=image.workspace_name, files=image.files,
                           dockerignore=image.dockerignore)
@@ -205,7 +270,8 @@ def _stream_error(chunk: dict) -> Optional[str]:
 
 def _build_hint(error: str, image: WorkspaceImage) -> str:
     if _is_auth_error(error) or "pull access denied" in error or "manifest unknown" in error or "not found" in error:
-        return (f"\n  The base image {image.base_image} (docker.image) could not be pulled: check its name, "
+        pinned = " (and its digest in pfgen.yaml workspace.base_digests)" if "@" in image.base_image else ""
+        return (f"\n  The base image {image.base_image} (docker.image) could not be pulled: check its name{pinned}, "
                 f"or log in to its registry.")
     return ""
 

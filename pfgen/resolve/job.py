@@ -192,7 +192,7 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         template=template,
         namespace=config.namespace,
         experiment=experiment,
-        image=image.reference if image else docker["image"],
+        image=image.reference if image else pinned_image(docker["image"], config),
         setup=setup,
         run=run,
         vm=vm,
@@ -213,6 +213,12 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         pod=config.pod,
         queue=config.queue,
     )
+
+
+def pinned_image(image: str, config: ProjectConfig) -> str:
+    """``image@<digest>`` when pfgen.yaml's workspace.base_digests pins ``image``, else ``image``."""
+    digest = dict(config.base_digests).get(image)
+    return f"{image}@{digest}" if digest and "@" not in image else image
 
 
 LOCAL_REGISTRY = "pfgen.local"  # run --local without a registry: the image is built here, never pushed
@@ -245,7 +251,7 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
     mount_key = ("job_setting", "workspace", "mount_path")
     image, diagnostics = plan_image(
         job=job,
-        base_image=doc.data["job_setting"]["docker"]["image"],
+        base_image=pinned_image(doc.data["job_setting"]["docker"]["image"], config),
         mount_path=doc.get(mount_key) or "/workspace",  # PeriFlow's default for custom jobs
         workspace_dir=directory,
         registry=config.registry or (LOCAL_REGISTRY if local else None),
@@ -257,6 +263,10 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
         boundary=boundary,
     )
     issues.diagnostics.extend(diagnostics)
+    if image is not None and config.allow_onbuild:
+        from dataclasses import replace
+
+        image = replace(image, allow_onbuild=True)
     return image
 
 

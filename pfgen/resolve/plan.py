@@ -142,6 +142,7 @@ class WorkspaceImage:
     file_count: int = 0
     total_bytes: int = 0
     files: tuple = field(default=(), compare=False, repr=False)  # pfgen.image.workspace.WorkspaceFile, for the build context
+    allow_onbuild: bool = False  # pfgen.yaml workspace.allow_onbuild: the base image's ONBUILD triggers may run
 
     @property
     def reference(self) -> str:

@@ -91,6 +91,8 @@ class ProjectConfig:
     pod: PodSettings = PodSettings()
     queue: Optional[str] = None
     workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
+    allow_onbuild: bool = False  # workspace.allow_onbuild: `image build` may use a base image with ONBUILD triggers
+    base_digests: tuple[tuple[str, str], ...] = ()  # workspace.base_digests: docker.image -> sha256 digest
     document: Optional[Document] = field(default=None, compare=False)
 
     @property
@@ -219,6 +221,8 @@ def load_config(path: Path) -> ProjectConfig:
         ),
         queue=data.get("queue"),
         workspace_infer=data.get("workspace", {}).get("infer", True),
+        allow_onbuild=data.get("workspace", {}).get("allow_onbuild", False),
+        base_digests=tuple(sorted(data.get("workspace", {}).get("base_digests", {}).items())),
         document=doc,
     )
 

@@ -21,7 +21,7 @@ from pfgen.errors import Collector, Diagnostic, UserError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Optional
 
 MAX_BYTES = 256 * 1024
 MAX_NODES = 5_000  # values after alias and merge expansion; a real template has under 200
@@ -127,7 +127,10 @@ def load_text(text: str, file: str) -> Document:
     if not text.strip() or all(not l.strip() or l.lstrip().startswith("#") for l in text.splitlines()):
         raise _fail(file, (1, 1), "file is empty; expected a mapping of template keys")
 
-    root = _compose_fast(text)
+    try:
+        root = _compose_fast(text)
+    except Limit as exc:
+        raise _fail(file, exc.pos, exc.message) from None
     if root is not None:
         try:
             return _document(root, file, text)
@@ -154,11 +157,20 @@ def _document(root: Any, file: str, text: str = "") -> Document:
 
 
 def _compose_fast(text: str) -> Any:
-    """libyaml's node graph (see fastyaml), or None to let ruamel decide."""
+    """libyaml's node graph (see fastyaml), or None to let ruamel decide.
+
+    Over the value limit, the error ruamel's bounded composer would give, at the same position,
+    without composing (in pure Python) the thousands of nodes before it.
+    """
     from pfgen.load import fastyaml
 
     try:
-        return fastyaml.compose(text)
+        return fastyaml.compose(text, MAX_NODES)
+    except fastyaml.TooMany:
+        pos = first_node_over(text, MAX_NODES)
+        if pos is not None:
+            raise Limit(pos, too_many_values(MAX_NODES)) from None
+        return None
     except Exception:  # any libyaml complaint: ruamel gives the message
         return None
 
@@ -220,6 +232,44 @@ class Limit(Exception):
         self.pos, self.message = pos, message
 
 
+def too_many_values(max_nodes: int) -> str:
+    return f"document has more than {max_nodes} values (each copy an alias or merge key makes counts); a job template needs a few dozen"
+
+
+def first_node_over(text: str, max_nodes: int) -> Optional[Pos]:
+    """Where the YAML stream ``text`` has its ``max_nodes + 1``-th node, counted by libyaml's parser in C.
+
+    The same count and position as :func:`bounded_composer` (one per scalar, sequence, mapping and
+    alias event, over the whole stream), found in a few milliseconds instead of the seconds the
+    pure-Python composer takes to reach the limit. None when the stream is within the limit, when
+    libyaml rejects the text (the composer then gives the message) or is missing.
+    """
+    try:
+        from yaml import CSafeLoader, YAMLError
+        from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+    except ImportError:
+        return None
+    kinds = (ScalarEvent, SequenceStartEvent, MappingStartEvent, AliasEvent)
+    loader = CSafeLoader(text)
+    try:
+        count = 0
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, kinds):
+                count += 1
+                if count > max_nodes:
+                    mark = event.start_mark
+                    if isinstance(event, ScalarEvent) and event.value == "" and not event.style \
+                            and loader.check_event():
+                        mark = loader.peek_event().start_mark  # ruamel places an empty value where the next token starts
+                    return (mark.line + 1, mark.column + 1)
+    except YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
 def bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> type:
     """ruamel's composer, stopped as soon as the document has too many nodes or levels.
 
@@ -242,7 +292,7 @@ def bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> 
             pos = (event.start_mark.line + 1, event.start_mark.column + 1)
             try:
                 if self.pfgen_nodes > max_nodes:
-                    raise Limit(pos, f"document has more than {max_nodes} values (each copy an alias or merge key makes counts); a job template needs a few dozen")
+                    raise Limit(pos, too_many_values(max_nodes))
                 if self.pfgen_depth > max_depth + 1:
                     raise Limit(pos, f"document is nested too deeply (more than {max_depth} levels)")
                 return super().compose_node(parent, index)

@@ -85,11 +85,16 @@ except ImportError:  # PyYAML built without libyaml
 if _Parser is not None:
 
     class _Composer(_Parser, BaseResolver):  # type: ignore[misc, valid-type]
-        def __init__(self, stream: str) -> None:
+        def __init__(self, stream: str, max_nodes: Optional[int] = None) -> None:
             _Parser.__init__(self, stream)
             BaseResolver.__init__(self)
+            self.pfgen_nodes = 0
+            self.pfgen_max_nodes = max_nodes
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+            self.pfgen_nodes += 1  # every node but an alias is resolved once
+            if self.pfgen_max_nodes is not None and self.pfgen_nodes > self.pfgen_max_nodes:
+                raise TooMany
             if kind is ScalarNode:
                 if not implicit[0]:
                     return _CORE + "str"
@@ -101,6 +106,10 @@ if _Parser is not None:
             return _CORE + ("seq" if kind.__name__ == "SequenceNode" else "map")
 
 
+class TooMany(Exception):
+    """The document has more nodes than the caller's limit: composing stopped there."""
+
+
 class _Defer(Exception):
     """The document is one whose composition ruamel must do."""
 
@@ -109,14 +118,15 @@ def available() -> bool:
     return _Parser is not None
 
 
-def compose(text: str) -> Optional[Any]:
+def compose(text: str, max_nodes: Optional[int] = None) -> Optional[Any]:
     """The single document's node graph, or None when libyaml cannot be used here.
 
-    Raises ``yaml.YAMLError`` (callers fall back to ruamel for the message).
+    Raises ``yaml.YAMLError`` (callers fall back to ruamel for the message), and :class:`TooMany`
+    as soon as more than ``max_nodes`` nodes are composed.
     """
     if _Parser is None or _DEFER.search(text):
         return None
-    composer = _Composer(text)
+    composer = _Composer(text, max_nodes)
     try:
         return composer.get_single_node()
     except _Defer:

@@ -610,13 +610,13 @@ def verify_text(text: str, file: str) -> list[Diagnostic]:
     from ruamel.yaml.error import YAMLError
 
     from pfgen.errors import Collector
-    from pfgen.load.document import MAX_DEPTH, Abort, Limit, bounded_composer, first_node_over, too_many_values
+    from pfgen.load.document import MAX_DEPTH, Abort, Limit, bounded_composer, first_limit
 
     _Builder = _output_builder()
 
-    over = first_node_over(text, MAX_OUTPUT_VALUES)  # before the pure-Python composer spends seconds reaching it
+    over = first_limit(text, MAX_OUTPUT_VALUES, MAX_DEPTH)  # before the pure-Python composer spends seconds there
     if over is not None:
-        return [Diagnostic(file, over[0], over[1], f"{too_many_values(MAX_OUTPUT_VALUES)}; not verified")]
+        return [Diagnostic(file, over.pos[0], over.pos[1], f"{over.message}; not verified")]
     yaml = YAML(typ="safe", pure=True)
     yaml.Composer = bounded_composer(MAX_OUTPUT_VALUES, MAX_DEPTH)  # per stream: the composer is made once
     try:

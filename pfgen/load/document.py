@@ -236,38 +236,54 @@ def too_many_values(max_nodes: int) -> str:
     return f"document has more than {max_nodes} values (each copy an alias or merge key makes counts); a job template needs a few dozen"
 
 
-def first_node_over(text: str, max_nodes: int) -> Optional[Pos]:
-    """Where the YAML stream ``text`` has its ``max_nodes + 1``-th node, counted by libyaml's parser in C.
+def too_deep(max_depth: int) -> str:
+    return f"document is nested too deeply (more than {max_depth} levels)"
 
-    The same count and position as :func:`bounded_composer` (one per scalar, sequence, mapping and
-    alias event, over the whole stream), found in a few milliseconds instead of the seconds the
-    pure-Python composer takes to reach the limit. None when the stream is within the limit, when
-    libyaml rejects the text (the composer then gives the message) or is missing.
+
+def first_limit(text: str, max_nodes: int, max_depth: int = MAX_DEPTH) -> Optional[Limit]:
+    """The limit :func:`bounded_composer` would stop ``text`` at, found by libyaml's parser in C.
+
+    The same count (one per scalar, sequence, mapping and alias event, over the whole stream), the
+    same depth, the same order of checks and the same position, in a few milliseconds instead of
+    the seconds the pure-Python composer takes to get there. None when the stream is within both
+    limits, when libyaml rejects the text (the composer then gives the message) or is missing.
     """
     try:
         from yaml import CSafeLoader, YAMLError
-        from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+        from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
     except ImportError:
         return None
-    kinds = (ScalarEvent, SequenceStartEvent, MappingStartEvent, AliasEvent)
+    nodes = (ScalarEvent, CollectionStartEvent, AliasEvent)
     loader = CSafeLoader(text)
     try:
-        count = 0
+        count = depth = 0  # depth: collections open around the event
         while loader.check_event():
             event = loader.get_event()
-            if isinstance(event, kinds):
-                count += 1
-                if count > max_nodes:
-                    mark = event.start_mark
-                    if isinstance(event, ScalarEvent) and event.value == "" and not event.style \
-                            and loader.check_event():
-                        mark = loader.peek_event().start_mark  # ruamel places an empty value where the next token starts
-                    return (mark.line + 1, mark.column + 1)
+            if isinstance(event, CollectionEndEvent):
+                depth -= 1
+                continue
+            if not isinstance(event, nodes):
+                continue
+            count += 1
+            message = too_many_values(max_nodes) if count > max_nodes else too_deep(max_depth) if depth >= max_depth + 1 else None
+            if message:
+                mark = event.start_mark
+                if isinstance(event, ScalarEvent) and event.value == "" and not event.style and loader.check_event():
+                    mark = loader.peek_event().start_mark  # ruamel places an empty value where the next token starts
+                return Limit((mark.line + 1, mark.column + 1), message)
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
     except YAMLError:
         return None
     finally:
         loader.dispose()
     return None
+
+
+def first_node_over(text: str, max_nodes: int) -> Optional[Pos]:
+    """Where the stream ``text`` exceeds ``max_nodes`` nodes (the depth not limited): see :func:`first_limit`."""
+    found = first_limit(text, max_nodes, max_depth=1 << 30)
+    return found.pos if found else None
 
 
 def bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> type:
@@ -294,7 +310,7 @@ def bounded_composer(max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> 
                 if self.pfgen_nodes > max_nodes:
                     raise Limit(pos, too_many_values(max_nodes))
                 if self.pfgen_depth > max_depth + 1:
-                    raise Limit(pos, f"document is nested too deeply (more than {max_depth} levels)")
+                    raise Limit(pos, too_deep(max_depth))
                 return super().compose_node(parent, index)
             finally:
                 self.pfgen_depth -= 1

@@ -12,7 +12,7 @@ import random
 import pytest
 from ruamel.yaml import YAML
 
-from pfgen.load.document import Limit, bounded_composer, first_node_over
+from pfgen.load.document import Limit, bounded_composer, first_limit, first_node_over
 
 PIECES = [
     "a: 1\n", "b: [1, 2, 3]\n", "c: {x: 1, y: [2, 3]}\n", "d: &anchor [1, 2]\n", "e: *anchor\n",
@@ -21,14 +21,19 @@ PIECES = [
 ]
 
 
-def _ruamel_over(text: str, limit: int):
+def _ruamel_limit(text: str, limit: int, depth: int = 64):
     yaml = YAML(typ="safe", pure=True)
-    yaml.Composer = bounded_composer(limit, 64)
+    yaml.Composer = bounded_composer(limit, depth)
     try:
         list(yaml.compose_all(text))
     except Limit as exc:
-        return exc.pos
+        return exc.pos, exc.message
     return None
+
+
+def _ruamel_over(text: str, limit: int):
+    found = _ruamel_limit(text, limit)
+    return found[0] if found else None
 
 
 def _documents(count: int, seed: int) -> list[str]:
@@ -54,6 +59,28 @@ def test_same_node_same_position(limit):
         compared += 1
         over += expected is not None
     assert compared > 300 and 0 < over < compared  # both answers are exercised
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_same_limit_with_depth(depth):
+    compared = deep = 0
+    for text in _documents(400, 100 + depth):
+        try:
+            expected = _ruamel_limit(text, 12, depth)
+        except Exception:  # noqa: BLE001
+            continue
+        found = first_limit(text, 12, depth)
+        assert (found and (found.pos, found.message)) == (expected or None), text
+        compared += 1
+        deep += bool(expected and "deeply" in expected[1])
+    assert compared > 300 and deep > 20
+
+
+def test_the_lint_limit_on_a_deep_flow_sequence():
+    text = "[" * 100 + "]" * 100
+    found = first_limit(text, 20_000, 64)
+    assert (found.pos, found.message) == ((1, 66), "document is nested too deeply (more than 64 levels)")
+    assert first_limit("[" * 20_000, 20_000, 64) is None  # past libyaml's own 1,000 levels: left to the composer
 
 
 def test_the_lint_limit_on_a_wide_flow_sequence():

@@ -38,6 +38,10 @@ class CompileOptions:
     workspace_dir: Optional[Path] = None  # -d/--workspace-dir override
     secrets_mode: Optional[str] = None  # --secrets-mode override of pfgen.yaml secrets.mode
     local: bool = False  # run --local: a workspace image is never pushed, so no registry is needed
+    # False for `pfgen validate`, which writes nothing: workspaces are checked and read, but no
+    # Dockerfile is rendered and no image tagged (see image.workspace.plan_image). Not part of the
+    # build cache's key: validate looks up what build compiled.
+    tag_images: bool = True
 
 
 @dataclass
@@ -58,7 +62,7 @@ class CompiledJob:
         """File name in the job's output directory -> text: one file per kind."""
         files = files_for(self.objects)
         image = self.plan.workspace_image
-        if image is not None:  # the workspace image's build recipe (docs/images.md)
+        if image is not None and image.dockerfile is not None:  # the workspace image's build recipe (docs/images.md)
             files["Dockerfile"] = image.dockerfile
             files[".dockerignore"] = image.dockerignore
         return dict(sorted(files.items()))
@@ -123,7 +127,8 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
     from pfgen.secrets import credentials
     from pfgen.resolve.job import resolve
 
-    plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir, local=options.local)
+    plan = resolve(doc, config, template, issues, workspace_dir=options.workspace_dir, local=options.local,
+                   tag_images=options.tag_images)
     data = doc.data.get("data") or {}
     # The pods pull the workspace image (from pfgen.yaml's registry) when there is one, else docker.image.
     pulled = plan.image if plan is not None else doc.get(("job_setting", "docker", "image"))

@@ -121,6 +121,6 @@ def test_the_rules_see_the_edges_they_are_about():
     edges = {(i, m) for i, m, _, _ in _edges()}
     assert ("pfgen.emit.pytorchjob", "pfgen.resolve.plan") in edges
     assert ("pfgen.pipeline", "pfgen.validate.schema") in edges  # `from pfgen.validate import schema`
-    assert ("pfgen.__main__", "pfgen.cli.entry") in edges
+    assert ("pfgen.__main__", "pfgen.cli.main") in edges
     assert not _allowed("pfgen.emit.katib", "pfgen.validate.tuning")
     assert not _allowed("pfgen.load.discover", "pfgen.pipeline")

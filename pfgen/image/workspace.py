@@ -221,15 +221,27 @@ class _Hasher:
 def image_tag(dockerfile: str, workspace: Workspace) -> str:
     """The content-addressed tag of the image built from ``dockerfile`` and ``workspace``."""
     hasher = _Hasher(dockerfile)
+    _read_files(workspace, hasher)
+    return hasher.tag()
+
+
+def check_readable(workspace: Workspace) -> None:
+    """Read every included file as :func:`image_tag` does, with the same errors, hashing nothing:
+    what ``pfgen validate`` does, which renders no Dockerfile (nothing is written, so no tag is needed)."""
+    _read_files(workspace, None)
+
+
+def _read_files(workspace: Workspace, hasher: Optional[_Hasher]) -> None:
     for f in workspace.files:
-        hasher.file(f)
+        if hasher is not None:
+            hasher.file(f)
         size = 0
         for chunk in _read(workspace.root, f.path):
-            hasher.h.update(chunk)
+            if hasher is not None:
+                hasher.h.update(chunk)
             size += len(chunk)
         if size != f.size:
             raise WorkspaceChanged(f.path)
-    return hasher.tag()
 
 
 class WorkspaceChanged(Exception):
@@ -329,12 +341,16 @@ def plan_image(
     mount_pos: tuple[int, int],
     display: Optional[str] = None,
     boundary: Optional[Path] = None,
+    tag: bool = True,
 ) -> tuple[Optional["WorkspaceImage"], list[Diagnostic]]:
     """Everything a job with a workspace needs: Dockerfile, .dockerignore, tag, image.
 
     ``file`` and the ``*_pos`` positions say where to report problems (the
     template's ``workspace.path``, ``docker.image`` and ``mount_path``);
     ``boundary`` is the directory the workspace must not lead out of (see :func:`scan`).
+    Without ``tag`` (``pfgen validate``) every check is made and every file read, but the
+    Dockerfile is not rendered (no Jinja) and the image has no tag: its reference is the
+    bare repository.
     """
     from pfgen.emit import dockerfile as emit
     from pfgen.resolve.plan import WorkspaceImage
@@ -366,9 +382,13 @@ def plan_image(
         )
     if workspace is None or any(d.is_error for d in diagnostics):
         return None, diagnostics
-    text = emit.render(base_image=base_image, mount_path=mount_path, workspace_name=workspace.name)
+    text = emit.render(base_image=base_image, mount_path=mount_path, workspace_name=workspace.name) if tag else None
     try:
-        tag = image_tag(text, workspace)
+        if text is not None:
+            content_tag: Optional[str] = image_tag(text, workspace)
+        else:
+            content_tag = None
+            check_readable(workspace)
     except (WorkspaceChanged, OSError) as err:
         return None, diagnostics + [Diagnostic(file, *workspace_pos, str(err))]
     image = WorkspaceImage(
@@ -377,7 +397,7 @@ def plan_image(
         workspace_name=workspace.name,
         mount_path=mount_path,
         repository=repository,
-        tag=tag,
+        tag=content_tag,
         dockerfile=text,
         dockerignore=workspace.dockerignore,
         file_count=len(workspace.files),

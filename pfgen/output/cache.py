@@ -212,7 +212,7 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
 def _options_text(options: Any) -> str:
     if options is None:
         return "-"
-    values = getattr(options, "__dict__", None) or {}
+    values = {k: v for k, v in (getattr(options, "__dict__", None) or {}).items() if k != "tag_images"}  # validate's lookups find build's entries
     return json.dumps({k: str(Path(v).resolve()) if isinstance(v, Path) else repr(v) for k, v in sorted(values.items())},
                       sort_keys=True)
 

@@ -140,7 +140,7 @@ def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[
 
 
 def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector,
-            workspace_dir: Optional[Path] = None, local: bool = False) -> Optional[JobPlan]:
+            workspace_dir: Optional[Path] = None, local: bool = False, tag_images: bool = True) -> Optional[JobPlan]:
     data = doc.data
     docker = data["job_setting"]["docker"]
     vm, layout = vm_layout(doc, config, issues)
@@ -177,7 +177,7 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         inferred = inferred_workspace(doc, template)  # the directory `pf job run -d` would have uploaded
     if name is not None and (workspace_dir is not None or inferred is not None
                              or doc.get(("job_setting", "workspace", "path")) is not None):
-        image = workspace_image(doc, config, template, name, workspace_dir, issues, inferred, local)
+        image = workspace_image(doc, config, template, name, workspace_dir, issues, inferred, local, tag_images)
     if vm is None or layout is None or name is None or issues.has_errors:
         return None
     nodes, procs = layout
@@ -221,7 +221,7 @@ LOCAL_REGISTRY = "pfgen.local"  # run --local without a registry: the image is b
 def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: str,
                     override: Optional[Path], issues: Collector,
                     inferred: Optional[tuple[Path, str, tuple[int, int]]] = None,
-                    local: bool = False) -> Optional[WorkspaceImage]:
+                    local: bool = False, tag: bool = True) -> Optional[WorkspaceImage]:
     """The job's own image when it has a workspace (template's workspace.path, -d DIR, or the
     directory beside the template that the command enters: cmdrules.inferred_workspace)."""
     from pfgen.image.workspace import plan_image
@@ -255,6 +255,7 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
         mount_pos=doc.pos(mount_key) if doc.get(mount_key) is not None else where,
         display=display,
         boundary=boundary,
+        tag=tag,
     )
     issues.diagnostics.extend(diagnostics)
     return image

@@ -136,8 +136,8 @@ class WorkspaceImage:
     workspace_name: str  # basename(workspace_dir)
     mount_path: str  # workspace.mount_path; files land in <mount_path>/<workspace_name>
     repository: str  # <registry>/<job>
-    tag: str  # content hash of the Dockerfile and the included files
-    dockerfile: str
+    tag: Optional[str]  # content hash of the Dockerfile and the included files (None: validate, see image.workspace.plan_image)
+    dockerfile: Optional[str]  # None exactly when tag is None
     dockerignore: str
     file_count: int = 0
     total_bytes: int = 0
@@ -145,7 +145,7 @@ class WorkspaceImage:
 
     @property
     def reference(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        return f"{self.repository}:{self.tag}" if self.tag is not None else self.repository
 
 
 @dataclass(frozen=True)

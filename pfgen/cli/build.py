@@ -14,7 +14,7 @@ from pfgen.cli.commands import fail as _fail
 from pfgen.cli.commands import jobs as _jobs
 from pfgen.cli.commands import report as _report
 from pfgen.cli.options import FORMAT_OPTION, STRICT_OPTION
-from pfgen.errors import Diagnostic, UserError
+from pfgen.errors import UserError
 
 
 @click.command()
@@ -51,9 +51,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     """
     commands.batch()
     from pfgen.errors import display_path
+    from pfgen.output.build import compile_trees, write_trees
     from pfgen.output.cache import BuildCache
-    from pfgen.output.stream import build as build_trees
-    from pfgen.output.write import interrupted, write_tree
     from pfgen.pipeline import CompileOptions
 
     if workspace_dir:
@@ -65,34 +64,19 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
-    changes: list = []
     tty = fmt == "text" and not quiet and sys.stderr.isatty()
     try:
         cache = BuildCache(None) if no_cache else BuildCache.open()
-        result = build_trees(templates, out_path, options, extra_roots, cache=cache, texts=verify, progress=tty)
-        trees = sorted(result.trees.items())
-        if verify:
-            result.warnings.extend(_verify_trees(result.trees))
-        result.warnings[:] = sorted({*found_warnings, *result.warnings})
-        if not templates and not any(tree.jobs or tree.unchanged for _, tree in trees) \
-                and not any(_owns_something(r) for r, _ in trees):
+        result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify, progress=tty,
+                               warnings=found_warnings)
+        trees = result.trees
+        if not templates and result.empty:
             commands.none_found([Path(paths[0] if paths else ".")], fmt, result.warnings)
         commands.refuse_warnings(result.warnings, fmt, strict)
-        stale: set[Path] = set()  # the OUTs the dry run found out of date
-        by_root: dict[Path, list] = {}
-        for dry_run in ([True] if check else [True, False]):  # find every conflict before writing anything
-            changes = []
-            for root, tree in trees:
-                if not dry_run and root not in stale and not interrupted(root):
-                    continue  # up to date, and nothing to recover: leave it alone (no lock, no writes)
-                written = write_tree(root, tree.jobs, check=dry_run, sources=tree.sources,
-                                     root_files=tree.root_files, display=display_path(root), unchanged=tree.unchanged)
-                changes.extend(written.changes)
-                by_root[root] = written.changes
-                if written.changes:
-                    stale.add(root)
+        by_root = write_trees(trees, check=check)
     except UserError as exc:
         _fail(UserError([*exc.diagnostics, *found_warnings]), fmt)
+    changes = [change for root, _ in trees for change in by_root.get(root, [])]
     notes = []
     if check and quiet and fmt == "text":
         _report(result.warnings)
@@ -127,24 +111,3 @@ def _refuse_workspace_dir(workspace_dir: str) -> None:
                "code in the directory beside the template that the command enters (pfgen bakes it: docs/images.md). "
                "-d still works for render, image build and run --local.", err=True)
     sys.exit(exits.INVALID)
-
-
-def _verify_trees(trees: dict) -> list[Diagnostic]:
-    """Verify every file a build would write; errors raise (nothing is written), warnings are returned."""
-    from pfgen.errors import display_path
-    from pfgen.kube.verify import verify_files
-
-    found: list[Diagnostic] = []
-    for root, tree in sorted(trees.items()):
-        files = {f"{directory}/{name}": text for directory, job_files in tree.jobs.items() for name, text in job_files.items()}
-        files.update(tree.root_files)
-        found.extend(verify_files(files, display_path(root)))
-    if any(d.is_error for d in found):
-        raise UserError(found)
-    return found
-
-
-def _owns_something(out: Path) -> bool:
-    from pfgen.output.write import recorded_sources
-
-    return out.is_dir() and bool(recorded_sources(out))

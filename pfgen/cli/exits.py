@@ -12,10 +12,10 @@ INVALID = 2
 IMAGE_FAILED = 3
 
 TABLE = (
-    (OK, "success: everything valid, written, up to date"),
-    (CHANGED, "build --check: the output is out of date; build --exit-code: files were written"),
-    (INVALID, "invalid input or usage (nothing is written); with --strict, also any warning"),
-    (IMAGE_FAILED, "image build: a build or push failed"),
+    (OK, "success"),
+    (CHANGED, "output out of date (build --check) or files written (build --exit-code)"),
+    (INVALID, "invalid input or usage, and nothing is written; with --strict, also any warning"),
+    (IMAGE_FAILED, "an image build or push failed (image build)"),
 )
 
 

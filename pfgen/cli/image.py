@@ -36,11 +36,13 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
     and PFGEN_REGISTRY_PASSWORD, else docker's own config (`docker login`).
     Exit codes: 0 ok, 2 invalid template, 3 the build or push failed.
     """
-    from pfgen.output.layout import compile_all
+    from pfgen.errors import display_path
     from pfgen.image.docker import ImageError, Reporter, build_and_push
+    from pfgen.output.build import stale_manifests, template_of_output_dir
+    from pfgen.output.layout import compile_all
     from pfgen.pipeline import CompileOptions
 
-    templates = _templates(tuple(_template_of_output_dir(p) for p in paths))
+    templates = _templates(tuple(template_of_output_dir(p) for p in paths))
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None)
     try:
         compiled, warnings = compile_all(templates, options)
@@ -48,7 +50,9 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
         _fail(exc)
     _report(warnings)
     images = [job.plan.workspace_image for _, job, _ in compiled if job.plan.workspace_image is not None]
-    _warn_stale_manifests(compiled)
+    for manifest, reference in stale_manifests(compiled):  # the default output dir should name the image being built
+        click.echo(f"pfgen: warning: {display_path(manifest)} does not use {reference} yet; "
+                   "run `pfgen build` so that the manifests name this image", err=True)
     for _, job, _ in compiled:
         if job.plan.workspace_image is None:
             click.echo(f"pfgen: {job.plan.name}: no workspace; it runs {job.plan.image} as is", err=True)
@@ -60,33 +64,3 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
         sys.exit(exits.IMAGE_FAILED)
     for outcome in outcomes:
         click.echo(outcome.reference)
-
-
-def _template_of_output_dir(path: str) -> str:
-    """A job's output dir (deploy/<job>/) stands for the template its Dockerfile came from."""
-    import re
-
-    from pfgen.output.write import MARKER
-
-    dockerfile = Path(path) / "Dockerfile"
-    try:
-        first = dockerfile.read_text(encoding="utf-8").split("\n", 1)[0]
-    except OSError:
-        return path
-    found = re.match(re.escape(MARKER) + r" from (.+)\. Do not edit", first)
-    return str(Path(path) / found.group(1)) if found else path
-
-
-def _warn_stale_manifests(compiled) -> None:
-    """The manifests in the default output dir should name the image being built."""
-    from pfgen.output.layout import out_dir_for
-    from pfgen.errors import display_path
-
-    for template, job, _ in compiled:
-        image = job.plan.workspace_image
-        manifest = out_dir_for(template, None) / job.plan.name / "pytorchjob.yaml"
-        if image is None or not manifest.is_file():
-            continue
-        if f"image: {image.reference}\n" not in manifest.read_text(encoding="utf-8"):
-            click.echo(f"pfgen: warning: {display_path(manifest)} does not use {image.reference} yet; "
-                       "run `pfgen build` so that the manifests name this image", err=True)

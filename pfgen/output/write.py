@@ -126,6 +126,16 @@ def _marker_source(text: str) -> Optional[str]:
     return None
 
 
+def marker_source(path: Path) -> Optional[str]:
+    """The template that the ownership marker of the file at ``path`` names (relative to the file's
+    directory); None when it has none, or is not a regular file of pfgen's size (see _read)."""
+    try:
+        text = _read(str(path))
+    except OSError:
+        return None
+    return _marker_source(text) if text is not None else None
+
+
 # --------------------------------------------------------------------------- results
 
 

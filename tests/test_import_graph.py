@@ -42,7 +42,6 @@ ALLOWED = {
 # (importer, imported) edges that break a rule today, and what removes them
 KNOWN = {
     ("pfgen.resolve.job", "pfgen.image.workspace"): "workspace checks move to validate, the scan to resolve",
-    ("pfgen.kube.verify", "pfgen.validate.schema"): "dotted() path formatting moves to a shared module",
     ("pfgen.emit.secrets", "pfgen.errors"): "the environment checks of secret_objects move to validate/secrets",
 }
 

@@ -18,6 +18,7 @@ from pfgen.validate import rules
 from pfgen.validate import schema
 from pfgen.validate.config import ProjectConfig, config_for
 from pfgen.secrets.credentials import SecretsConfig
+from pfgen.secrets.objects import external_specs
 from pfgen.emit import kustomization, pvc, pytorchjob, secrets
 from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load.document import Document, load_file, load_text
@@ -162,7 +163,7 @@ def compile_document(doc: Document, template: Path, config: Optional[ProjectConf
     plan, diagnostics = check_document(doc, template, config, options)
     if plan is None:
         raise UserError(diagnostics)
-    specs = secrets.specs(plan, config.credentials, options.secrets_mode)
+    specs = external_specs(plan, config.credentials, options.secrets_mode)
     return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error], specs,
                        config.credentials.secrets if specs else None,
                        options.secrets_mode or config.credentials.secrets.mode)

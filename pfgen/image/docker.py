@@ -33,7 +33,6 @@ class ImageError(Exception):
 class Outcome:
     reference: str
     built: bool
-    pushed: bool
     message: str
 
 
@@ -257,7 +256,7 @@ def _build_and_push(client: Any, images: list[WorkspaceImage], push_images: bool
     for image in images:
         ref = image.reference
         if push_images and exists_in_registry(client, ref, auth):
-            outcomes.append(Outcome(ref, False, False, f"{ref}: already in the registry; nothing to do"))
+            outcomes.append(Outcome(ref, False, f"{ref}: already in the registry; nothing to do"))
             reporter.line(outcomes[-1].message)
             continue
         built = False
@@ -271,7 +270,7 @@ def _build_and_push(client: Any, images: list[WorkspaceImage], push_images: bool
         if push_images:
             reporter.line(f"{ref}: pushing")
             push(client, ref, auth, reporter)
-        outcomes.append(Outcome(ref, built, push_images, f"{ref}: {'built' if built else 'present'}"
+        outcomes.append(Outcome(ref, built, f"{ref}: {'built' if built else 'present'}"
                                 f"{' and pushed' if push_images else ''}"))
         reporter.line(outcomes[-1].message)
     return outcomes

@@ -224,7 +224,6 @@ class JobPlan:
     workspace_image: Optional[WorkspaceImage] = None  # set when the job has a workspace: `image` is its reference
     credentials: tuple[CredentialUse, ...] = ()  # see pfgen/secrets/credentials.py
     slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
     tuning: Optional[Tuning] = None  # when the template has `tuning:` (checked by pfgen.validate.tuning)
     run_policy: RunPolicy = RunPolicy()
     resources: Optional[Resources] = None  # None: the VM's size is unknown (no cpu/memory requests)

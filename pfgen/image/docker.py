@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, TextIO
 
 from pfgen.resolve.plan import WorkspaceImage
-from pfgen.image.workspace import DOCKERFILE_IN_CONTEXT, Workspace, WorkspaceChanged, write_context
+from pfgen.image.workspace import write_context
+from pfgen.resolve.workspace import DOCKERFILE_IN_CONTEXT, Workspace, WorkspaceChanged
 
 USERNAME_ENV = "PFGEN_REGISTRY_USERNAME"
 PASSWORD_ENV = "PFGEN_REGISTRY_PASSWORD"

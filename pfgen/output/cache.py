@@ -183,7 +183,7 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     if workspace is not None:
         found.append(("tree", os.path.abspath(workspace)))
     image = getattr(job.plan, "workspace_image", None)
-    if image is not None:  # the image tag hashes the workspace's files (pfgen/image/workspace.py)
+    if image is not None:  # the image tag hashes the workspace's files (pfgen/resolve/workspace.py)
         found.append(("tree", os.path.abspath(image.workspace_dir)))
     else:  # creating the directory the command enters would make it the workspace (cmdrules.inferred_workspace)
         from pfgen.validate.shellscan import entered_paths

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pfgen.resolve import vms
 from pfgen.validate.config import ProjectConfig
-from pfgen.errors import Collector
+from pfgen.errors import Collector, Diagnostic
 from pfgen.load.document import Document
 from pfgen.kube.names import DNS1035, is_dns1123_subdomain, k8s_name
 from pfgen.resolve.plan import VM, Claim, Dist, JobPlan, Mount, Placement, WorkspaceImage
@@ -140,7 +140,7 @@ def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[
 
 
 def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collector,
-            workspace_dir: Optional[Path] = None, local: bool = False, tag_images: bool = True) -> Optional[JobPlan]:
+            workspace_dir: Optional[Path] = None, local: bool = False) -> Optional[JobPlan]:
     data = doc.data
     docker = data["job_setting"]["docker"]
     vm, layout = vm_layout(doc, config, issues)
@@ -177,7 +177,7 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         inferred = inferred_workspace(doc, template)  # the directory `pf job run -d` would have uploaded
     if name is not None and (workspace_dir is not None or inferred is not None
                              or doc.get(("job_setting", "workspace", "path")) is not None):
-        image = workspace_image(doc, config, template, name, workspace_dir, issues, inferred, local, tag_images)
+        image = workspace_image(doc, config, template, name, workspace_dir, issues, inferred, local)
     if vm is None or layout is None or name is None or issues.has_errors:
         return None
     nodes, procs = layout
@@ -221,10 +221,11 @@ LOCAL_REGISTRY = "pfgen.local"  # run --local without a registry: the image is b
 def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: str,
                     override: Optional[Path], issues: Collector,
                     inferred: Optional[tuple[Path, str, tuple[int, int]]] = None,
-                    local: bool = False, tag: bool = True) -> Optional[WorkspaceImage]:
+                    local: bool = False) -> Optional[WorkspaceImage]:
     """The job's own image when it has a workspace (template's workspace.path, -d DIR, or the
-    directory beside the template that the command enters: cmdrules.inferred_workspace)."""
-    from pfgen.image.workspace import plan_image
+    directory beside the template that the command enters: cmdrules.inferred_workspace): its
+    values checked (pfgen.validate.workspace) and its files scanned (pfgen.resolve.workspace),
+    not yet tagged (pipeline.tag_image renders the Dockerfile and hashes the files)."""
 
     path_key = ("job_setting", "workspace", "path")
     written = doc.get(path_key)
@@ -243,7 +244,7 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
     else:
         where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
     mount_key = ("job_setting", "workspace", "mount_path")
-    image, diagnostics = plan_image(
+    image, diagnostics = workspace_image_for(
         job=job,
         base_image=doc.data["job_setting"]["docker"]["image"],
         mount_path=doc.get(mount_key) or "/workspace",  # PeriFlow's default for custom jobs
@@ -255,10 +256,45 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
         mount_pos=doc.pos(mount_key) if doc.get(mount_key) is not None else where,
         display=display,
         boundary=boundary,
-        tag=tag,
     )
     issues.diagnostics.extend(diagnostics)
     return image
+
+
+def workspace_image_for(*, job: str, base_image: str, mount_path: str, workspace_dir: Path, registry: Optional[str],
+                        file: str, workspace_pos: tuple[int, int], image_pos: tuple[int, int],
+                        mount_pos: tuple[int, int], display: Optional[str] = None,
+                        boundary: Optional[Path] = None) -> tuple[Optional[WorkspaceImage], list[Diagnostic]]:
+    """The untagged image of a workspace and every problem with it. ``file`` and the ``*_pos``
+    positions say where to report (the template's ``workspace.path``, ``docker.image`` and
+    ``mount_path``); ``boundary`` is the directory the workspace must not lead out of (see
+    pfgen.resolve.workspace.scan)."""
+    from pfgen.resolve.workspace import scan
+    from pfgen.validate import workspace as checks
+
+    shown = display or str(workspace_dir)
+    diagnostics = checks.check_values(base_image=base_image, mount_path=mount_path, registry=registry, shown=shown,
+                                      file=file, image_pos=image_pos, mount_pos=mount_pos, workspace_pos=workspace_pos)
+    workspace, found = scan(workspace_dir, file=file, pos=workspace_pos, display=shown, boundary=boundary)
+    diagnostics += found
+    diagnostics += checks.check_names(workspace.name if workspace is not None else None, registry, job,
+                                      file=file, workspace_pos=workspace_pos)
+    if workspace is None or any(d.is_error for d in diagnostics):
+        return None, diagnostics
+    return WorkspaceImage(
+        base_image=base_image,
+        workspace_dir=workspace.root,
+        workspace_name=workspace.name,
+        mount_path=mount_path,
+        repository=checks.repository(registry, job),
+        tag=None,
+        dockerfile=None,
+        dockerignore=workspace.dockerignore,
+        file_count=len(workspace.files),
+        total_bytes=workspace.total_bytes,
+        files=workspace.files,
+        pos=workspace_pos,
+    ), diagnostics
 
 
 def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):

@@ -136,12 +136,13 @@ class WorkspaceImage:
     workspace_name: str  # basename(workspace_dir)
     mount_path: str  # workspace.mount_path; files land in <mount_path>/<workspace_name>
     repository: str  # <registry>/<job>
-    tag: Optional[str]  # content hash of the Dockerfile and the included files (None: validate, see image.workspace.plan_image)
+    tag: Optional[str]  # content hash of the Dockerfile and the included files (None until pipeline.tag_image)
     dockerfile: Optional[str]  # None exactly when tag is None
     dockerignore: str
     file_count: int = 0
     total_bytes: int = 0
-    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.image.workspace.WorkspaceFile, for the build context
+    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.resolve.workspace.WorkspaceFile, for the build context
+    pos: tuple[int, int] = field(default=(1, 1), compare=False, repr=False)  # where the template gives the workspace
 
     @property
     def reference(self) -> str:

@@ -58,7 +58,7 @@ def _probe(argv: list[str], cwd: Path, tmp_path: Path) -> list[str]:
 def test_validate_of_a_workspace_template_imports_nothing_heavy(tmp_path, example):
     modules = _probe(["validate", f"examples/{example}"], ROOT, tmp_path)
     assert "click" in modules and "pfgen.cli.validate" in modules
-    assert "pfgen.image.workspace" in modules  # the template has a workspace, and it was checked
+    assert "pfgen.resolve.workspace" in modules  # the template has a workspace, and it was scanned
     heavy = [m for m in modules if m.split(".")[0] in HEAVY]
     assert heavy == []
     assert [m for m in modules if m in OTHER_COMMANDS] == []

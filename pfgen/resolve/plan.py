@@ -102,6 +102,19 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Resume:
+    """PeriFlow's resume pattern (checkpoint.input.mount_path = output_checkpoint_dir): see pfgen/kube/resume.py.
+
+    The input claim is mounted read-only at ``source``; node rank 0 seeds ``target`` (the
+    output claim) from it once, before the command.
+    """
+
+    source: str  # where the input claim is mounted
+    target: str  # output_checkpoint_dir: the job's own output claim
+    checkpoint: str  # checkpoint.input.id as written (messages and the marker)
+
+
+@dataclass(frozen=True)
 class CredentialUse:
     """A credential a job uses: the Kubernetes Secret that holds it and how the pod reads it.
 
@@ -230,6 +243,7 @@ class JobPlan:
     resources: Optional[Resources] = None  # None: the VM's size is unknown (no cpu/memory requests)
     pod: PodSettings = PodSettings()
     queue: Optional[str] = None  # Kueue LocalQueue (label kueue.x-k8s.io/queue-name on the job)
+    resume: Optional[Resume] = None  # checkpoint.input.mount_path = output_checkpoint_dir
 
     @property
     def world_size(self) -> int:

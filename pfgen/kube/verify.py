@@ -215,7 +215,7 @@ def validator_for(api_version: str, kind: str) -> Any:
 
 
 def _dotted(path: Iterable[Any]) -> str:
-    from pfgen.validate.schema import dotted
+    from pfgen.load.document import dotted
 
     return dotted(tuple(path))
 

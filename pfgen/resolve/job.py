@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pfgen.resolve import vms
 from pfgen.validate.config import ProjectConfig
-from pfgen.errors import Collector
+from pfgen.errors import Collector, Diagnostic
 from pfgen.load.document import Document
 from pfgen.kube.names import DNS1035, is_dns1123_subdomain, k8s_name
 from pfgen.kube import resume as resume_rules
@@ -119,6 +119,25 @@ def placement(vm: VM, config: ProjectConfig) -> Placement:
     return Placement(tuple(sorted(selector.items())), tuple(unique), settings.gpu_resource)
 
 
+def cpu_layout(doc: Document, vm: VM, devices: int, issues: Collector) -> Optional[tuple[int, int]]:
+    """A CPU-only job (num_devices: 0 on a VM type with gpus: 0): one node, one process.
+
+    Both must say so: num_devices: 0 on a GPU VM would leave its GPUs idle, GPUs on a
+    CPU-only type do not exist.
+    """
+    if devices == 0 and vm.gpus == 0:
+        return 1, 1
+    if devices == 0:
+        issues.error(doc.pos(("num_devices",)),
+                     f"num_devices: 0 runs on the CPU only, but {vm.name} has {vm.gpus} GPUs per node; use a "
+                     "CPU-only VM type (`gpus: 0` under `vms:` in pfgen.yaml), or ask for GPUs")
+    else:
+        issues.error(doc.pos(("num_devices",)),
+                     f"num_devices: {vm.name} has no GPUs (gpus: 0 in pfgen.yaml); a CPU-only job is "
+                     "written num_devices: 0")
+    return None
+
+
 def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[Optional[VM], Optional[tuple[int, int]]]:
     """Resolve ``vm`` and fit ``num_devices`` to it; tolerant of other keys being invalid."""
     name, devices = doc.data.get("vm"), doc.data.get("num_devices")
@@ -129,8 +148,10 @@ def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[
     except vms.UnknownVM as exc:
         issues.error(doc.pos(("vm",)), f"vm: {exc}")
         return None, None
-    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 0:
         return vm, None
+    if devices == 0 or vm.gpus == 0:
+        return vm, cpu_layout(doc, vm, devices, issues)
     layout = nodes_and_procs(devices, vm)
     if layout is None:
         lower = devices - devices % vm.gpus
@@ -231,8 +252,9 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
                     inferred: Optional[tuple[Path, str, tuple[int, int]]] = None,
                     local: bool = False) -> Optional[WorkspaceImage]:
     """The job's own image when it has a workspace (template's workspace.path, -d DIR, or the
-    directory beside the template that the command enters: cmdrules.inferred_workspace)."""
-    from pfgen.image.workspace import plan_image
+    directory beside the template that the command enters: cmdrules.inferred_workspace): its
+    values checked (pfgen.validate.workspace) and its files scanned (pfgen.resolve.workspace),
+    not yet tagged (pipeline.tag_image renders the Dockerfile and hashes the files)."""
 
     path_key = ("job_setting", "workspace", "path")
     written = doc.get(path_key)
@@ -251,7 +273,7 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
     else:
         where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
     mount_key = ("job_setting", "workspace", "mount_path")
-    image, diagnostics = plan_image(
+    image, diagnostics = workspace_image_for(
         job=job,
         base_image=pinned_image(doc.data["job_setting"]["docker"]["image"], config),
         mount_path=doc.get(mount_key) or "/workspace",  # PeriFlow's default for custom jobs
@@ -270,6 +292,42 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
 
         image = replace(image, allow_onbuild=True)
     return image
+
+
+def workspace_image_for(*, job: str, base_image: str, mount_path: str, workspace_dir: Path, registry: Optional[str],
+                        file: str, workspace_pos: tuple[int, int], image_pos: tuple[int, int],
+                        mount_pos: tuple[int, int], display: Optional[str] = None,
+                        boundary: Optional[Path] = None) -> tuple[Optional[WorkspaceImage], list[Diagnostic]]:
+    """The untagged image of a workspace and every problem with it. ``file`` and the ``*_pos``
+    positions say where to report (the template's ``workspace.path``, ``docker.image`` and
+    ``mount_path``); ``boundary`` is the directory the workspace must not lead out of (see
+    pfgen.resolve.workspace.scan)."""
+    from pfgen.resolve.workspace import scan
+    from pfgen.validate import workspace as checks
+
+    shown = display or str(workspace_dir)
+    diagnostics = checks.check_values(base_image=base_image, mount_path=mount_path, registry=registry, shown=shown,
+                                      file=file, image_pos=image_pos, mount_pos=mount_pos, workspace_pos=workspace_pos)
+    workspace, found = scan(workspace_dir, file=file, pos=workspace_pos, display=shown, boundary=boundary)
+    diagnostics += found
+    diagnostics += checks.check_names(workspace.name if workspace is not None else None, registry, job,
+                                      file=file, workspace_pos=workspace_pos)
+    if workspace is None or any(d.is_error for d in diagnostics):
+        return None, diagnostics
+    return WorkspaceImage(
+        base_image=base_image,
+        workspace_dir=workspace.root,
+        workspace_name=workspace.name,
+        mount_path=mount_path,
+        repository=checks.repository(registry, job),
+        tag=None,
+        dockerfile=None,
+        dockerignore=workspace.dockerignore,
+        file_count=len(workspace.files),
+        total_bytes=workspace.total_bytes,
+        files=workspace.files,
+        pos=workspace_pos,
+    ), diagnostics
 
 
 def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):

@@ -16,12 +16,12 @@ from pathlib import Path
 from pfgen.secrets.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
 from pfgen.load.discover import CONFIG_NAMES
-from pfgen.load.document import Document, load_file
+from pfgen.load.document import load_file
 from pfgen.resolve.plan import VM, PodSettings, RunPolicy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,12 @@ class Storage:
 
 @dataclass(frozen=True)
 class Datastore:
-    """A named datastore of pfgen.yaml: an existing claim, or a claim pfgen creates (and its credential)."""
+    """A named datastore of pfgen.yaml: an existing claim, or a claim pfgen creates. (Its ``credential``
+    is read with the other credentials: pfgen.secrets.credentials, CredentialsConfig.datastores.)"""
 
     claim: Optional[str] = None
     sub_path: Optional[str] = None
     size: Optional[str] = None
-    credential: Optional[str] = None  # credential id for cloud storage access (see pfgen/secrets/credentials.py)
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,6 @@ class ProjectConfig:
     workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
     allow_onbuild: bool = False  # workspace.allow_onbuild: `image build` may use a base image with ONBUILD triggers
     base_digests: tuple[tuple[str, str], ...] = ()  # workspace.base_digests: docker.image -> sha256 digest
-    document: Optional[Document] = field(default=None, compare=False)
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The raw config mapping, for sections owned by later stages."""
-        return self.document.data if self.document else {}
 
 
 def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> Optional[Path]:
@@ -190,7 +184,7 @@ def load_config(path: Path) -> ProjectConfig:
             checkpoint_size=storage.get("checkpoint_size", Storage.checkpoint_size),
             cache_size=storage.get("cache_size", Storage.cache_size),
         ),
-        datastores={k: Datastore(**v) for k, v in data.get("datastores", {}).items()},
+        datastores={k: Datastore(v.get("claim"), v.get("sub_path"), v.get("size")) for k, v in data.get("datastores", {}).items()},
         checkpoints={k: CheckpointSource(**v) for k, v in data.get("checkpoints", {}).items()},
         placement=PlacementConfig(
             enabled=placement.get("enabled", True),
@@ -223,7 +217,6 @@ def load_config(path: Path) -> ProjectConfig:
         workspace_infer=data.get("workspace", {}).get("infer", True),
         allow_onbuild=data.get("workspace", {}).get("allow_onbuild", False),
         base_digests=tuple(sorted(data.get("workspace", {}).get("base_digests", {}).items())),
-        document=doc,
     )
 
 

@@ -283,7 +283,10 @@ def filter_problem(text: str) -> Optional[str]:
     if not KATIB_TWO_GROUPS.match(text):
         return ("does not have two capture groups; Katib takes the metric name from group 1 and its value "
                 "from group 2, e.g. ([\\w|-]+)=([+-]?\\d*(\\.\\d+)?)")
-    from re import _parser  # type: ignore[attr-defined]
+    try:
+        from re import _parser  # type: ignore[attr-defined]  # Python 3.11+
+    except ImportError:  # Python 3.10
+        import sre_parse as _parser  # type: ignore[no-redef]
 
     python = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", text)  # RE2's end of text is Python's \Z
     try:

@@ -232,7 +232,7 @@ def render_target(template: str) -> tuple[Path, list[Diagnostic]]:
 
 
 def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets_mode: Optional[str] = None,
-           strict: bool = False) -> None:
+           strict: bool = False, target: Optional[str] = None) -> None:
     """``pfgen render TEMPLATE -o FMT``: print the template's manifests ('-' reads stdin; a
     directory: the template in it, or the one below it)."""
     batch()
@@ -241,7 +241,8 @@ def render(template: str, fmt: str, workspace_dir: Optional[str] = None, secrets
     from pfgen.load.document import decode
     from pfgen.pipeline import CompileOptions, compile_job, compile_text
 
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode,
+                             target=target)
     warnings: list[Diagnostic] = []
     try:
         if template == "-":

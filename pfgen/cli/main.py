@@ -28,6 +28,9 @@ STRICT_OPTION = click.option(
     "--strict", is_flag=True,
     help="Treat warnings as errors: exit 2 (and write nothing) when there is any warning; for CI.")
 
+TARGET_OPTION = click.option(
+    "--target", type=click.Choice(["pytorchjob", "trainjob"]),
+    help="Override target of pfgen.yaml: pytorchjob (Training Operator v1) or trainjob (Trainer v2); docs/trainjob.md.")
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
     help="How to report: text (path:line:col: error: message), json (one document on stdout), "
@@ -82,11 +85,12 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 @click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
 @click.option("-v", "--verbose", is_flag=True, help="List every file written, not one line per job.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
+@TARGET_OPTION
 @FORMAT_OPTION
 @STRICT_OPTION
 def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
-          secrets_mode: Optional[str], verify: bool, no_cache: bool, verbose: bool, quiet: bool, fmt: str,
-          strict: bool) -> None:
+          secrets_mode: Optional[str], verify: bool, no_cache: bool, verbose: bool, quiet: bool, target: Optional[str],
+          fmt: str, strict: bool) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml and
@@ -118,7 +122,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode,
+                             target=target)
     changes: list = []
     tty = fmt == "text" and not quiet and sys.stderr.isatty()
     try:
@@ -236,8 +241,10 @@ def _owns_something(out: Path) -> bool:
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Output format.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml.")
+@TARGET_OPTION
 @STRICT_OPTION
-def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: Optional[str], strict: bool) -> None:
+def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: Optional[str], target: Optional[str],
+           strict: bool) -> None:
     """Print a template's manifests to stdout (TEMPLATE '-' reads stdin).
 
     TEMPLATE may be a directory: the template in it, else the only one below it.
@@ -247,7 +254,7 @@ def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: 
     pfgen render pf-template.yml | kubectl apply -f -
     pfgen render . | kubectl apply -f -
     """
-    commands.render(template, fmt, workspace_dir, secrets_mode, strict)
+    commands.render(template, fmt, workspace_dir, secrets_mode, strict, target=target)
 
 
 @main.command()

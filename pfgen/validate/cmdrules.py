@@ -181,8 +181,14 @@ def check_workspace(doc: Document, plan: JobPlan, issues: Collector, infer: bool
 
 
 def pod_variables(job: dict) -> set[str]:
-    """Every variable the training container of ``job`` (a PyTorchJob) starts with, beyond its image's."""
+    """Every variable the training container of ``job`` (a PyTorchJob or a TrainJob) starts with, beyond its image's."""
     from pfgen.kube import operator
+
+    if job.get("kind") == "TrainJob":
+        from pfgen.kube import operator_v2
+
+        # Trainer's PET_* and the trainer env, and what the script's first lines export from them
+        return operator_v2.pod_variables(job) | set(operator_v2.SCRIPT_EXPORTS)
 
     names = {"NODE_RANK"}  # the script's first line exports it (emit/pytorchjob.py PRELUDE)
     for replica in job["spec"]["pytorchReplicaSpecs"]:

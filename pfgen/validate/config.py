@@ -17,7 +17,7 @@ from pfgen.secrets.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
 from pfgen.load.discover import CONFIG_NAMES
 from pfgen.load.document import Document, load_file
-from pfgen.resolve.plan import VM, PodSettings, RunPolicy
+from pfgen.resolve.plan import VM, PodSettings, RunPolicy, TrainerRuntime
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ class ProjectConfig:
     resources: ResourcesConfig = ResourcesConfig()
     pod: PodSettings = PodSettings()
     queue: Optional[str] = None
+    target: str = "pytorchjob"  # pytorchjob | trainjob (docs/trainjob.md)
+    trainjob: TrainerRuntime = TrainerRuntime()
     workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
     document: Optional[Document] = field(default=None, compare=False)
 
@@ -218,6 +220,11 @@ def load_config(path: Path) -> ProjectConfig:
             scheduler_name=pod.get("scheduler_name"),
         ),
         queue=data.get("queue"),
+        target=data.get("target", ProjectConfig.target),
+        trainjob=TrainerRuntime(
+            name=data.get("trainjob", {}).get("runtime", TrainerRuntime.name),
+            kind=data.get("trainjob", {}).get("runtime_kind", TrainerRuntime.kind),
+        ),
         workspace_infer=data.get("workspace", {}).get("infer", True),
         document=doc,
     )

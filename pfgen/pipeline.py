@@ -100,8 +100,7 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
             if plan.target == "trainjob":
                 from pfgen.validate import target
 
-                target.check(doc, plan, config, issues)
-                hpo = None  # refused above (Katib trials that are TrainJobs: not yet)
+                target.check(doc, plan, config, issues, tuning=hpo is not None)
             job = training_job(plan)
             cmdrules.check_workspace(doc, plan, issues, config.workspace_infer, template)
             cmdrules.check_environment(doc, job, issues)
@@ -158,9 +157,12 @@ def training_job(plan: JobPlan) -> dict:
 def emit(plan: JobPlan) -> list[dict]:
     job = training_job(plan)
     if plan.tuning is not None:
-        from pfgen.emit import katib
+        if plan.target == "trainjob":
+            from pfgen.emit import katib_trainjob as katib
+        else:
+            from pfgen.emit import katib
 
-        job = katib.build(plan, job)  # the Experiment, whose trials are this PyTorchJob
+        job = katib.build(plan, job)  # the Experiment, whose trials are this PyTorchJob (or TrainJob)
     return [job, *pvc.build(plan)]
 
 

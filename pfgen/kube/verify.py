@@ -692,6 +692,13 @@ def check_object(obj: Any, *, path: tuple = (), embedded: bool = False) -> list[
         trial = obj.get("spec", {}).get("trialTemplate", {}) if isinstance(obj.get("spec"), dict) else {}
         trial_spec = trial.get("trialSpec") if isinstance(trial, dict) else None
         if isinstance(trial_spec, dict):
+            if trial_spec.get("kind") == "TrainJob":
+                # Katib names each trial's job <experiment>-<8 characters> (suggestionclient.go); the
+                # TrainJob's CEL rules and JobSet's pod names are checked with such a name
+                trial_spec = dict(trial_spec)
+                meta = dict(trial_spec.get("metadata") or {})
+                meta.setdefault("name", f"{(obj.get('metadata') or {}).get('name', 'trial')}-abcdefgh")
+                trial_spec["metadata"] = meta
             found.extend(check_object(trial_spec, path=path + ("spec", "trialTemplate", "trialSpec"), embedded=True))
     return found
 

@@ -13,7 +13,8 @@ column, instead of being dropped silently:
   Jobs' ``backoffLimit``);
 * a job name too long for JobSet's pod names: JobSet's webhook refuses a
   JobSet whose longest pod name ``<name>-node-0-<nodes-1>-abcde`` exceeds 63
-  characters (sigs.k8s.io/jobset v0.12.0 ``pkg/webhooks/jobset_webhook.go``).
+  characters (sigs.k8s.io/jobset v0.12.0 ``pkg/webhooks/jobset_webhook.go``);
+  for a Katib trial, ``<name>`` is the trial's ``<experiment>-<8 characters>``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ def _config_error(config: ProjectConfig, path: tuple, message: str) -> Diagnosti
     return Diagnostic(shown, line, col, message)
 
 
-def check(doc: Document, plan: JobPlan, config: ProjectConfig, issues: Collector) -> None:
-    """Refuse, with positions, what plan's TrainJob could not carry (only for target trainjob)."""
+def check(doc: Document, plan: JobPlan, config: ProjectConfig, issues: Collector, tuning: bool = False) -> None:
+    """Refuse, with positions, what plan's TrainJob could not carry (only for target trainjob).
+
+    ``tuning``: the job is a Katib Experiment, whose trials are named ``<name>-<8 characters>``
+    (kubeflow/katib v0.19.0 ``pkg/controller.v1beta1/suggestion/suggestionclient/suggestionclient.go``).
+    """
     if plan.target != "trainjob":
         return
     data = config.data
@@ -54,13 +59,14 @@ def check(doc: Document, plan: JobPlan, config: ProjectConfig, issues: Collector
             "run_policy: a TrainJob has no runPolicy or restartPolicy; restarts and failure are set by the runtime "
             f"'{plan.runtime.name}' (its JobSet failurePolicy and the Jobs' backoffLimit): remove run_policy for "
             "target trainjob, or use target pytorchjob"))
-    longest = operator_v2.longest_pod_name(plan.name, plan.nodes)
+    job_name = plan.name + ("-" + "x" * TRIAL_SUFFIX if tuning else "")
+    longest = operator_v2.longest_pod_name(job_name, plan.nodes)
     if len(longest) > 63:
         where = doc.pos(("name",)) if "name" in doc.data else doc.pos(("experiment",)) if "experiment" in doc.data else (1, 1)
-        issues.error(where, f"the TrainJob name '{plan.name}' is too long for {plan.nodes} nodes: JobSet names the pods "
-                            f"'{operator_v2.pod_name(plan.name, plan.nodes - 1)}-<5 characters>', which must be at "
-                            f"most 63 characters; shorten the name by {len(longest) - 63}")
-    if plan.tuning is not None or "tuning" in doc.data:
-        issues.error(doc.key_pos(("tuning",)),
-                     "tuning: Katib Experiments with TrainJob trials are not supported by pfgen yet; "
-                     "use target pytorchjob for this job")
+        what = "each Katib trial's TrainJob is named <name>-<8 characters>, and " if tuning else ""
+        issues.error(where, f"the TrainJob name '{plan.name}' is too long for {plan.nodes} nodes: {what}JobSet names "
+                            f"the pods '{operator_v2.pod_name(job_name, plan.nodes - 1)}-<5 characters>', which must "
+                            f"be at most 63 characters; shorten the name by {len(longest) - 63}")
+
+
+TRIAL_SUFFIX = 8  # Katib: trialName = fmt.Sprintf("%s-%s", experiment.Name, utilrand.String(8))

@@ -145,12 +145,6 @@ def test_flag_overrides_the_config_and_render_prints_the_trainjob(tmp_path):
     assert lint.returncode == 0, lint.stderr
 
 
-def test_tuning_with_target_trainjob_is_refused_until_supported(tmp_path):
-    shutil.copytree(ROOT / "examples" / "mnist-katib", tmp_path / "ex", ignore=shutil.ignore_patterns("deploy"))
-    result = run_pfgen("render", "--target", "trainjob", str(tmp_path / "ex"))
-    assert result.returncode == 2 and "error: tuning: Katib Experiments with TrainJob trials" in result.stderr, result.stderr
-
-
 # ---------------------------------------------------------------------------------------------
 # CEL
 

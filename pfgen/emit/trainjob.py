@@ -36,7 +36,7 @@ def prelude(plan: JobPlan) -> str:
     for name, source in operator_v2.PERIFLOW_FROM_PET:
         if name == "MASTER_PORT" and plan.master_port_given:
             # the command's own --master_port N: torchrun listens there, and $MASTER_PORT says so
-            lines.append(f'export MASTER_PORT="{plan.master_port}"\n')
+            lines.append(f'export MASTER_PORT={plan.master_port}\n')  # unquoted digits, as run --local rewrites them
         else:
             lines.append(f'export {name}="${{{source}}}"\n')
     lines.append('export WORLD_SIZE="$((PET_NNODES * PET_NPROC_PER_NODE))"\n')

@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-_PORT_EXPORT = re.compile(r'^export MASTER_PORT="(\d+)"$', re.M)  # the prelude's line for --master_port N
+_PORT_EXPORT = re.compile(r'^export MASTER_PORT=(\d+)$', re.M)  # the prelude's line for --master_port N
 
 
 def master_port(job: dict) -> int:

@@ -199,7 +199,13 @@ def pod_variables(job: dict) -> set[str]:
     return names
 
 
-def _missing_why(name: str, doc: Document) -> str:
+def _missing_why(name: str, doc: Document, kind: str = "PyTorchJob") -> str:
+    if kind == "TrainJob" and (name.startswith(_ELASTIC_ONLY) or name in ("RANK", "PYTHONUNBUFFERED")
+                               or name.startswith(("PET_", "MASTER_"))):
+        return ("Kubeflow Trainer's torch runtime sets only PET_NNODES, PET_NPROC_PER_NODE, PET_NODE_RANK, "
+                "PET_MASTER_ADDR and PET_MASTER_PORT (pfgen derives NUM_NODES, NODE_RANK, NPROC_PER_NODE, "
+                "MASTER_ADDR, MASTER_PORT and WORLD_SIZE from them; docs/runtime.md): use those, or set it "
+                "under job_setting.docker.env_var")
     if name.startswith(_ELASTIC_ONLY):
         return ("the Training Operator sets PET_RDZV_* and the other rendezvous variables only for elastic jobs "
                 "(elasticPolicy), and pfgen's jobs are not elastic; torchrun reads PET_NNODES, PET_NODE_RANK, "
@@ -232,4 +238,5 @@ def check_environment(doc: Document, job: dict, issues: Collector) -> None:
                 continue
             reported.add(name)
             where = position(doc, part, text, ref.offset, ref.text)
-            issues.warning(where, f"{'.'.join(part)}: {ref.text} is not set in the pod: {_missing_why(name, doc)}")
+            issues.warning(where, f"{'.'.join(part)}: {ref.text} is not set in the pod: "
+                                  f"{_missing_why(name, doc, job.get('kind', 'PyTorchJob'))}")

@@ -200,3 +200,18 @@ def test_the_emitter_is_pure_and_keeps_the_pytorchjob_helpers():
     plan_job = _job()
     assert copy.deepcopy(plan_job) == _job()
     assert pytorchjob.kubelet_literal("$(x) $$") == "$$(x) $$$"
+
+
+def test_a_variable_only_the_v1_operator_sets_is_warned_about_under_trainjob(tmp_path):
+    template = project(tmp_path, "namespace: ml\n")
+    template.write_text(template.read_text().replace(
+        """command: "python -c 'import os, sys; sys.exit(int(os.environ[\\"EXIT_WITH\\"]))'\"""",
+        'command: "echo $RANK $NODE_RANK $WORLD_SIZE $MASTER_ADDR"'))
+    assert "$RANK" in template.read_text()
+    v1 = run_pfgen("validate", str(template))
+    assert v1.returncode == 0 and "warning" not in v1.stderr, v1.stderr  # the Training Operator sets RANK
+    (tmp_path / "pfgen.yaml").write_text("namespace: ml\ntarget: trainjob\n")
+    v2 = run_pfgen("validate", str(template))
+    assert v2.returncode == 0, v2.stderr
+    [warning] = [line for line in v2.stderr.splitlines() if ": warning: " in line]
+    assert "$RANK is not set in the pod: Kubeflow Trainer's torch runtime sets only PET_NNODES" in warning

@@ -20,7 +20,7 @@ position (pfgen/validate/target.py).
 from __future__ import annotations
 
 from pfgen.emit import pytorchjob, secrets
-from pfgen.kube import operator_v2, shellwrap
+from pfgen.kube import operator_v2
 from pfgen.kube.names import QUEUE_LABEL
 from pfgen.resolve.plan import JobPlan
 
@@ -44,13 +44,13 @@ def prelude(plan: JobPlan) -> str:
 
 
 def script(plan: JobPlan) -> str:
-    """The ``bash -c`` script: prelude, setup (fail-fast), then the run command in a brace group
-    (the same shape as the PyTorchJob's: emit/pytorchjob.py ``script``)."""
-    parts = [prelude(plan)]
-    if plan.setup.strip():
-        parts.append("set -e\n" + shellwrap.close(plan.setup) + "set +e\n")
-    parts.append("{\n" + shellwrap.close(plan.run, group=True) + "}")
-    return "".join(parts)
+    """The ``bash -c`` script: the PyTorchJob's (emit/pytorchjob.py ``script``: setup fail-fast, the run
+    command in a brace group, and whatever else it does before them), its first line replaced by this
+    prelude. One script for both targets, so they cannot drift apart."""
+    v1 = pytorchjob.script(plan)
+    if not v1.startswith(pytorchjob.PRELUDE):
+        raise AssertionError("emit/pytorchjob.py's script no longer starts with its PRELUDE")
+    return prelude(plan) + v1[len(pytorchjob.PRELUDE):]
 
 
 def env(plan: JobPlan) -> list[dict]:

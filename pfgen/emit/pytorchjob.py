@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from pfgen.kube import shellwrap
+from pfgen.kube import resume, shellwrap
 from pfgen.kube.names import MIN_OPERATOR_ANNOTATION, MIN_OPERATOR_VERSION, QUEUE_LABEL
 from pfgen.resolve.plan import JobPlan
 
@@ -36,7 +36,7 @@ def kubelet_literal(text: str) -> str:
 
 
 def script(plan: JobPlan) -> str:
-    """The ``bash -c`` script: prelude, setup (fail-fast), then the run command.
+    """The ``bash -c`` script: prelude, resume seeding, setup (both fail-fast), then the run command.
 
     The run command is wrapped in a brace group so that anything appended to
     the script (Katib appends a redirect and a completion marker) applies to
@@ -46,6 +46,8 @@ def script(plan: JobPlan) -> str:
     backslash or an unterminated here-document would otherwise swallow the text after it.
     """
     parts = [PRELUDE]
+    if plan.resume is not None:
+        parts.append(resume.script(plan.resume.source, plan.resume.target, plan.resume.checkpoint))
     if plan.setup.strip():
         parts.append("set -e\n" + shellwrap.close(plan.setup) + "set +e\n")
     parts.append("{\n" + shellwrap.close(plan.run, group=True) + "}")

@@ -17,7 +17,8 @@ from pfgen.validate.config import ProjectConfig
 from pfgen.errors import Collector
 from pfgen.load.document import Document
 from pfgen.kube.names import DNS1035, is_dns1123_subdomain, k8s_name
-from pfgen.resolve.plan import VM, Claim, Dist, JobPlan, Mount, Placement, WorkspaceImage
+from pfgen.kube import resume as resume_rules
+from pfgen.resolve.plan import VM, Claim, Dist, JobPlan, Mount, Placement, Resume, WorkspaceImage
 from pfgen.validate.rules import HUGGINGFACE
 
 TYPE_CHECKING = False
@@ -160,7 +161,7 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
     if experiment:
         labels["app.kubernetes.io/part-of"] = label_value(experiment)
 
-    mounts, claims, extra_env = _volumes(doc, config, name or "job", issues)
+    mounts, claims, extra_env, resume = _volumes(doc, config, name or "job", issues)
 
     env: list[tuple[str, str]] = []
     for key, value in docker.get("env_var", {}).items():
@@ -215,6 +216,7 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         master_port_given=bool(_MASTER_PORT.search(setup + "\n" + run)),
         target=config.target,
         runtime=config.trainjob,
+        resume=resume,
     )
 
 
@@ -290,20 +292,27 @@ def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):
                 mounts.append(Mount("data", data["mount_path"], True, claim, store.sub_path if store else None))
     checkpoint = doc.data.get("checkpoint", {})
     source = checkpoint.get("input")
+    output = checkpoint.get("output_checkpoint_dir")
+    resume = None
     if source and "mount_path" in source:
         ident = source["id"]
+        at = source["mount_path"]
+        if resume_rules.is_resume(at, output):
+            # PeriFlow's resume: the input goes beside the directory, the output claim into it,
+            # and node rank 0 seeds one from the other (pfgen/kube/resume.py)
+            at = resume_rules.source_path(output)
+            resume = Resume(at, output, str(ident))
         mapped = config.checkpoints.get(ident)
         if mapped:
-            mounts.append(Mount("checkpoint-input", source["mount_path"], True, mapped.claim, mapped.sub_path))
+            mounts.append(Mount("checkpoint-input", at, True, mapped.claim, mapped.sub_path))
         elif is_dns1123_subdomain(ident):
-            mounts.append(Mount("checkpoint-input", source["mount_path"], True, ident))
+            mounts.append(Mount("checkpoint-input", at, True, ident))
         else:
             issues.error(doc.pos(("checkpoint", "input", "id")),
                          f"checkpoint.input.id: '{ident}' is not a PersistentVolumeClaim name; name the claim, "
                          "or map the id to one under `checkpoints:` in pfgen.yaml")
-    output = checkpoint.get("output_checkpoint_dir")
     if output:
         claim = f"{job}-ckpt"
         claims.append(Claim(claim, storage.checkpoint_size, ("ReadWriteMany",), storage.storage_class, "checkpoint"))
         mounts.append(Mount("checkpoint-output", output, False, claim))
-    return mounts, claims, env
+    return mounts, claims, env, resume

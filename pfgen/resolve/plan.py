@@ -102,6 +102,19 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Resume:
+    """PeriFlow's resume pattern (checkpoint.input.mount_path = output_checkpoint_dir): see pfgen/kube/resume.py.
+
+    The input claim is mounted read-only at ``source``; node rank 0 seeds ``target`` (the
+    output claim) from it once, before the command.
+    """
+
+    source: str  # where the input claim is mounted
+    target: str  # output_checkpoint_dir: the job's own output claim
+    checkpoint: str  # checkpoint.input.id as written (messages and the marker)
+
+
+@dataclass(frozen=True)
 class CredentialUse:
     """A credential a job uses: the Kubernetes Secret that holds it and how the pod reads it.
 
@@ -244,6 +257,7 @@ class JobPlan:
     master_port_given: bool = False  # the command names its port (--master_port N): master_port is that N
     target: str = "pytorchjob"  # pytorchjob (Training Operator v1) | trainjob (Trainer v2): which emitter
     runtime: TrainerRuntime = TrainerRuntime()  # target trainjob: spec.runtimeRef
+    resume: Optional[Resume] = None  # checkpoint.input.mount_path = output_checkpoint_dir
 
     @property
     def world_size(self) -> int:

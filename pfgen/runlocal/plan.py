@@ -432,6 +432,9 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
             _link(local, Path(source))
         else:
             local.mkdir(parents=True, exist_ok=True)
+            if mount.get("name") == "checkpoint-input":
+                notes.append(f"the input checkpoint (claim {claim}) is an empty directory here; give its files "
+                             f"with --mount {mount_path}=DIR")
     if options.workspace is not None:
         ws = options.workspace.resolve()
         if not ws.is_dir():

@@ -118,8 +118,8 @@ def workspace_needs(doc: Document) -> list[tuple[str, tuple, str, int, str]]:
             path = os.path.normpath(written) if written.startswith("/") else ""
             if "$" in written or not path or path == mount or not _under(path, mount):
                 continue
-            if any(_under(path, v) or _under(v, path) for v in volumes):
-                continue
+            if any(_under(path, v) for v in volumes):
+                continue  # a volume's files (a volume below the path, e.g. <dir>/data, brings no code)
             name = path[len(mount.rstrip("/")) + 1:].split("/", 1)[0]
             found.append((name, part, text, offset, written))
     return found

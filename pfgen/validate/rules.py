@@ -12,6 +12,7 @@ import re
 
 from pfgen.errors import Collector
 from pfgen.load.document import Document
+from pfgen.kube import resume
 from pfgen.kube.names import has_control_chars
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -118,6 +119,17 @@ def _check_paths(doc: Document, issues: Collector) -> None:
         if path[-1] == "mount_path" and path[0] == "job_setting":
             continue  # the workspace is baked into the image, not a volume
         normal = posixpath.normpath(value)
+        if path == ("checkpoint", "output_checkpoint_dir") and seen.get(normal) == ("checkpoint", "input", "mount_path"):
+            # PeriFlow's resume pattern: the input is mounted beside the directory and copied into
+            # the output claim once (pfgen/kube/resume.py); that place must be free too
+            hidden = resume.source_path(value)
+            if hidden in seen:
+                issues.error(doc.pos(seen[hidden]),
+                             f"{'.'.join(seen[hidden])}: '{hidden}' is where pfgen mounts the input checkpoint to resume "
+                             f"into {value} (checkpoint.input.mount_path = output_checkpoint_dir); choose another path")
+            seen[hidden] = ("checkpoint", "input", "mount_path")
+            seen[normal] = path
+            continue
         if normal in seen:
             issues.error(doc.pos(path), f"{where}: '{value}' is also used by {'.'.join(seen[normal])}; two volumes cannot share a mount path")
         seen[normal] = path

@@ -59,10 +59,10 @@ def accepted(text: str) -> bool:
 
 
 class _Stub:
-    """What script() reads of a JobPlan: the run command and the setup."""
+    """What script() reads of a JobPlan: the run command, the setup, no resume."""
 
     def __init__(self, run: str, setup: str):
-        self.run, self.setup = run, setup
+        self.run, self.setup, self.resume = run, setup, None
 
 
 @pytest.mark.parametrize("chunk", range(4))

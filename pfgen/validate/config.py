@@ -92,6 +92,8 @@ class ProjectConfig:
     queue: Optional[str] = None
     target: str = "pytorchjob"  # pytorchjob | trainjob (docs/trainjob.md)
     trainjob: TrainerRuntime = TrainerRuntime()
+    # keys a TrainJob cannot carry, as written: (dotted key, line, col); pfgen/validate/target.py refuses them
+    trainjob_refused: tuple[tuple[str, int, int], ...] = ()
     workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
     document: Optional[Document] = field(default=None, compare=False)
 
@@ -99,6 +101,9 @@ class ProjectConfig:
     def data(self) -> dict[str, Any]:
         """The raw config mapping, for sections owned by later stages."""
         return self.document.data if self.document else {}
+
+
+TRAINJOB_REFUSED = (("pod", "priority_class"), ("pod", "scheduler_name"), ("run_policy",))
 
 
 def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> Optional[Path]:
@@ -221,6 +226,7 @@ def load_config(path: Path) -> ProjectConfig:
         ),
         queue=data.get("queue"),
         target=data.get("target", ProjectConfig.target),
+        trainjob_refused=tuple((".".join(key), *doc.key_pos(key)) for key in TRAINJOB_REFUSED if doc.get(key) is not None),
         trainjob=TrainerRuntime(
             name=data.get("trainjob", {}).get("runtime", TrainerRuntime.name),
             kind=data.get("trainjob", {}).get("runtime_kind", TrainerRuntime.kind),

@@ -31,9 +31,7 @@ _POD_FIELDS = (
 )
 
 
-def _config_error(config: ProjectConfig, path: tuple, message: str) -> Diagnostic:
-    doc = config.document
-    line, col = doc.key_pos(path) if doc is not None else (1, 1)
+def _config_error(config: ProjectConfig, key: str, line: int, col: int, message: str) -> Diagnostic:
     shown = display_path(config.path) if config.path is not None else "pfgen.yaml"
     return Diagnostic(shown, line, col, message)
 
@@ -46,19 +44,20 @@ def check(doc: Document, plan: JobPlan, config: ProjectConfig, issues: Collector
     """
     if plan.target != "trainjob":
         return
-    data = config.data
-    for key, field in _POD_FIELDS:
-        if isinstance(data.get("pod"), dict) and key in data["pod"]:
+    fields = dict(_POD_FIELDS)
+    for key, line, col in config.trainjob_refused:
+        if key.startswith("pod."):
+            name = key.split(".", 1)[1]
             issues.diagnostics.append(_config_error(
-                config, ("pod", key),
-                f"pod.{key}: a TrainJob cannot set {field} (Trainer v2.3's runtimePatches have no such pod field); "
+                config, key, line, col,
+                f"{key}: a TrainJob cannot set {fields[name]} (Trainer v2.3's runtimePatches have no such pod field); "
                 f"set it in the runtime '{plan.runtime.name}' ({plan.runtime.kind}), or use target pytorchjob"))
-    if "run_policy" in data:
-        issues.diagnostics.append(_config_error(
-            config, ("run_policy",),
-            "run_policy: a TrainJob has no runPolicy or restartPolicy; restarts and failure are set by the runtime "
-            f"'{plan.runtime.name}' (its JobSet failurePolicy and the Jobs' backoffLimit): remove run_policy for "
-            "target trainjob, or use target pytorchjob"))
+        else:
+            issues.diagnostics.append(_config_error(
+                config, key, line, col,
+                "run_policy: a TrainJob has no runPolicy or restartPolicy; restarts and failure are set by the runtime "
+                f"'{plan.runtime.name}' (its JobSet failurePolicy and the Jobs' backoffLimit): remove run_policy for "
+                "target trainjob, or use target pytorchjob"))
     job_name = plan.name + ("-" + "x" * TRIAL_SUFFIX if tuning else "")
     longest = operator_v2.longest_pod_name(job_name, plan.nodes)
     if len(longest) > 63:

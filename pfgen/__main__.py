@@ -1,3 +1,3 @@
-from pfgen.cli.entry import main
+from pfgen.cli.main import main
 
 main()

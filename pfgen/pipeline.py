@@ -18,10 +18,11 @@ from pfgen.validate import rules
 from pfgen.validate import schema
 from pfgen.validate.config import ProjectConfig, config_for
 from pfgen.secrets.credentials import SecretsConfig
+from pfgen.secrets.objects import external_specs
 from pfgen.emit import kustomization, pvc, pytorchjob, secrets
 from pfgen.errors import Collector, Diagnostic, UserError, display_path
 from pfgen.load.document import Document, load_file, load_text
-from pfgen.resolve.plan import JobPlan
+from pfgen.resolve.plan import JobPlan, WorkspaceImage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ class CompileOptions:
     secrets_mode: Optional[str] = None  # --secrets-mode override of pfgen.yaml secrets.mode
     local: bool = False  # run --local: a workspace image is never pushed, so no registry is needed
     target: Optional[str] = None  # --target override of pfgen.yaml target (pytorchjob | trainjob)
+    # False for `pfgen validate`, which writes nothing: workspaces are checked and read, but no
+    # Dockerfile is rendered and no image tagged (see tag_image). Not part of the build cache's
+    # key: validate looks up what build compiled.
+    tag_images: bool = True
 
 
 @dataclass
@@ -59,7 +64,7 @@ class CompiledJob:
         """File name in the job's output directory -> text: one file per kind."""
         files = files_for(self.objects)
         image = self.plan.workspace_image
-        if image is not None:  # the workspace image's build recipe (docs/images.md)
+        if image is not None and image.dockerfile is not None:  # the workspace image's build recipe (docs/images.md)
             files["Dockerfile"] = image.dockerfile
             files[".dockerignore"] = image.dockerignore
         return dict(sorted(files.items()))
@@ -94,6 +99,8 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
     if not issues.has_errors:
         hpo = _parse_tuning(doc, issues)
         plan = resolve_plan(doc, template, config, issues, options)
+        if plan is not None and plan.workspace_image is not None:
+            plan = tag_image(plan, issues, render=options.tag_images)
         if plan is not None:
             from pfgen.validate import cmdrules
 
@@ -110,6 +117,40 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
                 hpo = tuning.check_trial_spec(doc, hpo, job, plan.name, issues)
                 plan = replace(plan, tuning=hpo)
     return (None if issues.has_errors else plan), issues.diagnostics
+
+
+def tag_image(plan: JobPlan, issues: Collector, *, render: bool = True) -> Optional[JobPlan]:
+    """The plan with its workspace image's Dockerfile rendered and its content tag, which the
+    pods' image reference carries; None when a file cannot be read (reported at the workspace).
+    Without ``render`` (validate, which writes nothing) every file is read as hashing would
+    read it, with the same errors, and the image stays untagged: no Jinja is loaded."""
+    from pfgen.resolve.workspace import WorkspaceChanged
+
+    image = plan.workspace_image
+    assert image is not None
+    try:
+        tagged = tagged_image(image, render=render)
+    except (WorkspaceChanged, OSError) as err:
+        issues.error(image.pos, str(err))
+        return None
+    return replace(plan, image=tagged.reference, workspace_image=tagged)
+
+
+def tagged_image(image: WorkspaceImage, *, render: bool = True) -> WorkspaceImage:
+    """``image`` with its Dockerfile and tag (``render``), or as it is once every file was read;
+    raises WorkspaceChanged or OSError when a file cannot be read as it was scanned."""
+    from pfgen.resolve.workspace import Workspace, check_readable, image_tag
+
+    workspace = Workspace(root=image.workspace_dir, name=image.workspace_name, files=image.files,
+                          dockerignore=image.dockerignore)
+    if not render:
+        check_readable(workspace)
+        return image
+    from pfgen.emit import dockerfile
+
+    text = dockerfile.render(base_image=image.base_image, mount_path=image.mount_path,
+                             workspace_name=image.workspace_name)
+    return replace(image, tag=image_tag(text, workspace), dockerfile=text)
 
 
 def _parse_tuning(doc: Document, issues: Collector) -> Optional[Tuning]:
@@ -172,7 +213,7 @@ def compile_document(doc: Document, template: Path, config: Optional[ProjectConf
     plan, diagnostics = check_document(doc, template, config, options)
     if plan is None:
         raise UserError(diagnostics)
-    specs = secrets.specs(plan, config.credentials, options.secrets_mode)
+    specs = external_specs(plan, config.credentials, options.secrets_mode)
     return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error], specs,
                        config.credentials.secrets if specs else None,
                        options.secrets_mode or config.credentials.secrets.mode)

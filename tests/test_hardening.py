@@ -31,7 +31,7 @@ data:
 def pfgen(*args: str, cwd: Path, env: dict | None = None, prelude: str = "pass") -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PFGEN_SECRET_")}
     environ.update(env or {})
-    code = f"import sys; {prelude}; sys.argv = ['pfgen', *sys.argv[1:]]; from pfgen.cli.entry import main; main()"
+    code = f"import sys; {prelude}; sys.argv = ['pfgen', *sys.argv[1:]]; from pfgen.cli.main import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=environ, capture_output=True, timeout=120)
 
 

@@ -1,1 +1,1 @@
-"""The command line: the click layer (main), the click-free validate/render path (entry, commands), reporters (report)."""
+"""The command line: one click layer (main, one module per command), the exit-code table (exits), reporters."""

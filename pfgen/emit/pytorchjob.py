@@ -61,7 +61,7 @@ def env(plan: JobPlan) -> list[dict]:
     if plan.dist:
         values += [("DP_DEGREE", str(plan.dist.dp)), ("PP_DEGREE", str(plan.dist.pp)), ("MP_DEGREE", str(plan.dist.mp))]
     values += list(plan.env)
-    return [{"name": name, "value": kubelet_literal(value)} for name, value in values] + list(plan.extra.get("env_from_secrets", []))
+    return [{"name": name, "value": kubelet_literal(value)} for name, value in values]
 
 
 def resources(plan: JobPlan) -> dict:
@@ -96,8 +96,6 @@ def pod_template(plan: JobPlan) -> dict:
             if mount.read_only:
                 source["readOnly"] = True
             volumes.append({"name": mount.volume, "persistentVolumeClaim": source})
-    mounts += plan.extra.get("volume_mounts", [])
-    volumes += plan.extra.get("volumes", [])
     container = {
         "name": CONTAINER,
         "image": plan.image,

@@ -1,7 +1,7 @@
 """Credentials in Kubernetes: pod wiring, Secret specs and ExternalSecrets.
 
-Pure functions of the plan (and, for :func:`secret_objects` only, of the environment
-variables holding the values). Nothing here writes to disk. How each credential reaches
+Pure functions of the plan and of given values: no environment, no I/O, no user errors
+(reading the values and the checks across jobs are :mod:`pfgen.secrets.objects`). How each credential reaches
 the training container is documented in docs/credentials.md:
 
 ============  ===================================================================
@@ -21,9 +21,8 @@ from __future__ import annotations
 import base64
 import json
 
-from pfgen.secrets.credentials import KINDS, CredentialsConfig, SecretsConfig, auth_key, env_var
+from pfgen.secrets.credentials import KINDS, SecretsConfig, auth_key
 from pfgen.emit import tree_copy
-from pfgen.errors import Diagnostic, UserError
 from pfgen.resolve.plan import CredentialUse, JobPlan
 
 TYPE_CHECKING = False
@@ -79,7 +78,7 @@ def pod_env_names(uses: Iterable[CredentialUse], slack_channel: Optional[str] = 
 def env(plan: JobPlan) -> list[dict]:
     """Environment entries of the training container for the plan's credentials."""
     out: list[dict] = []
-    for use in _ordered(plan.credentials):
+    for use in ordered(plan.credentials):
         for name, key in POD_ENV[use.kind]:
             out.append({"name": name, "valueFrom": {"secretKeyRef": {"name": use.secret_name, "key": key}}})
         if use.kind == "gcs":
@@ -135,43 +134,8 @@ def wire(job: dict, plan: JobPlan) -> dict:
 _KIND_ORDER = {name: index for index, name in enumerate(KINDS)}
 
 
-def _ordered(uses: Iterable[CredentialUse]) -> list[CredentialUse]:
+def ordered(uses: Iterable[CredentialUse]) -> list[CredentialUse]:
     return sorted(uses, key=lambda u: (_KIND_ORDER[u.kind], u.secret_name))
-
-
-# ---------------------------------------------------------------------------------------------
-# Merging the uses of several jobs into one Secret each.
-
-
-def merge(groups: Iterable[tuple[Optional[str], Iterable[CredentialUse]]]) -> list[tuple[Optional[str], CredentialUse]]:
-    """One entry per (namespace, Secret name); docker registries of all jobs are combined.
-
-    Raises UserError when one Secret name is used for credentials of different ids or kinds.
-    """
-    merged: dict[tuple[Optional[str], str], CredentialUse] = {}
-    problems: list[Diagnostic] = []
-    for namespace, uses in groups:
-        for use in uses:
-            key = (namespace, use.secret_name)
-            prior = merged.get(key)
-            if prior is None:
-                merged[key] = use
-            elif (prior.kind, prior.id) != (use.kind, use.id):
-                problems.append(
-                    Diagnostic(
-                        use.file, use.pos[0], use.pos[1],
-                        f"Secret '{use.secret_name}' would hold both credential '{prior.id}' ({prior.kind}, "
-                        f"{prior.file}:{prior.pos[0]}) and '{use.id}' ({use.kind}); give them different secret_name",
-                    )
-                )
-            elif use.kind == "docker":
-                registries = tuple(sorted(set(prior.registries) | set(use.registries)))
-                merged[key] = CredentialUse(
-                    prior.id, prior.kind, prior.secret_name, prior.purpose, registries, prior.remote_key, prior.file, prior.pos
-                )
-    if problems:
-        raise UserError(problems)
-    return [(namespace, use) for (namespace, name), use in sorted(merged.items(), key=lambda item: (item[0][0] or "", item[0][1]))]
 
 
 def _meta(use: CredentialUse, namespace: Optional[str]) -> dict:
@@ -182,61 +146,7 @@ def _meta(use: CredentialUse, namespace: Optional[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# env mode: Secret objects from environment variables (printed, never written).
-
-
-def read_values(
-    entries: Iterable[tuple[Optional[str], CredentialUse]], environ: Mapping[str, str]
-) -> dict[tuple[Optional[str], str], dict[str, str]]:
-    """Field values per Secret, from ``environ``. Every missing or malformed variable is reported at once."""
-    entries = list(entries)
-    problems: list[Diagnostic] = []
-    values: dict[tuple[Optional[str], str], dict[str, str]] = {}
-    for namespace, use in entries:
-        fields: dict[str, str] = {}
-        for field in KINDS[use.kind].fields:
-            var = env_var(use.id, field)
-            value = environ.get(var)
-            where = f"credential '{use.id}' ({use.kind}, {use.purpose})"
-            if not value:
-                problems.append(Diagnostic(use.file, use.pos[0], use.pos[1], f"{where}: set environment variable {var} ({field.what})"))
-                continue
-            if not _is_text(value):
-                problems.append(Diagnostic(use.file, use.pos[0], use.pos[1],
-                                           f"{where}: environment variable {var} is not valid UTF-8 text; "
-                                           "a Secret's stringData holds text only (its value is not shown)"))
-                continue
-            if use.kind == "gcs" and not _is_key_file(value):
-                problems.append(
-                    Diagnostic(
-                        use.file, use.pos[0], use.pos[1],
-                        f"{where}: {var} must hold the service-account key file's JSON (an object with a \"type\" field), "
-                        'e.g. export ' + var + '="$(cat key.json)"',
-                    )
-                )
-                continue
-            fields[field.key] = value
-        values[(namespace, use.secret_name)] = fields
-    if problems:
-        raise UserError(problems)
-    return values
-
-
-def _is_text(value: str) -> bool:
-    """Whether ``value`` (from os.environ, whose undecodable bytes are lone surrogates) is UTF-8 text."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _is_key_file(text: str) -> bool:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("type"), str)
+# env mode: Secret objects from the values pfgen.secrets.objects read (printed, never written).
 
 
 def dockerconfigjson(registries: Iterable[str], username: str, password: str) -> str:
@@ -262,12 +172,6 @@ def secret_object(use: CredentialUse, namespace: Optional[str], fields: Mapping[
         "type": KINDS[use.kind].secret_type,
         "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
     }
-
-
-def secret_objects(entries: Iterable[tuple[Optional[str], CredentialUse]], environ: Mapping[str, str]) -> list[dict]:
-    entries = list(entries)
-    values = read_values(entries, environ)
-    return [secret_object(use, namespace, values[(namespace, use.secret_name)]) for namespace, use in entries]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,35 +225,6 @@ def external_secret(
     }
 
 
-def specs(plan: JobPlan, config: CredentialsConfig, mode_override: Optional[str] = None) -> list[dict]:
-    """The secret objects ``pfgen build`` writes for a job: ExternalSecrets in external mode, else none.
-
-    In env mode Secrets are made by ``pfgen secrets`` in CI and never written; in sealed mode
-    ``pfgen secrets --seal`` writes SealedSecrets where the user asks.
-    """
-    settings = config.secrets
-    mode = mode_override or settings.mode
-    if mode != "external" or not plan.credentials:
-        return []
-    if not settings.store_name:
-        where = config.file or "pfgen.yaml"
-        raise UserError([Diagnostic(where, settings.pos[0], settings.pos[1],
-                                    "secrets mode 'external' needs the store to read from: set secrets.store.name "
-                                    "(and store.kind: SecretStore or ClusterSecretStore) in pfgen.yaml")])
-    return [external_secret_for(use, plan.namespace, settings) for use in _ordered(plan.credentials)]
-
-
 def external_secret_for(use: CredentialUse, namespace: Optional[str], settings: SecretsConfig) -> dict:
     return external_secret(use, namespace, store_name=settings.store_name or "", store_kind=settings.store_kind,
                            refresh_interval=settings.refresh_interval, prefix=settings.remote_key_prefix)
-
-
-def shared_external_secrets(jobs: Iterable[tuple[Optional[str], Iterable[CredentialUse], SecretsConfig]]) -> list[dict]:
-    """One ExternalSecret per (namespace, Secret) over several jobs written to one output tree."""
-    jobs = list(jobs)
-    settings = {job[2] for job in jobs}
-    if len(settings) > 1:
-        raise UserError([Diagnostic("pfgen.yaml", 1, 1, "jobs written to one output directory use pfgen.yaml files with "
-                                    "different secrets: settings; build them to different directories (-o)")])
-    [chosen] = settings
-    return [external_secret_for(use, namespace, chosen) for namespace, use in merge((ns, uses) for ns, uses, _ in jobs)]

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, TextIO
 
 from pfgen.resolve.plan import WorkspaceImage
-from pfgen.image.workspace import DOCKERFILE_IN_CONTEXT, Workspace, WorkspaceChanged, write_context
+from pfgen.image.workspace import write_context
+from pfgen.resolve.workspace import DOCKERFILE_IN_CONTEXT, Workspace, WorkspaceChanged
 
 USERNAME_ENV = "PFGEN_REGISTRY_USERNAME"
 PASSWORD_ENV = "PFGEN_REGISTRY_PASSWORD"
@@ -33,7 +34,6 @@ class ImageError(Exception):
 class Outcome:
     reference: str
     built: bool
-    pushed: bool
     message: str
 
 
@@ -257,7 +257,7 @@ def _build_and_push(client: Any, images: list[WorkspaceImage], push_images: bool
     for image in images:
         ref = image.reference
         if push_images and exists_in_registry(client, ref, auth):
-            outcomes.append(Outcome(ref, False, False, f"{ref}: already in the registry; nothing to do"))
+            outcomes.append(Outcome(ref, False, f"{ref}: already in the registry; nothing to do"))
             reporter.line(outcomes[-1].message)
             continue
         built = False
@@ -271,7 +271,7 @@ def _build_and_push(client: Any, images: list[WorkspaceImage], push_images: bool
         if push_images:
             reporter.line(f"{ref}: pushing")
             push(client, ref, auth, reporter)
-        outcomes.append(Outcome(ref, built, push_images, f"{ref}: {'built' if built else 'present'}"
+        outcomes.append(Outcome(ref, built, f"{ref}: {'built' if built else 'present'}"
                                 f"{' and pushed' if push_images else ''}"))
         reporter.line(outcomes[-1].message)
     return outcomes

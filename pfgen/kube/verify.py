@@ -246,7 +246,7 @@ def _cel_findings(obj: dict, path: tuple) -> list[tuple[tuple, bool, str]]:
 
 
 def _dotted(path: Iterable[Any]) -> str:
-    from pfgen.validate.schema import dotted
+    from pfgen.load.document import dotted
 
     return dotted(tuple(path))
 

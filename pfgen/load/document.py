@@ -30,6 +30,14 @@ MAX_DEPTH = 64
 PathKey = tuple[str | int, ...]
 Pos = tuple[int, int]
 
+
+def dotted(path: PathKey) -> str:
+    """A path into a document as messages show it: ``job_setting.docker.env_var``, ``args[0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 # Lone surrogates, and the bidi embedding/override/isolate controls (U+202A-U+202E, U+2066-U+2069)

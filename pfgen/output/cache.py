@@ -11,9 +11,9 @@ wrote into its directory. The next build uses an entry only when
   (its path and bytes, or its absence), the working directory, the compile
   options, pfgen's version *and* a hash of pfgen's own source and data files
   (so an edited checkout never serves stale output), Python's and PyYAML's
-  versions, plus whatever the :data:`EXTRA_KEY` hooks add; and
-* every recorded dependency (the job's workspace directory, ``-d DIR``, and
-  whatever the :data:`DEPENDENCIES` hooks add) has the digest recorded.
+  versions; and
+* every recorded dependency (the job's workspace directory, ``-d DIR``, the
+  directories a command without a workspace enters) has the digest recorded.
 
 A served job is not compiled. Its directory is left alone when it holds
 exactly the recorded files (same bytes; foreign files aside) for the same
@@ -171,20 +171,9 @@ def tool_key() -> str:
     return "\n".join(parts)
 
 
-# Hooks other features extend: each returns strings that join the key, from the
-# template and options alone (cheap, no parsing).
-EXTRA_KEY: list[Callable[[Path, Any], Iterable[str]]] = []
-# ... and each returns (kind, path) inputs recorded after a successful compile,
-# re-digested before every reuse. Kinds are digested by DIGESTERS.
-DEPENDENCIES: list[Callable[[Path, Any, Any], Iterable[tuple[str, str]]]] = []
-
-
 def extra_key(template: Path, options: Any) -> list[str]:
-    """Extra key material for a template: the compile options, then every EXTRA_KEY hook."""
-    material = [f"options={_options_text(options)}"]
-    for hook in EXTRA_KEY:
-        material.extend(hook(template, options))
-    return material
+    """Extra key material for a template: the compile options."""
+    return [f"options={_options_text(options)}"]
 
 
 def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]]:
@@ -194,7 +183,7 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     if workspace is not None:
         found.append(("tree", os.path.abspath(workspace)))
     image = getattr(job.plan, "workspace_image", None)
-    if image is not None:  # the image tag hashes the workspace's files (pfgen/image/workspace.py)
+    if image is not None:  # the image tag hashes the workspace's files (pfgen/resolve/workspace.py)
         found.append(("tree", os.path.abspath(image.workspace_dir)))
     else:  # creating the directory the command enters would make it the workspace (cmdrules.inferred_workspace)
         from pfgen.validate.shellscan import entered_paths
@@ -204,15 +193,13 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
             for part in written.split("/"):
                 if part not in ("", ".", "..") and "$" not in part:
                     found.append(("isdir", os.path.join(here, part)))
-    for hook in DEPENDENCIES:
-        found.extend(hook(template, job, options))
     return sorted(set(found))
 
 
 def _options_text(options: Any) -> str:
     if options is None:
         return "-"
-    values = getattr(options, "__dict__", None) or {}
+    values = {k: v for k, v in (getattr(options, "__dict__", None) or {}).items() if k != "tag_images"}  # validate's lookups find build's entries
     return json.dumps({k: str(Path(v).resolve()) if isinstance(v, Path) else repr(v) for k, v in sorted(values.items())},
                       sort_keys=True)
 

@@ -321,9 +321,9 @@ def add_shared_secrets(tree: OutTree, jobs: list[CompiledJob]) -> None:
     jobs = [job for job in jobs if job.secret_objects]
     if not jobs:
         return
-    from pfgen.emit import secrets
+    from pfgen.secrets.objects import shared_external_secrets
 
-    objects = secrets.shared_external_secrets([(job.plan.namespace, job.plan.credentials, job.secrets_settings) for job in jobs])
+    objects = shared_external_secrets([(job.plan.namespace, job.plan.credentials, job.secrets_settings) for job in jobs])
     tree.jobs[SECRETS_DIR] = {"externalsecret.yaml": dump.to_yaml_stream(objects),
                               "kustomization.yaml": dump.to_yaml(kustomization.build(["externalsecret.yaml"]))}
     tree.sources[SECRETS_DIR] = "the credentials of all jobs below"

@@ -147,7 +147,8 @@ def summarize(template: Path, root: Path, doc: Any, job: CompiledJob, *, texts: 
                   doc.key_pos(("name",)) if "name" in doc.data else (1, 1), objects, list(job.diagnostics),
                   job.secrets_mode,
                   texts=[dump.to_yaml(o) for o in job.objects] if texts else None,
-                  extra={"Dockerfile": image.dockerfile, ".dockerignore": image.dockerignore} if image is not None else {},
+                  extra={"Dockerfile": image.dockerfile, ".dockerignore": image.dockerignore}
+                  if image is not None and image.dockerfile is not None else {},
                   secrets=job if job.secret_objects else None)
     if cache is not None and not job.secret_objects:  # external secrets are merged across jobs: not cached
         summary.prepared = cache.prepare(template, options, job)
@@ -442,7 +443,7 @@ def validate(templates: list[Path], cache: Optional[BuildCache] = None) -> tuple
             errors.extend(exc.diagnostics)
     if errors:
         raise UserError(errors)
-    jobs, warnings = collect(templates, roots, CompileOptions(), texts=False, cache=cache)
+    jobs, warnings = collect(templates, roots, CompileOptions(tag_images=False), texts=False, cache=cache)
     by_root: dict[Path, list[Job]] = {}
     for job in jobs:
         by_root.setdefault(job.root, []).append(job)

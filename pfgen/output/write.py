@@ -81,6 +81,7 @@ STAGE_PREFIX = ".pfgen-tmp-"
 OLD_PREFIX = ".pfgen-old-"
 COPY_PREFIX = ".pfgen-new-"
 ROOT_KUSTOMIZATION = "kustomization.yaml"
+ROOT_SOURCE = "all jobs below"  # what the markers of OUT's own files name
 ROOT = ""  # key of the output directory itself in the internal per-directory maps
 
 # File names whose format treats a line starting with '#' as a comment.
@@ -126,6 +127,16 @@ def _marker_source(text: str) -> Optional[str]:
     return None
 
 
+def marker_source(path: Path) -> Optional[str]:
+    """The template that the ownership marker of the file at ``path`` names (relative to the file's
+    directory); None when it has none, or is not a regular file of pfgen's size (see _read)."""
+    try:
+        text = _read(str(path))
+    except OSError:
+        return None
+    return _marker_source(text) if text is not None else None
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -146,10 +157,6 @@ class Change:
 @dataclass
 class Result:
     changes: list[Change] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes)
 
     def diff(self) -> str:
         return "".join(change.diff() for change in self.changes)
@@ -678,8 +685,6 @@ def write_tree(
     check: bool,
     sources: Optional[Mapping[str, str]] = None,
     root_files: Optional[Mapping[str, str]] = None,
-    root_source: str = "all jobs below",
-    prune: bool = True,
     display: Optional[str] = None,
     unchanged: Container[str] = (),
 ) -> Result:
@@ -688,7 +693,7 @@ def write_tree(
     Texts are given without the ownership marker; it is added here, naming
     ``sources[job]`` (the template, as a path relative to the job's
     directory). Directories pfgen wrote earlier that are not in ``jobs`` are
-    removed when ``prune`` is true. In check mode nothing is written. Raises
+    removed. In check mode nothing is written. Raises
     UserError when a file to write exists and is not pfgen's. Directories named in
     ``unchanged`` are known to hold what they should (pfgen/output/stream.py checked them
     against the build cache): they are neither compared nor pruned.
@@ -705,19 +710,19 @@ def write_tree(
         source = sources.get(name, name)
         labels[name] = source
         desired[name] = {rel: add_header(rel, text, source) for rel, text in sorted(jobs[name].items())}
-    root_desired = {rel: add_header(rel, text, root_source) for rel, text in sorted(root_files.items())}
+    root_desired = {rel: add_header(rel, text, ROOT_SOURCE) for rel, text in sorted(root_files.items())}
 
     if check:
         check_out(out, display)
         with _locked(out, exclusive=False) if out.is_dir() else _nolock():
-            return _plan(out, desired, root_desired, prune, display, unchanged)[0]
+            return _plan(out, desired, root_desired, display, unchanged)[0]
 
     faults = _Faults()
     try:
         _make_out(out, display, faults)
         with _locked(out, exclusive=True):
             recover(out, faults)
-            result, plan = _plan(out, desired, root_desired, prune, display, unchanged)
+            result, plan = _plan(out, desired, root_desired, display, unchanged)
             try:
                 dirs = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.dirs]
                 stale = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.stale]
@@ -825,7 +830,7 @@ class _Plan:
     stale: list[tuple[str, _DirState, dict[str, str]]] = field(default_factory=list)
 
 
-def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str, str], prune: bool,
+def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str, str],
           display: str, unchanged: Container[str] = ()) -> tuple[Result, _Plan]:
     conflicts: list[Diagnostic] = []
     changes: list[Change] = []
@@ -873,7 +878,7 @@ def _plan(out: Path, desired: dict[str, dict[str, str]], root_desired: dict[str,
 
     for name in _owned_subdirs(out, skip=set(desired) | set(unchanged)):
         state = _scan(out / name)
-        if prune and compare(name, state, {}):
+        if compare(name, state, {}):
             plan.stale.append((name, state, {}))
 
     if conflicts:

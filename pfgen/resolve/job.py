@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pfgen.resolve import vms
 from pfgen.validate.config import ProjectConfig
-from pfgen.errors import Collector
+from pfgen.errors import Collector, Diagnostic
 from pfgen.load.document import Document
 from pfgen.kube.names import DNS1035, is_dns1123_subdomain, k8s_name
 from pfgen.kube import resume as resume_rules
@@ -228,8 +228,9 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
                     inferred: Optional[tuple[Path, str, tuple[int, int]]] = None,
                     local: bool = False) -> Optional[WorkspaceImage]:
     """The job's own image when it has a workspace (template's workspace.path, -d DIR, or the
-    directory beside the template that the command enters: cmdrules.inferred_workspace)."""
-    from pfgen.image.workspace import plan_image
+    directory beside the template that the command enters: cmdrules.inferred_workspace): its
+    values checked (pfgen.validate.workspace) and its files scanned (pfgen.resolve.workspace),
+    not yet tagged (pipeline.tag_image renders the Dockerfile and hashes the files)."""
 
     path_key = ("job_setting", "workspace", "path")
     written = doc.get(path_key)
@@ -248,7 +249,7 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
     else:
         where = doc.pos(path_key) if written is not None else doc.key_pos(("job_setting",))
     mount_key = ("job_setting", "workspace", "mount_path")
-    image, diagnostics = plan_image(
+    image, diagnostics = workspace_image_for(
         job=job,
         base_image=doc.data["job_setting"]["docker"]["image"],
         mount_path=doc.get(mount_key) or "/workspace",  # PeriFlow's default for custom jobs
@@ -263,6 +264,42 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
     )
     issues.diagnostics.extend(diagnostics)
     return image
+
+
+def workspace_image_for(*, job: str, base_image: str, mount_path: str, workspace_dir: Path, registry: Optional[str],
+                        file: str, workspace_pos: tuple[int, int], image_pos: tuple[int, int],
+                        mount_pos: tuple[int, int], display: Optional[str] = None,
+                        boundary: Optional[Path] = None) -> tuple[Optional[WorkspaceImage], list[Diagnostic]]:
+    """The untagged image of a workspace and every problem with it. ``file`` and the ``*_pos``
+    positions say where to report (the template's ``workspace.path``, ``docker.image`` and
+    ``mount_path``); ``boundary`` is the directory the workspace must not lead out of (see
+    pfgen.resolve.workspace.scan)."""
+    from pfgen.resolve.workspace import scan
+    from pfgen.validate import workspace as checks
+
+    shown = display or str(workspace_dir)
+    diagnostics = checks.check_values(base_image=base_image, mount_path=mount_path, registry=registry, shown=shown,
+                                      file=file, image_pos=image_pos, mount_pos=mount_pos, workspace_pos=workspace_pos)
+    workspace, found = scan(workspace_dir, file=file, pos=workspace_pos, display=shown, boundary=boundary)
+    diagnostics += found
+    diagnostics += checks.check_names(workspace.name if workspace is not None else None, registry, job,
+                                      file=file, workspace_pos=workspace_pos)
+    if workspace is None or any(d.is_error for d in diagnostics):
+        return None, diagnostics
+    return WorkspaceImage(
+        base_image=base_image,
+        workspace_dir=workspace.root,
+        workspace_name=workspace.name,
+        mount_path=mount_path,
+        repository=checks.repository(registry, job),
+        tag=None,
+        dockerfile=None,
+        dockerignore=workspace.dockerignore,
+        file_count=len(workspace.files),
+        total_bytes=workspace.total_bytes,
+        files=workspace.files,
+        pos=workspace_pos,
+    ), diagnostics
 
 
 def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):

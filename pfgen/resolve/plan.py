@@ -149,16 +149,17 @@ class WorkspaceImage:
     workspace_name: str  # basename(workspace_dir)
     mount_path: str  # workspace.mount_path; files land in <mount_path>/<workspace_name>
     repository: str  # <registry>/<job>
-    tag: str  # content hash of the Dockerfile and the included files
-    dockerfile: str
+    tag: Optional[str]  # content hash of the Dockerfile and the included files (None until pipeline.tag_image)
+    dockerfile: Optional[str]  # None exactly when tag is None
     dockerignore: str
     file_count: int = 0
     total_bytes: int = 0
-    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.image.workspace.WorkspaceFile, for the build context
+    files: tuple = field(default=(), compare=False, repr=False)  # pfgen.resolve.workspace.WorkspaceFile, for the build context
+    pos: tuple[int, int] = field(default=(1, 1), compare=False, repr=False)  # where the template gives the workspace
 
     @property
     def reference(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        return f"{self.repository}:{self.tag}" if self.tag is not None else self.repository
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,6 @@ class JobPlan:
     workspace_image: Optional[WorkspaceImage] = None  # set when the job has a workspace: `image` is its reference
     credentials: tuple[CredentialUse, ...] = ()  # see pfgen/secrets/credentials.py
     slack_channel: Optional[str] = None  # plugin.slack.channel (not a secret: plain env)
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
     tuning: Optional[Tuning] = None  # when the template has `tuning:` (checked by pfgen.validate.tuning)
     run_policy: RunPolicy = RunPolicy()
     resources: Optional[Resources] = None  # None: the VM's size is unknown (no cpu/memory requests)

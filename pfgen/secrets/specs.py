@@ -18,6 +18,7 @@ from typing import Mapping, Optional
 from pfgen.output import dump
 from pfgen.secrets.credentials import CredentialsConfig, SecretsConfig
 from pfgen.emit import secrets as emit
+from pfgen.secrets.objects import merge, secret_objects
 from pfgen.errors import Diagnostic, UserError
 from pfgen.resolve.plan import CredentialUse
 
@@ -58,7 +59,7 @@ def render(templates: list[Path], request: Request, environ: Mapping[str, str]) 
     configs = [_config_of(template) for template, _, _ in compiled]
     settings, base, config_file = _settings(configs)
     mode = request.mode or settings.mode
-    entries = emit.merge((job.plan.namespace, job.plan.credentials) for _, job, _ in compiled)
+    entries = merge((job.plan.namespace, job.plan.credentials) for _, job, _ in compiled)
     if mode == "external":
         if entries and not settings.store_name:
             raise UserError([Diagnostic(config_file or "pfgen.yaml", settings.pos[0], settings.pos[1],
@@ -76,9 +77,9 @@ def render(templates: list[Path], request: Request, environ: Mapping[str, str]) 
 
         seal.require_cryptography()
         key = seal.load_public_key(cert)
-        objects = [seal.seal(secret, key, scope) for secret in emit.secret_objects(entries, environ)]
+        objects = [seal.seal(secret, key, scope) for secret in secret_objects(entries, environ)]
     else:
-        objects = emit.secret_objects(entries, environ)
+        objects = secret_objects(entries, environ)
     return Result(mode, dump.to_yaml_stream(objects), len(objects), warnings)
 
 

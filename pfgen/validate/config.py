@@ -16,12 +16,12 @@ from pathlib import Path
 from pfgen.secrets.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
 from pfgen.load.discover import CONFIG_NAMES
-from pfgen.load.document import Document, load_file
+from pfgen.load.document import load_file
 from pfgen.resolve.plan import VM, PodSettings, RunPolicy, TrainerRuntime
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,12 @@ class Storage:
 
 @dataclass(frozen=True)
 class Datastore:
-    """A named datastore of pfgen.yaml: an existing claim, or a claim pfgen creates (and its credential)."""
+    """A named datastore of pfgen.yaml: an existing claim, or a claim pfgen creates. (Its ``credential``
+    is read with the other credentials: pfgen.secrets.credentials, CredentialsConfig.datastores.)"""
 
     claim: Optional[str] = None
     sub_path: Optional[str] = None
     size: Optional[str] = None
-    credential: Optional[str] = None  # credential id for cloud storage access (see pfgen/secrets/credentials.py)
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,6 @@ class ProjectConfig:
     # keys a TrainJob cannot carry, as written: (dotted key, line, col); pfgen/validate/target.py refuses them
     trainjob_refused: tuple[tuple[str, int, int], ...] = ()
     workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
-    document: Optional[Document] = field(default=None, compare=False)
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The raw config mapping, for sections owned by later stages."""
-        return self.document.data if self.document else {}
 
 
 TRAINJOB_REFUSED = (("pod", "priority_class"), ("pod", "scheduler_name"), ("run_policy",))
@@ -195,7 +189,7 @@ def load_config(path: Path) -> ProjectConfig:
             checkpoint_size=storage.get("checkpoint_size", Storage.checkpoint_size),
             cache_size=storage.get("cache_size", Storage.cache_size),
         ),
-        datastores={k: Datastore(**v) for k, v in data.get("datastores", {}).items()},
+        datastores={k: Datastore(v.get("claim"), v.get("sub_path"), v.get("size")) for k, v in data.get("datastores", {}).items()},
         checkpoints={k: CheckpointSource(**v) for k, v in data.get("checkpoints", {}).items()},
         placement=PlacementConfig(
             enabled=placement.get("enabled", True),
@@ -232,7 +226,6 @@ def load_config(path: Path) -> ProjectConfig:
             kind=data.get("trainjob", {}).get("runtime_kind", TrainerRuntime.kind),
         ),
         workspace_infer=data.get("workspace", {}).get("infer", True),
-        document=doc,
     )
 
 

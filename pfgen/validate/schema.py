@@ -13,7 +13,7 @@ import json
 from functools import lru_cache
 
 from pfgen.errors import Collector, closest, did_you_mean
-from pfgen.load.document import Document, PathKey
+from pfgen.load.document import Document, PathKey, dotted
 from pfgen.resources import schema_path
 
 TYPE_CHECKING = False
@@ -61,13 +61,6 @@ def _jsonschema_validator(schema: dict) -> Any:
     checker = Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
     return validators.extend(Draft202012Validator, {"pattern": pattern}, type_checker=checker)(schema)
-
-
-def dotted(path: PathKey) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
 
 
 def _kind(value: Any) -> str:

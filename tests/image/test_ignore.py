@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from ignore_tree import PATTERN_FILES, make_tree
-from pfgen.image.ignore import DockerIgnore, GitIgnore, parse_gitignore, to_dockerignore
+from pfgen.resolve.ignore import DockerIgnore, GitIgnore, parse_gitignore, to_dockerignore
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -179,7 +179,7 @@ def test_linear_time_regexes_mean_what_the_plain_ones_mean(atoms, anchored, path
     """Runs of '*' are compiled with atomic groups (leftmost placement, no backtracking into them);
     on any pattern and path they agree with the plain translation, for git's and Docker's matcher.
     (How fast they are is measured by benchmarks/hostile_input.py, case pfignore-glob-backtracking.)"""
-    from pfgen.image import ignore
+    from pfgen.resolve import ignore
 
     pattern = "".join(atoms)
     fast_git, fast_docker = ignore._compile_git(pattern, anchored), ignore._compile_docker("/" + pattern)

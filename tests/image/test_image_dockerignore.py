@@ -11,7 +11,7 @@ import tarfile
 import pytest
 from ignore_tree import PATTERN_FILES, make_tree
 
-from pfgen.image.ignore import to_dockerignore
+from pfgen.resolve.ignore import to_dockerignore
 
 pytestmark = pytest.mark.docker
 

@@ -13,7 +13,10 @@ import pytest
 
 from ignore_tree import make_tree
 from pfgen.emit.dockerfile import render
-from pfgen.image.workspace import SIZE_LIMIT, image_tag, plan_image, scan, write_context
+from pfgen.image.workspace import write_context
+from pfgen.pipeline import tagged_image
+from pfgen.resolve.job import workspace_image_for
+from pfgen.resolve.workspace import SIZE_LIMIT, image_tag, scan
 
 PFIGNORE = "__pycache__/\n*.pyc\nbuild/\n!build/keep.txt\n*.log\n!important.log\n/data\nckpt/*.pt\n"
 DOCKERFILE = render(base_image="pytorch/pytorch:2.1.0", mount_path="/workspace", workspace_name="cifar")
@@ -38,7 +41,8 @@ def plan(root: Path, **overrides):
         workspace_pos=(9, 11), image_pos=(4, 12), mount_pos=(10, 17),
     )  # fmt: skip
     args.update(overrides)
-    return plan_image(**args)
+    image, diagnostics = workspace_image_for(**args)  # checked and scanned, then tagged as the pipeline does
+    return (tagged_image(image) if image is not None else None), diagnostics
 
 
 # -- tag stability -------------------------------------------------------------

@@ -213,29 +213,6 @@ def test_deleted_or_hand_edited_output_is_rewritten(project):
     assert run.wrote and target.read_bytes() == expected
 
 
-def test_extra_key_hook_recompiles_when_its_material_changes(project, monkeypatch):
-    """The hook for inputs outside the template that later features add."""
-    tag = project / "tag-input.txt"
-    tag.write_text("one")
-    monkeypatch.setattr(cache, "EXTRA_KEY", [lambda template, options: [f"tag={tag.read_text()}"]])
-    build()
-    assert build().compiled == []
-    tag.write_text("two")
-    assert build().compiled == ["a", "b"]
-
-
-def test_dependency_hook_recompiles_when_a_recorded_file_changes(project, monkeypatch):
-    extra = project / "jobs" / "b" / "settings.txt"
-    extra.write_text("v1")
-    monkeypatch.setattr(cache, "DEPENDENCIES", [lambda template, job, options: [("file", str(template.parent / "settings.txt"))]])
-    build()
-    assert build().compiled == []
-    extra.write_text("v2")
-    assert build().compiled == ["b"]
-    extra.unlink()
-    assert build().compiled == ["b"]
-
-
 def test_a_link_in_a_workspace_counts_by_its_target_text_and_is_never_followed(project, tmp_path):
     """Links below a workspace are not copied into the image (pfgen.safefs), so what they point
     at is not read, by the scan or by the cache key; retargeting one is a change."""

@@ -54,15 +54,10 @@ def script(plan: JobPlan) -> str:
 
 
 def env(plan: JobPlan) -> list[dict]:
-    """spec.trainer.env: CKPT_DIR, the dist degrees, the template's env_var, the credentials."""
-    values = []
-    if plan.checkpoint_dir:
-        values.append(("CKPT_DIR", plan.checkpoint_dir))
-    if plan.dist:
-        values += [("DP_DEGREE", str(plan.dist.dp)), ("PP_DEGREE", str(plan.dist.pp)), ("MP_DEGREE", str(plan.dist.mp))]
-    values += list(plan.env)
-    out = [{"name": name, "value": pytorchjob.kubelet_literal(value)} for name, value in values]
-    return out + list(plan.extra.get("env_from_secrets", [])) + secrets.env(plan)
+    """spec.trainer.env: the PyTorchJob container's env (CKPT_DIR, the dist degrees, the template's
+    env_var, ...) without NUM_NODES and NPROC_PER_NODE, which the script derives; then the credentials'."""
+    derived = {name for name, _ in operator_v2.PERIFLOW_FROM_PET}
+    return [item for item in pytorchjob.env(plan) if item["name"] not in derived] + secrets.env(plan)
 
 
 def pod_patch(plan: JobPlan) -> dict:

@@ -30,14 +30,28 @@ DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 PERIFLOW_FILTER = r'"([\w|-]+)"\s*:\s*"?([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"?'
 
 
+# Trial pods are kept out of the Istio mesh unless pfgen.yaml pod.annotations says otherwise:
+# a Kubeflow profile namespace enables injection, and an istio-proxy in a trial pod intercepts
+# the rendezvous and the metrics collector's traffic and outlives the training container
+# (seed 004 sets it by hand; docs/tuning.md).
+ISTIO_INJECT = "sidecar.istio.io/inject"
+
+
 def trial_spec(job: dict) -> dict:
-    """The PyTorchJob as a trial template: without metadata.name and metadata.namespace."""
+    """The PyTorchJob as a trial template: without metadata.name and metadata.namespace, and
+    with every replica's pods annotated ``sidecar.istio.io/inject: "false"`` unless the pod
+    settings already set that annotation."""
     spec = tree_copy(job)
     metadata = spec.get("metadata", {})
     metadata.pop("name", None)
     metadata.pop("namespace", None)
     if not metadata:
         spec.pop("metadata", None)
+    for replica in (spec.get("spec", {}).get("pytorchReplicaSpecs") or {}).values():
+        pod_meta = replica.setdefault("template", {}).setdefault("metadata", {})
+        annotations = dict(pod_meta.get("annotations") or {})
+        annotations.setdefault(ISTIO_INJECT, "false")
+        pod_meta["annotations"] = dict(sorted(annotations.items()))
     return spec
 
 
@@ -54,6 +68,8 @@ def _metrics_collector(tuning: Tuning) -> dict:
     }
     if collector.format == "periflow":
         source["filter"] = {"metricsFormat": [PERIFLOW_FILTER]}
+    elif collector.filters:
+        source["filter"] = {"metricsFormat": list(collector.filters)}
     return {"collector": {"kind": "File"}, "source": source}
 
 
@@ -89,6 +105,7 @@ def build_experiment(job: dict, tuning: Tuning) -> dict:
         "parameters": _parameters(tuning),
         "metricsCollectorSpec": _metrics_collector(tuning),
         "trialTemplate": {
+            **({"retain": True} if tuning.retain else {}),
             "primaryContainerName": PRIMARY_CONTAINER,
             "primaryPodLabels": dict(PRIMARY_POD_LABELS),
             "successCondition": SUCCESS_CONDITION,

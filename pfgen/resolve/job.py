@@ -119,6 +119,25 @@ def placement(vm: VM, config: ProjectConfig) -> Placement:
     return Placement(tuple(sorted(selector.items())), tuple(unique), settings.gpu_resource)
 
 
+def cpu_layout(doc: Document, vm: VM, devices: int, issues: Collector) -> Optional[tuple[int, int]]:
+    """A CPU-only job (num_devices: 0 on a VM type with gpus: 0): one node, one process.
+
+    Both must say so: num_devices: 0 on a GPU VM would leave its GPUs idle, GPUs on a
+    CPU-only type do not exist.
+    """
+    if devices == 0 and vm.gpus == 0:
+        return 1, 1
+    if devices == 0:
+        issues.error(doc.pos(("num_devices",)),
+                     f"num_devices: 0 runs on the CPU only, but {vm.name} has {vm.gpus} GPUs per node; use a "
+                     "CPU-only VM type (`gpus: 0` under `vms:` in pfgen.yaml), or ask for GPUs")
+    else:
+        issues.error(doc.pos(("num_devices",)),
+                     f"num_devices: {vm.name} has no GPUs (gpus: 0 in pfgen.yaml); a CPU-only job is "
+                     "written num_devices: 0")
+    return None
+
+
 def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[Optional[VM], Optional[tuple[int, int]]]:
     """Resolve ``vm`` and fit ``num_devices`` to it; tolerant of other keys being invalid."""
     name, devices = doc.data.get("vm"), doc.data.get("num_devices")
@@ -129,8 +148,10 @@ def vm_layout(doc: Document, config: ProjectConfig, issues: Collector) -> tuple[
     except vms.UnknownVM as exc:
         issues.error(doc.pos(("vm",)), f"vm: {exc}")
         return None, None
-    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 0:
         return vm, None
+    if devices == 0 or vm.gpus == 0:
+        return vm, cpu_layout(doc, vm, devices, issues)
     layout = nodes_and_procs(devices, vm)
     if layout is None:
         lower = devices - devices % vm.gpus

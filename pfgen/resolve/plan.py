@@ -188,6 +188,7 @@ class MetricsCollector:
     kind: str = "stdout"  # stdout | file
     path: Optional[str] = None
     format: str = "text"  # text | json | periflow
+    filters: tuple[str, ...] = ()  # Katib metricsFormat (text files only); () = Katib's default name=value
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class Tuning:
     collector: MetricsCollector
     parameters: tuple[Parameter, ...]
     unused: tuple[str, ...] = ()  # declared parameters the trial template never references
+    retain: bool = False  # trialTemplate.retain: keep each trial's job and pods
 
     @property
     def used_parameters(self) -> tuple[Parameter, ...]:

@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import json
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -124,6 +125,8 @@ class LocalPlan:
     notes: list[str] = field(default_factory=list)
     objective: Optional[str] = None  # Katib objective metric name, for the summary
     grace: float = 10.0  # seconds between SIGTERM and SIGKILL
+    metrics_file: Optional[Path] = None  # a Katib File collector's TEXT file, where it lands locally
+    metrics_filters: tuple[str, ...] = ()  # its metricsFormat (empty: Katib's default name=value)
 
     @property
     def world_size(self) -> int:
@@ -396,8 +399,13 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
     compiled_port = operator.master_port(job)
 
     # --- devices
-    if options.cpu:
+    # pfgen writes GPU limits on every GPU job; a `resources` without any is a CPU-only VM type's
+    wants_gpus = "resources" not in master_container or any(
+        "gpu" in name for name in (master_container["resources"].get("limits") or {}))
+    if options.cpu or not wants_gpus:
         device = "cpu"
+        if not options.cpu:
+            notes.append("the job requests no GPUs (a CPU-only VM type): its processes run on the CPU here too")
     else:
         available = options.gpus if options.gpus is not None else count_gpus()
         if available < nodes * nproc:
@@ -715,6 +723,7 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
                                       workspace_files=tuple(f.path for f in image.files),
                                       workdir=options.workdir or image.mount_path)
     plan = plan_local(job, options, objective=objective)
+    _file_collector(plan, next((o for o in compiled.objects if o.get("kind") == "Experiment"), None))
     if options.workspace is None:
         plan.notes.append("no workspace directory (job_setting.workspace.path or -d): nothing of the image's "
                           "code is mapped into the run")
@@ -931,22 +940,53 @@ def _describe(code: Optional[int]) -> str:
     return str(code)
 
 
+def _file_collector(plan: LocalPlan, experiment: Optional[dict]) -> None:
+    """Where a Katib File collector's TEXT metrics file lands in this run, and its filters."""
+    source = ((experiment or {}).get("spec", {}).get("metricsCollectorSpec") or {}).get("source") or {}
+    path = (source.get("fileSystemPath") or {}).get("path")
+    if not path or (source.get("fileSystemPath") or {}).get("format", "TEXT") != "TEXT":
+        return
+    path = _norm(path)
+    mapped = [p for p in plan.paths if _is_under(path, p.container)]
+    if mapped:
+        best = max(mapped, key=lambda p: len(p.container))
+        plan.metrics_file = best.local / path[len(best.container):].lstrip("/")
+    else:
+        plan.metrics_file = Path(path)
+        plan.notes.append(f"the metrics file {path} is not below a mapped path; the job writes it on this machine "
+                          f"as {path} (e.g. --mount {posixpath.dirname(path)}=DIR keeps it in DIR)")
+    plan.metrics_filters = tuple((source.get("filter") or {}).get("metricsFormat") or ())
+
+
 _METRIC = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")  # Katib's DefaultFilter
 
 
 def _report_metric(plan: LocalPlan, out: _Output) -> None:
-    """Tell which objective value Katib's StdOut collector would take from the master's output."""
+    """Tell which objective value Katib's collector would take: from the master's output (StdOut),
+    or from the File collector's text file with its filters (as file-metricscollector.go parses it:
+    a line naming the metric, capture group 1 the name, group 2 the value)."""
     values = []
+    source = "on the master"
+    regexes = [_METRIC]
     try:
-        text = plan.replicas[0].log.read_text("utf-8", "replace")
-    except OSError:
-        return
+        if plan.metrics_file is not None:
+            source = f"in {plan.metrics_file}"
+            regexes = [re.compile(f) for f in plan.metrics_filters] or [_METRIC]
+            text = plan.metrics_file.read_text("utf-8", "replace")
+        else:
+            text = plan.replicas[0].log.read_text("utf-8", "replace")
+    except (OSError, re.error):
+        text = ""
     for line in text.splitlines():
         if plan.objective not in line:
             continue
-        values += [m.group(2) for m in _METRIC.finditer(line) if m.group(1) == plan.objective and m.group(2)]
+        for regex in regexes:
+            values += [m.group(2).strip() for m in regex.finditer(line)
+                       if regex.groups >= 2 and (m.group(1) or "").strip() == plan.objective and m.group(2)]
     if values:
-        out.say(f"objective {plan.objective}: {len(values)} value(s) on the master, last {values[-1]}")
+        out.say(f"objective {plan.objective}: {len(values)} value(s) {source}, last {values[-1]}")
+    elif plan.metrics_file is not None:
+        out.say(f"objective {plan.objective}: no value {source} that the filter reads; Katib would record 'unavailable'")
     else:
         out.say(f"objective {plan.objective}: no '{plan.objective}=<number>' line on the master; "
                 f"Katib would record 'unavailable'")

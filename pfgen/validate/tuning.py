@@ -93,7 +93,7 @@ def parse(doc: Document, issues: Collector) -> Optional[Tuning]:
     counts = _counts(doc, issues)
     collector = _collector(doc, issues)
     parameters = _parameters(doc, issues)
-    if collector.kind == "stdout" or collector.format in ("text", "periflow"):
+    if not collector.filters and (collector.kind == "stdout" or collector.format in ("text", "periflow")):
         for path, name in [(ROOT + ("objective", "metric"), metric)] + [
             (ROOT + ("objective", "additional_metrics", i), m) for i, m in enumerate(additional)
         ]:
@@ -118,6 +118,7 @@ def parse(doc: Document, issues: Collector) -> Optional[Tuning]:
         max_failed_trials=counts[2],
         collector=collector,
         parameters=parameters,
+        retain=doc.get(ROOT + ("retain",)) is True,
     )
 
 
@@ -236,7 +237,95 @@ def _collector(doc: Document, issues: Collector) -> MetricsCollector:
         )
     else:
         file = posixpath.normpath(file)
-    return MetricsCollector("file", file if isinstance(file, str) else None, str(fmt))
+    filters = _filters(doc, issues, path, str(fmt))
+    return MetricsCollector("file", file if isinstance(file, str) else None, str(fmt), filters)
+
+
+# Katib's webhook check that a metricsFormat has two groups (validator.go validateMetricsCollector).
+KATIB_TWO_GROUPS = re.compile(r".*\(.*\).*\(.*\).*", re.DOTALL)
+# RE2 syntax that Python's re does not read; a filter using it is checked as Katib's webhook checks it.
+_RE2_ONLY = re.compile(r"\\[pPQC]|\[\[:|\(\?<[A-Za-z]")
+
+
+def _not_re2(tree) -> Optional[str]:
+    """What in Python's parse of a regex Go's RE2 (Katib's regexp) has no syntax for, or None."""
+    names = {
+        "ASSERT": "lookahead/lookbehind", "ASSERT_NOT": "negative lookahead/lookbehind",
+        "GROUPREF": "a backreference", "GROUPREF_EXISTS": "a conditional (?(1)...)",
+        "ATOMIC_GROUP": "an atomic group (?>...)", "POSSESSIVE_REPEAT": "a possessive quantifier",
+    }
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        for op, argument in node:
+            name = str(op)
+            if name in names:
+                return names[name]
+            for part in (argument if isinstance(argument, (tuple, list)) else (argument,)):
+                if hasattr(part, "data"):  # a SubPattern
+                    stack.append(part)
+                elif isinstance(part, (tuple, list)):
+                    stack.extend(p for p in part if hasattr(p, "data"))
+    return None
+
+
+def filter_problem(text: str) -> Optional[str]:
+    """Why Katib v0.19 would reject the metricsFormat ``text``, or never read a metric with it, or None.
+
+    The webhook (kubeflow/katib pkg/webhook/v1beta1/experiment/validator/validator.go
+    ``validateMetricsCollector``) compiles it with Go's regexp and requires it to match
+    ``.*\\(.*\\).*\\(.*\\).*``; the text parser
+    (pkg/metricscollector/v1beta1/file-metricscollector/file-metricscollector.go
+    ``parseLogsInTextFormat``) takes capture group 1 as the metric name and group 2 as its
+    value and skips matches with fewer groups, so two real capture groups are needed
+    (``\\(a\\)\\(b\\)`` passes the webhook and never yields a metric).
+    """
+    if not KATIB_TWO_GROUPS.match(text):
+        return ("does not have two capture groups; Katib takes the metric name from group 1 and its value "
+                "from group 2, e.g. ([\\w|-]+)=([+-]?\\d*(\\.\\d+)?)")
+    from re import _parser  # type: ignore[attr-defined]
+
+    python = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", text)  # RE2's end of text is Python's \Z
+    try:
+        tree = _parser.parse(python)
+    except re.error as exc:
+        if _RE2_ONLY.search(text):
+            return None  # RE2 syntax Python cannot read (\pL, \Q...\E, [[:alpha:]]): Katib's own check passed
+        return f"is not a valid regular expression: {exc}"
+    except (RecursionError, OverflowError, ValueError):
+        return "is not a valid regular expression"
+    if "\\Z" in text.replace("\\\\", ""):
+        return "uses \\Z, which Go's RE2 (Katib's regexp) does not support; write \\z"
+    unsupported = _not_re2(tree)
+    if unsupported:
+        return f"uses {unsupported}, which Go's RE2 (Katib's regexp) does not support"
+    groups = tree.state.groups - 1
+    if groups < 2:
+        have = "no capture group" if groups == 0 else "one capture group"
+        return (f"has {have}; Katib takes the metric name from capture group 1 and its value from group 2, "
+                "e.g. ([\\w|-]+)=([+-]?\\d*(\\.\\d+)?)")
+    return None
+
+
+def _filters(doc: Document, issues: Collector, path: tuple, fmt: str) -> tuple[str, ...]:
+    value = doc.get(path + ("filter",))
+    if value is None:
+        return ()
+    entries = [(path + ("filter",), value)] if isinstance(value, str) else \
+        [(path + ("filter", i), v) for i, v in enumerate(value) if isinstance(v, str)]
+    if fmt != "text":
+        why = ("Katib rejects a filter on a JSON metrics file" if fmt == "json"
+               else "format periflow brings its own filter for the SDK's log")
+        issues.error(doc.pos(path + ("filter",)), f"metrics_collector.filter: {why}; use format: text with a filter")
+        return ()
+    result = []
+    for where, text in entries:
+        problem = filter_problem(text)
+        if problem:
+            issues.error(doc.pos(where), f"metrics_collector.filter: '{text}' {problem}")
+        else:
+            result.append(text)
+    return tuple(result)
 
 
 def _parameters(doc: Document, issues: Collector) -> tuple[Parameter, ...]:

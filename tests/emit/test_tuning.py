@@ -21,12 +21,13 @@ from strict_schema import errors, experiment_validator, pytorchjob_validator
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tuning"
 EXAMPLE = ROOT / "examples" / "mnist-katib" / "pf-template.yml"
-GOOD = sorted((FIXTURES / "good").glob("*.yml")) + [EXAMPLE]
+SEED_004 = ROOT / "examples" / "mnist-katib-cpu" / "pf-template.yml"  # seed 004's Experiment as a template
+GOOD = sorted((FIXTURES / "good").glob("*.yml")) + [EXAMPLE, SEED_004]
 BAD = sorted((FIXTURES / "bad").glob("*.yml"))
 
 
 def _id(path: Path) -> str:
-    return path.parent.name if path == EXAMPLE else path.stem
+    return path.parent.name if path in (EXAMPLE, SEED_004) else path.stem
 
 
 def experiment_of(template: Path) -> dict:
@@ -83,6 +84,8 @@ def test_trial_spec_is_the_plain_pytorchjob(template: Path) -> None:
     expected = json.loads(json.dumps(plain))
     del expected["metadata"]["name"]
     expected["metadata"].pop("namespace", None)
+    for replica in expected["spec"]["pytorchReplicaSpecs"].values():  # the one addition: out of the Istio mesh
+        replica["template"]["metadata"]["annotations"] = {"sidecar.istio.io/inject": "false"}
     assert trial == expected
     assert experiment["metadata"]["name"] == plain["metadata"]["name"]
     assert experiment["metadata"].get("namespace") == plain["metadata"].get("namespace")

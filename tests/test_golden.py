@@ -7,7 +7,7 @@ tests/golden/*/expected-trainjob (mnist-katib's: an Experiment whose trials are 
 Regenerate after an intended change with:
     pfgen build examples
     for c in tests/golden/*/; do pfgen build "$c" -o "$c/expected"; done
-    for e in cifar100 ddp-smoke lightning-autoencoder mnist-katib; do pfgen build --target trainjob examples/$e -o examples/$e/deploy-trainjob; done
+    for e in examples/*/; do e=$(basename $e); pfgen build --target trainjob examples/$e -o examples/$e/deploy-trainjob; done
     for c in tests/golden/*/; do pfgen build --target trainjob "$c" -o "$c/expected-trainjob"; done
 """
 

@@ -39,6 +39,7 @@ class CompileOptions:
     workspace_dir: Optional[Path] = None  # -d/--workspace-dir override
     secrets_mode: Optional[str] = None  # --secrets-mode override of pfgen.yaml secrets.mode
     local: bool = False  # run --local: a workspace image is never pushed, so no registry is needed
+    target: Optional[str] = None  # --target override of pfgen.yaml target (pytorchjob | trainjob)
     # False for `pfgen validate`, which writes nothing: workspaces are checked and read, but no
     # Dockerfile is rendered and no image tagged (see tag_image). Not part of the build cache's
     # key: validate looks up what build compiled.
@@ -103,6 +104,10 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
         if plan is not None:
             from pfgen.validate import cmdrules
 
+            if plan.target == "trainjob":
+                from pfgen.validate import target
+
+                target.check(doc, plan, config, issues, tuning=hpo is not None)
             job = training_job(plan)
             cmdrules.check_workspace(doc, plan, issues, config.workspace_infer, template)
             cmdrules.check_environment(doc, job, issues)
@@ -175,20 +180,30 @@ def resolve_plan(doc: Document, template: Path, config: ProjectConfig, issues: C
     if plan is None:
         return None
     pull = tuple(use.secret_name for use in uses if use.kind == "docker")
-    return dataclasses.replace(plan, credentials=uses, slack_channel=channel, image_pull_secrets=pull)
+    return dataclasses.replace(plan, credentials=uses, slack_channel=channel, image_pull_secrets=pull,
+                               target=options.target or plan.target)
 
 
 def training_job(plan: JobPlan) -> dict:
-    """The PyTorchJob with its credentials wired in: the plain build's job, and each tuning trial."""
+    """The training job with its credentials wired in: the plain build's job, and each tuning trial.
+
+    A PyTorchJob, or with target trainjob a TrainJob (the same plan, another emitter)."""
+    if plan.target == "trainjob":
+        from pfgen.emit import trainjob
+
+        return trainjob.build(plan)
     return secrets.wire(pytorchjob.build(plan), plan)
 
 
 def emit(plan: JobPlan) -> list[dict]:
     job = training_job(plan)
     if plan.tuning is not None:
-        from pfgen.emit import katib
+        if plan.target == "trainjob":
+            from pfgen.emit import katib_trainjob as katib
+        else:
+            from pfgen.emit import katib
 
-        job = katib.build(plan, job)  # the Experiment, whose trials are this PyTorchJob
+        job = katib.build(plan, job)  # the Experiment, whose trials are this PyTorchJob (or TrainJob)
     return [job, *pvc.build(plan)]
 
 

@@ -31,6 +31,7 @@ CORE_KINDS = ("configmap-v1", "namespace-v1", "persistentvolumeclaim-v1", "secre
 # Definitions that verify.py uses on its own (metadata of custom resources).
 CORE_EXTRA_DEFS = ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",)
 KATIB_ROOT = "v1beta1.Experiment"
+TRAINJOB_CRD = "trainer-v2.3.0/trainer.kubeflow.org_trainjobs.yaml"  # Kubeflow Trainer v2.3.0
 
 
 def dump(value: Any) -> str:
@@ -129,7 +130,7 @@ def main() -> int:
 
     wanted: dict[Path, str] = {}
     crds = ROOT / "schemas" / "crds"
-    for path in [args.shared / "crds" / "kubeflow.org_pytorchjobs.yaml", *args.crd]:
+    for path in [args.shared / "crds" / "kubeflow.org_pytorchjobs.yaml", args.shared / "crds" / TRAINJOB_CRD, *args.crd]:
         for name, text in crd_files(path).items():
             wanted[crds / name] = text
     for name, text in katib_file(args.shared / "crds" / "katib-openapi" / "swagger.json").items():

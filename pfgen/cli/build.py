@@ -13,7 +13,7 @@ from pfgen.cli.commands import emit as _emit
 from pfgen.cli.commands import fail as _fail
 from pfgen.cli.commands import jobs as _jobs
 from pfgen.cli.commands import report as _report
-from pfgen.cli.options import FORMAT_OPTION, STRICT_OPTION
+from pfgen.cli.options import FORMAT_OPTION, STRICT_OPTION, TARGET_OPTION
 from pfgen.errors import UserError
 
 
@@ -28,11 +28,12 @@ from pfgen.errors import UserError
 @click.option("--no-cache", is_flag=True, help="Compile every template, ignoring the build cache (docs/performance.md).")
 @click.option("-v", "--verbose", is_flag=True, help="List every file written, not one line per job.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
+@TARGET_OPTION
 @FORMAT_OPTION
 @STRICT_OPTION
 def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bool, workspace_dir: Optional[str],
-          secrets_mode: Optional[str], verify: bool, no_cache: bool, verbose: bool, quiet: bool, fmt: str,
-          strict: bool) -> None:
+          secrets_mode: Optional[str], verify: bool, no_cache: bool, verbose: bool, quiet: bool,
+          target: Optional[str], fmt: str, strict: bool) -> None:
     """Compile templates and write OUT/<job>/ with a kustomization.yaml.
 
     PATHS are templates or directories searched for pf-template.yml/.yaml and
@@ -63,7 +64,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode,
+                             target=target)
     tty = fmt == "text" and not quiet and sys.stderr.isatty()
     try:
         cache = BuildCache(None) if no_cache else BuildCache.open()

@@ -9,7 +9,7 @@ from typing import Optional
 import click
 
 from pfgen.cli.commands import batch, discovered, echo, fail, none_found, plural, refuse_warnings, report
-from pfgen.cli.options import STRICT_OPTION
+from pfgen.cli.options import STRICT_OPTION, TARGET_OPTION
 from pfgen.errors import Diagnostic
 
 
@@ -18,8 +18,10 @@ from pfgen.errors import Diagnostic
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Output format.")
 @click.option("-d", "--workspace-dir", type=click.Path(file_okay=False), help="Workspace directory (overrides job_setting.workspace.path).")
 @click.option("--secrets-mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml.")
+@TARGET_OPTION
 @STRICT_OPTION
-def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: Optional[str], strict: bool) -> None:
+def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: Optional[str], target: Optional[str],
+           strict: bool) -> None:
     """Print a template's manifests to stdout (TEMPLATE '-' reads stdin).
 
     TEMPLATE may be a directory: the template in it, else the only one below it.
@@ -35,7 +37,8 @@ def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: 
     from pfgen.load.document import decode
     from pfgen.pipeline import CompileOptions, compile_job, compile_text
 
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode)
+    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode,
+                             target=target)
     warnings: list[Diagnostic] = []
     try:
         if template == "-":

@@ -9,6 +9,7 @@ from typing import Optional
 import click
 
 from pfgen.cli import exits
+from pfgen.cli.options import TARGET_OPTION
 from pfgen.errors import UserError
 
 
@@ -35,9 +36,10 @@ def _pairs(values: tuple[str, ...], flag: str) -> tuple[tuple[str, str], ...]:
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder for logs, mounts and checkpoints. Default: ./.pfgen-runs/<job>-<time>-<pid>.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Seconds between SIGTERM and SIGKILL when stopping replicas.")
 @click.option("--isolate", is_flag=True, help="Root only: give each replica a private mount namespace with the volumes at their real container paths, instead of rewriting paths.")
+@TARGET_OPTION
 def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], cpu: bool, params: tuple[str, ...],
         env: tuple[str, ...], mounts: tuple[str, ...], workspace_dir: Optional[str], run_dir: Optional[str], grace: float,
-        isolate: bool) -> None:
+        isolate: bool, target: Optional[str]) -> None:
     """Run a compiled job's replicas as local processes, as the cluster would.
 
     \b
@@ -58,7 +60,7 @@ def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], 
     options = runlocal.Options(
         nodes=nodes, nproc=nproc, cpu=cpu, params=_pairs(params, "--param"), env=_pairs(env, "--env"),
         mounts=tuple((k, Path(v)) for k, v in _pairs(mounts, "--mount")),
-        run_dir=Path(run_dir) if run_dir else None, grace=grace, isolate=isolate)
+        run_dir=Path(run_dir) if run_dir else None, grace=grace, isolate=isolate, target=target)
     try:
         plan = runlocal.prepare(path, options, workspace_dir=Path(workspace_dir) if workspace_dir else None,
                                 report=lambda line: click.echo(line, err=True))

@@ -19,8 +19,14 @@ read *strictly*:
 * an object whose apiVersion/kind no shipped schema covers is an error: an
   unverifiable object is never reported as verified.
 
-It does not evaluate CEL (``x-kubernetes-validations``) and knows nothing of
-the live cluster (existing namespaces, storage classes, Katib's config map).
+* the CRD's CEL rules (``x-kubernetes-validations``), evaluated with cel-python
+  (pfgen/kube/cel.py, imported only for a kind whose CRD has rules that apply
+  on create: the TrainJob's); transition rules (``oldSelf``) apply to updates
+  and are skipped. Without cel-python such an object is an error: it cannot
+  be verified.
+
+It knows nothing of the live cluster (existing namespaces, storage classes,
+runtimes, Katib's config map).
 
 Problems are :class:`~pfgen.errors.Diagnostic` values positioned in the file
 that holds the object. Heavy imports stay inside the functions.
@@ -54,6 +60,7 @@ KUSTOMIZATION = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
 _CRD, _OPENAPI, _CORE = "crd", "openapi", "core"
 SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
     ("kubeflow.org/v1", "PyTorchJob"): (_CRD, "crds/kubeflow.org_pytorchjobs.v1.json"),
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): (_CRD, "crds/trainer.kubeflow.org_trainjobs.v1alpha1.json"),
     ("kubeflow.org/v1beta1", "Experiment"): (_OPENAPI, "crds/kubeflow.org_experiments.v1beta1.openapi.json"),
     ("external-secrets.io/v1", "ExternalSecret"): (_CRD, "crds/external-secrets.io_externalsecrets.v1.json"),
     ("bitnami.com/v1alpha1", "SealedSecret"): (_CRD, "crds/bitnami.com_sealedsecrets.v1alpha1.json"),
@@ -208,6 +215,30 @@ def validator_for(api_version: str, kind: str) -> Any:
             "components": {"schemas": components},
         }
     return _validator_class()(schema, registry=registry, format_checker=_format_checker())
+
+
+@lru_cache(maxsize=None)
+def _cel_schema(api_version: str, kind: str) -> Any:
+    """The raw openAPIV3Schema of a CRD kind whose CEL rules must be evaluated, else None."""
+    entry = SCHEMAS.get((api_version, kind))
+    if entry is None or entry[0] != _CRD:
+        return None
+    from pfgen.kube import cel
+
+    schema = _read_json(entry[1])["openAPIV3Schema"]
+    return schema if cel.needs_evaluation(schema) else None
+
+
+def _cel_findings(obj: dict, path: tuple) -> list[tuple[tuple, bool, str]]:
+    schema = _cel_schema(obj["apiVersion"], obj["kind"])
+    if schema is None:
+        return []
+    from pfgen.kube import cel
+
+    try:
+        return [(path + sub, False, message) for sub, message in cel.walk(schema, obj)]
+    except cel.Unavailable as exc:
+        return [(path, False, f"its CRD's CEL rules (x-kubernetes-validations) are not evaluated: {exc}; not verified")]
 
 
 # ---------------------------------------------------------------------------
@@ -442,6 +473,79 @@ def _rules_pytorchjob(obj: dict, path: tuple, check: _Check, embedded: bool) -> 
             check.add(path + ("spec", "elasticPolicy", "nProcPerNode"), "set nprocPerNode or elasticPolicy.nProcPerNode, not both")
 
 
+_DOMAIN_PREFIXED_PATH = re.compile(r"^([^/]+)/([A-Za-z0-9/\-._~%!$&'()*+,;=:]+)\Z")
+TORCH_RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT")
+_SHIPPED_TORCH_RUNTIMES = ("torch-distributed",)  # Trainer's ClusterTrainingRuntimes with the torch policy and Job `node`
+
+
+def _rules_trainjob(obj: dict, path: tuple, check: _Check) -> None:
+    """Trainer v2.3 admission (the torch and JobSet plugins' validation) and JobSet's pod names, offline part.
+
+    kubeflow/trainer v2.3.0 ``pkg/runtime/framework/plugins/torch/torch.go`` (``Validate``: no
+    reserved PET_* env), ``pkg/runtime/framework/plugins/jobset/jobset.go`` (runtimePatches:
+    domain-prefixed manager, no env for the ``node`` container), sigs.k8s.io/jobset v0.12.0
+    ``pkg/webhooks/jobset_webhook.go`` (the longest pod name must be a DNS-1035 label).
+    """
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    trainer = spec.get("trainer") if isinstance(spec.get("trainer"), dict) else {}
+    name = (obj.get("metadata") or {}).get("name")
+    nodes = trainer.get("numNodes", 1)
+    if isinstance(name, str) and isinstance(nodes, int) and nodes >= 1:
+        longest = f"{name}-node-0-{nodes - 1}-abcde"
+        if len(longest) > 63:
+            check.add(path + ("metadata", "name"), f"TrainJob name {name!r} is too long: JobSet's pod names "
+                      f"(<name>-node-0-{nodes - 1}-xxxxx) would exceed 63 characters")
+    at = path + ("spec", "trainer")
+    for number, env in enumerate(trainer.get("env") or []):
+        env_name = env.get("name") if isinstance(env, dict) else None
+        if env_name in TORCH_RESERVED_ENV:
+            check.add(at + ("env", number, "name"), f"{env_name} is reserved: the torch runtime sets it")
+        elif isinstance(env_name, str) and not _ENV_NAME.match(env_name):
+            check.add(at + ("env", number, "name"), f"environment variable name {env_name!r} must consist of letters, "
+                      "digits, '_', '-' or '.', and not start with a digit")
+        if isinstance(env, dict) and isinstance(env.get("value"), str):
+            size = len(f"{env_name}={env['value']}".encode("utf-8"))
+            if size >= MAX_ARG_STRLEN:
+                check.add(at + ("env", number, "value"), f"variable is {size} bytes; Linux refuses to exec with one over {MAX_ARG_STRLEN}")
+    for field in ("command", "args"):
+        for number, arg in enumerate(trainer.get(field) or []):
+            if isinstance(arg, str) and len(arg.encode("utf-8")) >= MAX_ARG_STRLEN:
+                check.add(at + (field, number), f"argument is {len(arg.encode('utf-8'))} bytes; Linux refuses to exec one over {MAX_ARG_STRLEN}")
+    runtime = spec.get("runtimeRef") if isinstance(spec.get("runtimeRef"), dict) else {}
+    known_runtime = runtime.get("name") in _SHIPPED_TORCH_RUNTIMES and runtime.get("kind", "ClusterTrainingRuntime") == "ClusterTrainingRuntime"
+    for index, patch in enumerate(spec.get("runtimePatches") or []):
+        if not isinstance(patch, dict):
+            continue
+        pat = path + ("spec", "runtimePatches", index)
+        manager = patch.get("manager")
+        match = _DOMAIN_PREFIXED_PATH.match(manager) if isinstance(manager, str) else None
+        if isinstance(manager, str) and (match is None or dns1123_subdomain(match.group(1))):
+            check.add(pat + ("manager",), f"manager {manager!r} must be a domain-prefixed path (e.g. example.com/name)")
+        template = ((patch.get("trainingRuntimeSpec") or {}).get("template") or {})
+        jobs = ((template.get("spec") or {}).get("replicatedJobs") or []) if isinstance(template, dict) else []
+        for number, job in enumerate(jobs):
+            if not isinstance(job, dict):
+                continue
+            jat = pat + ("trainingRuntimeSpec", "template", "spec", "replicatedJobs", number)
+            if known_runtime and job.get("name") != "node":
+                check.add(jat + ("name",), f"replicated job {job.get('name')!r} is not in the runtime {runtime.get('name')!r} (it has 'node')")
+            pod_template = ((job.get("template") or {}).get("spec") or {}).get("template") or {}
+            _rules_metadata(pod_template.get("metadata"), jat + ("template", "spec", "template", "metadata"), check)
+            pod = pod_template.get("spec") if isinstance(pod_template.get("spec"), dict) else {}
+            for cnumber, container in enumerate(pod.get("containers") or []):
+                if not isinstance(container, dict):
+                    continue
+                if known_runtime and container.get("name") != "node":
+                    check.add(jat + ("template", "spec", "template", "spec", "containers", cnumber, "name"),
+                              f"container {container.get('name')!r} is not in the runtime's job (it has 'node')")
+                if container.get("name") == "node" and container.get("env"):
+                    check.add(jat + ("template", "spec", "template", "spec", "containers", cnumber, "env"),
+                              "a runtime patch must not set env of the node container (use spec.trainer.env)")
+            _rules_pod(pod, jat + ("template", "spec", "template", "spec"), check)
+
+
 def _rules_experiment(obj: dict, path: tuple, check: _Check) -> None:
     """Katib v0.19 validating webhook (kubeflow-runtime.md section 4.3), offline part."""
     name = (obj.get("metadata") or {}).get("name")
@@ -550,6 +654,8 @@ def _rules(obj: dict, path: tuple, embedded: bool) -> list:
     kind = obj.get("kind")
     if kind == "PyTorchJob":
         _rules_pytorchjob(obj, path, check, embedded)
+    elif kind == "TrainJob":
+        _rules_trainjob(obj, path, check)
     elif kind == "Experiment":
         _rules_experiment(obj, path, check)
     for field in _DATA_KEY_FIELDS.get(kind, ()):
@@ -579,11 +685,20 @@ def check_object(obj: Any, *, path: tuple = (), embedded: bool = False) -> list[
     for error in validator.iter_errors(obj):
         for sub_path, at_key, message in _messages(error):
             found.append((path + sub_path, at_key, message))
+    if not found:  # the API server runs CEL on a structurally valid object
+        found.extend(_cel_findings(obj, path))
     found.extend(_rules(obj, path, embedded))
     if kind == "Experiment":
         trial = obj.get("spec", {}).get("trialTemplate", {}) if isinstance(obj.get("spec"), dict) else {}
         trial_spec = trial.get("trialSpec") if isinstance(trial, dict) else None
         if isinstance(trial_spec, dict):
+            if trial_spec.get("kind") == "TrainJob":
+                # Katib names each trial's job <experiment>-<8 characters> (suggestionclient.go); the
+                # TrainJob's CEL rules and JobSet's pod names are checked with such a name
+                trial_spec = dict(trial_spec)
+                meta = dict(trial_spec.get("metadata") or {})
+                meta.setdefault("name", f"{(obj.get('metadata') or {}).get('name', 'trial')}-abcdefgh")
+                trial_spec["metadata"] = meta
             found.extend(check_object(trial_spec, path=path + ("spec", "trialTemplate", "trialSpec"), embedded=True))
     return found
 

@@ -234,6 +234,9 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
         resources=resources,
         pod=config.pod,
         queue=config.queue,
+        master_port_given=bool(_MASTER_PORT.search(setup + "\n" + run)),
+        target=config.target,
+        runtime=config.trainjob,
         resume=resume,
     )
 

@@ -216,6 +216,17 @@ class Tuning:
 
 
 @dataclass(frozen=True)
+class TrainerRuntime:
+    """pfgen.yaml `trainjob:`: the Trainer v2 runtime a TrainJob refers to (spec.runtimeRef)."""
+
+    name: str = "torch-distributed"
+    kind: str = "ClusterTrainingRuntime"  # or TrainingRuntime (namespaced)
+
+
+TARGETS = ("pytorchjob", "trainjob")
+
+
+@dataclass(frozen=True)
 class JobPlan:
     """Everything the emitters need to know about one job, resolved from template and config."""
 
@@ -246,6 +257,9 @@ class JobPlan:
     resources: Optional[Resources] = None  # None: the VM's size is unknown (no cpu/memory requests)
     pod: PodSettings = PodSettings()
     queue: Optional[str] = None  # Kueue LocalQueue (label kueue.x-k8s.io/queue-name on the job)
+    master_port_given: bool = False  # the command names its port (--master_port N): master_port is that N
+    target: str = "pytorchjob"  # pytorchjob (Training Operator v1) | trainjob (Trainer v2): which emitter
+    runtime: TrainerRuntime = TrainerRuntime()  # target trainjob: spec.runtimeRef
     resume: Optional[Resume] = None  # checkpoint.input.mount_path = output_checkpoint_dir
 
     @property

@@ -88,6 +88,7 @@ class Options:
     grace: float = 10.0  # seconds between SIGTERM and SIGKILL
     gpus: Optional[int] = None  # GPUs on this machine; None = detect
     isolate: bool = False  # container paths via a mount namespace instead of rewriting
+    target: Optional[str] = None  # --target: pytorchjob | trainjob (default pfgen.yaml's)
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,11 @@ def find_job(objects: Iterable[dict], params: dict[str, str], *, trial_name: str
     """
     objects = list(objects)
     experiment = next((o for o in objects if o.get("kind") == "Experiment"), None)
-    job = next((o for o in objects if o.get("kind") == "PyTorchJob"), None)
+    job = next((o for o in objects if o.get("kind") in ("PyTorchJob", "TrainJob")), None)
     if experiment is not None:
         return _instantiate_trial(experiment, params, trial_name=trial_name)
     if job is None:
-        raise _fail("the compiled job has no PyTorchJob object to run")
+        raise _fail("the compiled job has no PyTorchJob or TrainJob object to run")
     if params:
         raise _fail(f"--param {next(iter(params))}=... given, but the template has no tuning section")
     return job, None
@@ -175,8 +176,8 @@ def _instantiate_trial(experiment: dict, params: dict[str, str], *, trial_name: 
     spec = experiment.get("spec", {})
     template = spec.get("trialTemplate", {})
     trial_spec = template.get("trialSpec")
-    if not isinstance(trial_spec, dict) or trial_spec.get("kind") != "PyTorchJob":
-        raise _fail("the Katib Experiment's trial template is not an inline PyTorchJob")
+    if not isinstance(trial_spec, dict) or trial_spec.get("kind") not in ("PyTorchJob", "TrainJob"):
+        raise _fail("the Katib Experiment's trial template is not an inline PyTorchJob or TrainJob")
     exp_name = experiment.get("metadata", {}).get("name", "trial")
     name = trial_name or f"{exp_name}-local"
     namespace = experiment.get("metadata", {}).get("namespace", "default")
@@ -364,7 +365,12 @@ def default_run_dir(job: str, base: Optional[Path] = None) -> Path:
 
 
 def plan_local(job: dict, options: Options = Options(), *, objective: Optional[str] = None) -> LocalPlan:
-    """Turn a PyTorchJob object into local replicas. Prepares the run folder; starts nothing of the job."""
+    """Turn a PyTorchJob (or TrainJob) object into local replicas. Prepares the run folder; starts nothing of the job."""
+    inject, failure = operator.injected_env, failure_notes
+    if job.get("kind") == "TrainJob":  # Trainer v2: read in the PyTorchJob shape, Trainer's env (runlocal/trainjob.py)
+        from pfgen.runlocal import trainjob
+
+        job, inject, failure = trainjob.as_view(job), trainjob.injected_env, trainjob.failure_notes
     spec = job.get("spec", {})
     name = job.get("metadata", {}).get("name") or "job"
     replica_specs = spec.get("pytorchReplicaSpecs", {})
@@ -388,7 +394,7 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         notes.append(f"shrunk from {compiled_nodes} node(s) x {compiled_nproc} process(es) "
                      f"to {nodes} x {nproc} (WORLD_SIZE {nodes * nproc})")
 
-    notes += failure_notes(job)
+    notes += failure(job)
     master_container = _container(master)
     compiled_port = operator.master_port(job)
 
@@ -481,7 +487,7 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
                      f"and in hard-coded --master_port {compiled_port} flags")
 
     local_job = shrink(job, nodes, nproc)
-    injected = {name for name, _ in operator.injected_env(local_job, "Master", 0)}
+    injected = {name for name, _ in inject(local_job, "Master", 0)}
     for name, _ in options.env:
         if name in injected:
             notes.append(f"--env {name}: the Training Operator's value is appended after it and wins, as in a pod")
@@ -510,7 +516,7 @@ def plan_local(job: dict, options: Options = Options(), *, objective: Optional[s
         env = _container_env(container, nodes, nproc, rewrite, notes)
         env += list(options.env)
         # appended after the container's own, as the Training Operator does (the last one wins)
-        env += operator.injected_env(local_job, rtype.capitalize(), index, master_addr="127.0.0.1", port=port)
+        env += inject(local_job, rtype.capitalize(), index, master_addr="127.0.0.1", port=port)
         if device == "cpu":
             env += [("CUDA_VISIBLE_DEVICES", "")]
         else:
@@ -702,7 +708,8 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
     from pfgen.pipeline import CompileOptions, compile_job
 
     # local: a workspace image is never pushed from here, so pfgen.yaml needs no registry
-    compiled = compile_job(template, options=CompileOptions(workspace_dir=workspace_dir, local=True))
+    compiled = compile_job(template, options=CompileOptions(workspace_dir=workspace_dir, local=True,
+                                                            target=options.target))
     for diagnostic in compiled.diagnostics:
         if report:
             report(str(diagnostic))

@@ -181,8 +181,14 @@ def check_workspace(doc: Document, plan: JobPlan, issues: Collector, infer: bool
 
 
 def pod_variables(job: dict) -> set[str]:
-    """Every variable the training container of ``job`` (a PyTorchJob) starts with, beyond its image's."""
+    """Every variable the training container of ``job`` (a PyTorchJob or a TrainJob) starts with, beyond its image's."""
     from pfgen.kube import operator
+
+    if job.get("kind") == "TrainJob":
+        from pfgen.kube import operator_v2
+
+        # Trainer's PET_* and the trainer env, and what the script's first lines export from them
+        return operator_v2.pod_variables(job) | set(operator_v2.SCRIPT_EXPORTS)
 
     names = {"NODE_RANK"}  # the script's first line exports it (emit/pytorchjob.py PRELUDE)
     for replica in job["spec"]["pytorchReplicaSpecs"]:
@@ -193,7 +199,13 @@ def pod_variables(job: dict) -> set[str]:
     return names
 
 
-def _missing_why(name: str, doc: Document) -> str:
+def _missing_why(name: str, doc: Document, kind: str = "PyTorchJob") -> str:
+    if kind == "TrainJob" and (name.startswith(_ELASTIC_ONLY) or name in ("RANK", "PYTHONUNBUFFERED")
+                               or name.startswith(("PET_", "MASTER_"))):
+        return ("Kubeflow Trainer's torch runtime sets only PET_NNODES, PET_NPROC_PER_NODE, PET_NODE_RANK, "
+                "PET_MASTER_ADDR and PET_MASTER_PORT (pfgen derives NUM_NODES, NODE_RANK, NPROC_PER_NODE, "
+                "MASTER_ADDR, MASTER_PORT and WORLD_SIZE from them; docs/runtime.md): use those, or set it "
+                "under job_setting.docker.env_var")
     if name.startswith(_ELASTIC_ONLY):
         return ("the Training Operator sets PET_RDZV_* and the other rendezvous variables only for elastic jobs "
                 "(elasticPolicy), and pfgen's jobs are not elastic; torchrun reads PET_NNODES, PET_NODE_RANK, "
@@ -226,4 +238,5 @@ def check_environment(doc: Document, job: dict, issues: Collector) -> None:
                 continue
             reported.add(name)
             where = position(doc, part, text, ref.offset, ref.text)
-            issues.warning(where, f"{'.'.join(part)}: {ref.text} is not set in the pod: {_missing_why(name, doc)}")
+            issues.warning(where, f"{'.'.join(part)}: {ref.text} is not set in the pod: "
+                                  f"{_missing_why(name, doc, job.get('kind', 'PyTorchJob'))}")

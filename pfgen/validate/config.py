@@ -17,7 +17,7 @@ from pfgen.secrets.credentials import CredentialsConfig
 from pfgen.errors import Collector, UserError, display_path
 from pfgen.load.discover import CONFIG_NAMES
 from pfgen.load.document import load_file
-from pfgen.resolve.plan import VM, PodSettings, RunPolicy
+from pfgen.resolve.plan import VM, PodSettings, RunPolicy, TrainerRuntime
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,9 +90,16 @@ class ProjectConfig:
     resources: ResourcesConfig = ResourcesConfig()
     pod: PodSettings = PodSettings()
     queue: Optional[str] = None
+    target: str = "pytorchjob"  # pytorchjob | trainjob (docs/trainjob.md)
+    trainjob: TrainerRuntime = TrainerRuntime()
+    # keys a TrainJob cannot carry, as written: (dotted key, line, col); pfgen/validate/target.py refuses them
+    trainjob_refused: tuple[tuple[str, int, int], ...] = ()
     workspace_infer: bool = True  # workspace.infer: bake <template dir>/<name> when the command enters <mount>/<name>
     allow_onbuild: bool = False  # workspace.allow_onbuild: `image build` may use a base image with ONBUILD triggers
     base_digests: tuple[tuple[str, str], ...] = ()  # workspace.base_digests: docker.image -> sha256 digest
+
+
+TRAINJOB_REFUSED = (("pod", "priority_class"), ("pod", "scheduler_name"), ("run_policy",))
 
 
 def find_config(start: Path, memo: Optional[dict[str, Optional[Path]]] = None) -> Optional[Path]:
@@ -214,6 +221,12 @@ def load_config(path: Path) -> ProjectConfig:
             scheduler_name=pod.get("scheduler_name"),
         ),
         queue=data.get("queue"),
+        target=data.get("target", ProjectConfig.target),
+        trainjob_refused=tuple((".".join(key), *doc.key_pos(key)) for key in TRAINJOB_REFUSED if doc.get(key) is not None),
+        trainjob=TrainerRuntime(
+            name=data.get("trainjob", {}).get("runtime", TrainerRuntime.name),
+            kind=data.get("trainjob", {}).get("runtime_kind", TrainerRuntime.kind),
+        ),
         workspace_infer=data.get("workspace", {}).get("infer", True),
         allow_onbuild=data.get("workspace", {}).get("allow_onbuild", False),
         base_digests=tuple(sorted(data.get("workspace", {}).get("base_digests", {}).items())),

@@ -599,7 +599,11 @@ def check_trial_spec(doc: Document, tuning: Tuning, trial_spec: dict, job_name: 
 
 def _mount_paths(trial_spec: dict) -> list[str]:
     paths = []
-    for replica in (trial_spec.get("spec", {}).get("pytorchReplicaSpecs") or {}).values():
-        for container in replica.get("template", {}).get("spec", {}).get("containers", []):
+    pods = [replica.get("template", {}) for replica in (trial_spec.get("spec", {}).get("pytorchReplicaSpecs") or {}).values()]
+    for patch in trial_spec.get("spec", {}).get("runtimePatches") or []:  # a TrainJob (emit/trainjob.py)
+        for job in patch.get("trainingRuntimeSpec", {}).get("template", {}).get("spec", {}).get("replicatedJobs", []):
+            pods.append(job.get("template", {}).get("spec", {}).get("template", {}))
+    for pod in pods:
+        for container in pod.get("spec", {}).get("containers", []):
             paths.extend(m.get("mountPath", "") for m in container.get("volumeMounts", []))
     return sorted(set(p for p in paths if p))

@@ -37,7 +37,8 @@ def shared_crds() -> Path | None:
 
 def output_dirs() -> list[Path]:
     """Generated trees committed to the repository."""
-    dirs = sorted(p for p in (REPO / "examples").glob("*/deploy") if p.is_dir())
+    dirs = sorted(p for p in [*(REPO / "examples").glob("*/deploy"), *(REPO / "examples").glob("*/deploy-trainjob")]
+                  if p.is_dir())
     golden = REPO / "tests" / "golden"
     if golden.is_dir():
         dirs += sorted({p.parent for p in golden.rglob("kustomization.yaml")})

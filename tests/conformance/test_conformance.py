@@ -100,6 +100,18 @@ def test_good_template_compiles_to_verified_objects(template, tmp_path):
 
 
 @pytest.mark.parametrize("template", good_templates(), ids=_ids(good_templates()))
+def test_good_template_compiles_to_a_verified_trainjob(template):
+    """Target trainjob: the TrainJob (or the Experiment whose trials are TrainJobs) passes the v2.3.0
+    CRD strictly and its CEL rules (cel-python)."""
+    from pfgen.pipeline import CompileOptions, compile_job
+
+    job = compile_job(template, options=CompileOptions(target="trainjob"))
+    first = job.objects[0]
+    assert first["kind"] == "TrainJob" or first["spec"]["trialTemplate"]["trialSpec"]["kind"] == "TrainJob"
+    assert _errors(verify_files(job.files, str(template.parent))) == []
+
+
+@pytest.mark.parametrize("template", good_templates(), ids=_ids(good_templates()))
 def test_build_verify_and_lint_accept_a_fresh_build(template, tmp_path):
     out = tmp_path / "out"
     pfgen = [sys.executable, "-m", "pfgen"]
@@ -145,8 +157,9 @@ def test_shipped_crd_schemas_are_the_upstream_ones():
         pytest.skip("shared/crds (the upstream CRD copies) is not beside this checkout")
     extract = _extract_module()
     shipped = REPO / "schemas" / "crds"
-    for name, text in extract.crd_files(crds / "kubeflow.org_pytorchjobs.yaml").items():
-        assert (shipped / name).read_text(encoding="utf-8") == text, name
+    for crd in ("kubeflow.org_pytorchjobs.yaml", extract.TRAINJOB_CRD):
+        for name, text in extract.crd_files(crds / crd).items():
+            assert (shipped / name).read_text(encoding="utf-8") == text, name
     for name, text in extract.katib_file(crds / "katib-openapi" / "swagger.json").items():
         assert (shipped / name).read_text(encoding="utf-8") == text, name
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from pfgen.emit import pytorchjob, secrets
 from pfgen.kube import operator_v2
-from pfgen.kube.names import QUEUE_LABEL
 from pfgen.resolve.plan import JobPlan
 
 CONTAINER = operator_v2.NODE  # the torch runtime's trainer container, and its replicated Job
@@ -87,13 +86,9 @@ def runtime_patches(plan: JobPlan) -> list[dict]:
 
 
 def metadata(plan: JobPlan) -> dict:
-    labels = dict(plan.labels)
-    if plan.queue:
-        labels[QUEUE_LABEL] = plan.queue
-    meta: dict = {"name": plan.name, "labels": dict(sorted(labels.items())),
-                  "annotations": {MIN_TRAINER_ANNOTATION: MIN_TRAINER_VERSION}}
-    if plan.namespace:
-        meta["namespace"] = plan.namespace
+    """The PyTorchJob's metadata (name, namespace, labels with the Kueue queue), annotated with the Trainer it needs."""
+    meta = pytorchjob.metadata(plan)
+    meta["annotations"] = {MIN_TRAINER_ANNOTATION: MIN_TRAINER_VERSION}
     return meta
 
 

@@ -50,6 +50,8 @@ def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], 
     and saved in the run folder. See docs/run-local.md.
     """
     from pfgen.runlocal import plan as runlocal
+    from pfgen.runlocal.launch import launch
+    from pfgen.runlocal.model import Options
     from pfgen.load.discover import TEMPLATE_NAMES
 
     if not local:
@@ -57,7 +59,7 @@ def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], 
     path = Path(template)
     if path.is_dir():
         path = next((path / n for n in TEMPLATE_NAMES if (path / n).is_file()), path / TEMPLATE_NAMES[0])
-    options = runlocal.Options(
+    options = Options(
         nodes=nodes, nproc=nproc, cpu=cpu, params=_pairs(params, "--param"), env=_pairs(env, "--env"),
         mounts=tuple((k, Path(v)) for k, v in _pairs(mounts, "--mount")),
         run_dir=Path(run_dir) if run_dir else None, grace=grace, isolate=isolate, target=target)
@@ -69,4 +71,4 @@ def run(template: str, local: bool, nodes: Optional[int], nproc: Optional[int], 
             click.echo(str(diagnostic) if diagnostic.line else f"{diagnostic.file}: {diagnostic.severity}: {diagnostic.message}", err=True)
         click.echo("pfgen: nothing started", err=True)
         sys.exit(exits.INVALID)
-    sys.exit(runlocal.launch(plan))
+    sys.exit(launch(plan))

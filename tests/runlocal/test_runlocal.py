@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_pfgen
-from pfgen.runlocal.plan import Options, find_job, path_rewriter, plan_local, shrink
+from pfgen.runlocal.model import Options
+from pfgen.runlocal.plan import plan_local, shrink
+from pfgen.runlocal.rewrite import path_rewriter
+from pfgen.runlocal.trial import find_job
 
 CPU_BOX = """registry: registry.example.com/team
 vms:
@@ -297,7 +300,7 @@ def test_a_tuning_trial_refuses_missing_or_bad_parameters(params, message):
 def isolation_unavailable(tmp_path: Path) -> str:
     """Why --isolate cannot run here ('' when it can)."""
     from pfgen.errors import UserError
-    from pfgen.runlocal.plan import check_isolation
+    from pfgen.runlocal.isolate import check_isolation
 
     try:
         check_isolation(tmp_path)
@@ -331,7 +334,7 @@ def test_each_node_sees_only_its_own_gpus(tmp_path):
 
 
 def test_a_tuning_trial_runs_and_reports_the_objective_katib_would_collect(tmp_path, capsys):
-    from pfgen.runlocal.plan import launch
+    from pfgen.runlocal.launch import launch
 
     experiment = _experiment()
     trial = experiment["spec"]["trialTemplate"]["trialSpec"]

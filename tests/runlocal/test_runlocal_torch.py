@@ -58,7 +58,7 @@ def run_id(run_dir: Path) -> str:
 def test_two_nodes_by_two_processes_agree_on_world_size_and_node_ranks(tmp_path, isolate):
     if isolate:
         from pfgen.errors import UserError
-        from pfgen.runlocal.plan import check_isolation
+        from pfgen.runlocal.isolate import check_isolation
 
         try:
             check_isolation(tmp_path / "probe")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from pfgen.runlocal.plan import Options, prepare
+from pfgen.runlocal.model import Options
+from pfgen.runlocal.plan import prepare
 from test_runlocal_torch import REPORT, SMOKE, pfgen_run, run_id, strays
 
 

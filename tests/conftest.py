@@ -25,8 +25,8 @@ def run_pfgen(*args: str, cwd: Path | None = None, env: dict | None = None, stdi
 
 
 def strictify(schema):
-    """Forbid unknown fields wherever a schema lists properties: pfgen.kube.verify's strict reading."""
-    from pfgen.kube.verify import strict_schema
+    """Forbid unknown fields wherever a schema lists properties: pfgen.kube.schemas' strict reading."""
+    from pfgen.kube.schemas import strict_schema
 
     return strict_schema(schema)
 

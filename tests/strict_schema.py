@@ -1,6 +1,6 @@
 """Strict validators built straight from the upstream files in shared/crds:
 Katib's OpenAPI document (v1beta1.Experiment) and the PyTorchJob CRD, read by
-pfgen.kube.verify.strict_schema (unknown fields forbidden wherever properties are
+pfgen.kube.schemas.strict_schema (unknown fields forbidden wherever properties are
 listed). The shipped copies pfgen's --verify uses are checked equal to these
 in tests/conformance."""
 
@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import CRDS
-from pfgen.kube.verify import strict_schema
+from pfgen.kube.schemas import strict_schema
 
 
 def _require(path):

@@ -25,7 +25,7 @@ from pfgen.errors import UserError
 from pfgen.kube.names import k8s_name
 from pfgen.kube.operator import kubelet_expand
 from pfgen.pipeline import compile_text
-from pfgen.kube.verify import dns1035_label
+from pfgen.kube.rules import dns1035_label
 
 WORK = Path(tempfile.mkdtemp(prefix="pfgen-properties-"))
 TEMPLATE = WORK / "pf-template.yml"

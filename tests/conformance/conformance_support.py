@@ -93,7 +93,7 @@ def kubernetes_validate(path: Path, version: str) -> list[str]:
 def kubernetes_validate_versions() -> list[str]:
     from kubernetes_validate.utils import latest_version
 
-    from pfgen.kube.verify import KUBERNETES_VERSION
+    from pfgen.kube.schemas import KUBERNETES_VERSION
 
     return sorted({KUBERNETES_VERSION, latest_version()})
 

@@ -23,7 +23,8 @@ from conformance_support import (
     shared_crds,
 )
 from pfgen.errors import ERROR
-from pfgen.kube.verify import KUSTOMIZATION, SCHEMAS, verify_files, verify_tree
+from pfgen.kube.schemas import SCHEMAS
+from pfgen.kube.verify import KUSTOMIZATION, verify_files, verify_tree
 
 
 def _ids(paths: list[Path]) -> list[str]:

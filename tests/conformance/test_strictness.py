@@ -12,7 +12,8 @@ import yaml
 
 from conformance_support import kubernetes_validate, output_files
 from pfgen.errors import ERROR
-from pfgen.kube.verify import check_object, strict_schema, verify_text
+from pfgen.kube.schemas import strict_schema
+from pfgen.kube.verify import check_object, verify_text
 
 
 def _pytorchjob() -> dict:

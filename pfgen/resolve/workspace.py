@@ -24,7 +24,8 @@ from typing import Iterator, Optional
 
 from pfgen import safefs
 from pfgen.errors import WARNING, Diagnostic, display_path
-from pfgen.resolve.ignore import parse_gitignore, to_dockerignore
+from pfgen.resolve.gitignore import parse_gitignore
+from pfgen.resolve.ignore import to_dockerignore
 
 PFIGNORE = ".pfignore"
 SIZE_LIMIT = 100 * 1024 * 1024  # PeriFlow's workspace limit: 104,857,600 bytes

@@ -8,7 +8,9 @@ import subprocess
 import pytest
 
 from ignore_tree import PATTERN_FILES, make_tree
-from pfgen.resolve.ignore import DockerIgnore, GitIgnore, parse_gitignore, to_dockerignore
+from pfgen.resolve.dockerignore import DockerIgnore
+from pfgen.resolve.gitignore import GitIgnore, parse_gitignore
+from pfgen.resolve.ignore import to_dockerignore
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -179,13 +181,13 @@ def test_linear_time_regexes_mean_what_the_plain_ones_mean(atoms, anchored, path
     """Runs of '*' are compiled with atomic groups (leftmost placement, no backtracking into them);
     on any pattern and path they agree with the plain translation, for git's and Docker's matcher.
     (How fast they are is measured by benchmarks/hostile_input.py, case pfignore-glob-backtracking.)"""
-    from pfgen.resolve import ignore
+    from pfgen.resolve import dockerignore, gitignore, linearglob
 
     pattern = "".join(atoms)
-    fast_git, fast_docker = ignore._compile_git(pattern, anchored), ignore._compile_docker("/" + pattern)
+    fast_git, fast_docker = gitignore.compile_git(pattern, anchored), dockerignore.compile_docker("/" + pattern)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(ignore, "_linear", "".join)
-        plain_git, plain_docker = ignore._compile_git(pattern, anchored), ignore._compile_docker("/" + pattern)
+        m.setattr(linearglob, "linear", "".join)
+        plain_git, plain_docker = gitignore.compile_git(pattern, anchored), dockerignore.compile_docker("/" + pattern)
     for path in paths:
         if fast_git is not None:
             assert bool(fast_git.fullmatch(path)) == bool(plain_git.fullmatch(path)), (pattern, path, fast_git.pattern)

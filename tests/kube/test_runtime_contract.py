@@ -53,6 +53,32 @@ def fake_bin(tmp_path: Path) -> Path:
     return bin_dir
 
 
+def recording_env(tmp_path: Path) -> tuple[Path, dict]:
+    """A records directory and the env that puts the recording fake torchrun first on PATH."""
+    records = tmp_path / "records"
+    records.mkdir()
+    return records, {"PATH": f"{fake_bin(tmp_path)}:{os.environ['PATH']}", "RECORD_DIR": str(records)}
+
+
+def check_cifar_records(records: Path, root: Path, master_addr: str) -> None:
+    """What seed cifar100's command passes torchrun on node 0 and node 1 (2 nodes x 4, --master_port 6000)."""
+    for node_rank in (0, 1):
+        record = json.loads((records / f"{node_rank}.json").read_text())
+        assert record["cwd"] == str(root / "cifar")
+        assert record["env"] == {
+            "NUM_NODES": "2", "NODE_RANK": str(node_rank), "NPROC_PER_NODE": "4", "MASTER_ADDR": master_addr,
+            "MASTER_PORT": "6000",  # the command's hard-coded --master_port 6000, not the operator's default
+            "WORLD_SIZE": "8", "CKPT_DIR": f"{root}/ckpt",
+            "DP_DEGREE": None, "PP_DEGREE": None, "MP_DEGREE": None, "GREETING": None,
+        }
+        argv = record["argv"]
+        assert argv[:11] == ["--nnodes", "2", "--node_rank", str(node_rank), "--master_addr", master_addr,
+                             "--master_port", "6000", "--nproc_per_node", "4", "main.py"]
+        # The folded scalar's backslash continuations reach torchrun as one argument list.
+        assert argv[11:13] == ["--model", "resnet50"]
+        assert argv[-2:] == ["--load", f"{root}/ckpt"]
+
+
 def run_pod(job: dict, replica: str, index: int, extra_env: dict, **stand_ins) -> subprocess.CompletedProcess:
     spec = job["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
     container = spec["containers"][0]
@@ -67,29 +93,11 @@ def test_seed_cifar_command_sees_periflow_variables_on_master_and_worker(tmp_pat
     (root / "cifar").mkdir(parents=True)
     job = compile_job(template).objects[0]
     assert job["kind"] == "PyTorchJob"
-    records = tmp_path / "records"
-    records.mkdir()
-    bin_dir = fake_bin(tmp_path)
-    extra = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD_DIR": str(records)}
+    records, extra = recording_env(tmp_path)
     for replica, index in (("Master", 0), ("Worker", 0)):
         result = run_pod(job, replica, index, extra)
         assert result.returncode == 0, result.stderr
-
-    master = json.loads((records / "0.json").read_text())
-    worker = json.loads((records / "1.json").read_text())
-    for node_rank, record in ((0, master), (1, worker)):
-        assert record["cwd"] == str(root / "cifar")
-        assert record["env"] == {
-            "NUM_NODES": "2", "NODE_RANK": str(node_rank), "NPROC_PER_NODE": "4", "MASTER_ADDR": "cifar-job-master-0",
-            "MASTER_PORT": "6000", "WORLD_SIZE": "8", "CKPT_DIR": f"{root}/ckpt",
-            "DP_DEGREE": None, "PP_DEGREE": None, "MP_DEGREE": None, "GREETING": None,
-        }
-        argv = record["argv"]
-        assert argv[:11] == ["--nnodes", "2", "--node_rank", str(node_rank), "--master_addr", "cifar-job-master-0",
-                             "--master_port", "6000", "--nproc_per_node", "4", "main.py"]
-        # The folded scalar's backslash continuations reach torchrun as one argument list.
-        assert argv[11:13] == ["--model", "resnet50"]
-        assert argv[-2:] == ["--load", f"{root}/ckpt"]
+    check_cifar_records(records, root, "cifar-job-master-0")
 
 
 def write_job(tmp_path: Path, body: str, config: str = "") -> Path:
@@ -178,6 +186,28 @@ dist.destroy_process_group()
 """
 
 
+def run_world_of_4(nodes: list[tuple[list[str], dict]], results: Path) -> None:
+    """Start each node's (argv, env), wait for all; every one exits 0 and the four ranks agree on a world of 4."""
+    procs = [subprocess.Popen(argv, env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for argv, env in nodes]
+    outputs = []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise
+        outputs.append(out)
+        assert proc.returncode == 0, out
+    records = sorted((json.loads(p.read_text()) for p in results.glob("rank*.json")), key=lambda r: r["rank"])
+    assert [r["rank"] for r in records] == [0, 1, 2, 3], outputs
+    for record in records:
+        assert record["world_size"] == 4 and record["env_world_size"] == 4 and record["sum"] == 4
+        assert record["node_rank"] == record["rank"] // 2 == record["group_rank"]
+        assert record["local_rank"] == record["rank"] % 2
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -209,26 +239,10 @@ job_setting:
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     extra = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "OUT_DIR": str(results), "CUDA_VISIBLE_DEVICES": ""}
-    procs = []
+    nodes = []
     for replica in ("Master", "Worker"):
         spec = job["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
         env = {"HOME": os.environ.get("HOME", "/root"), **extra}
         env.update(pod_env(job, replica, 0, master_addr="127.0.0.1", port=port))
-        procs.append(subprocess.Popen(spec["containers"][0]["command"], env=env, cwd="/",
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    for proc in procs:
-        try:
-            out, _ = proc.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            for p in procs:
-                p.kill()
-            raise
-        outputs.append(out)
-        assert proc.returncode == 0, out
-    records = sorted((json.loads(p.read_text()) for p in results.glob("rank*.json")), key=lambda r: r["rank"])
-    assert [r["rank"] for r in records] == [0, 1, 2, 3], outputs
-    for record in records:
-        assert record["world_size"] == 4 and record["env_world_size"] == 4 and record["sum"] == 4
-        assert record["node_rank"] == record["rank"] // 2 == record["group_rank"]
-        assert record["local_rank"] == record["rank"] % 2
+        nodes.append((spec["containers"][0]["command"], env))
+    run_world_of_4(nodes, results)

@@ -24,7 +24,8 @@ from pfgen.kube import operator_v2
 from pfgen.kube.operator import kubelet_expand
 from pfgen.kube.verify import check_object
 from pfgen.pipeline import CompileOptions, compile_job
-from test_runtime_contract import fake_bin, free_port, relocated_example, write_job, WORLD_CHECK
+from test_runtime_contract import (WORLD_CHECK, check_cifar_records, free_port, recording_env, relocated_example,
+                                   run_world_of_4, write_job)
 
 V2 = CompileOptions(target="trainjob")
 RUNTIME = ROOT / "tests" / "fixtures" / "trainer-v2.3.0" / "torch_distributed.yaml"
@@ -80,26 +81,11 @@ def test_seed_cifar_command_sees_periflow_variables_on_every_node(tmp_path):
     (root / "cifar").mkdir(parents=True)
     job = compile_job(template, options=V2).objects[0]
     assert job["kind"] == "TrainJob" and check_object(job) == []
-    records = tmp_path / "records"
-    records.mkdir()
-    extra = {"PATH": f"{fake_bin(tmp_path)}:{os.environ['PATH']}", "RECORD_DIR": str(records)}
+    records, extra = recording_env(tmp_path)
     for index in (0, 1):
         result = run_node(job, index, extra)
         assert result.returncode == 0, result.stderr
-    for node_rank in (0, 1):
-        record = json.loads((records / f"{node_rank}.json").read_text())
-        assert record["cwd"] == str(root / "cifar")
-        assert record["env"] == {
-            "NUM_NODES": "2", "NODE_RANK": str(node_rank), "NPROC_PER_NODE": "4",
-            "MASTER_ADDR": "cifar-job-node-0-0.cifar-job",
-            "MASTER_PORT": "6000",  # the command's hard-coded --master_port 6000, not Trainer's 29500
-            "WORLD_SIZE": "8", "CKPT_DIR": f"{root}/ckpt",
-            "DP_DEGREE": None, "PP_DEGREE": None, "MP_DEGREE": None, "GREETING": None,
-        }
-        assert record["argv"][:11] == ["--nnodes", "2", "--node_rank", str(node_rank), "--master_addr",
-                                       "cifar-job-node-0-0.cifar-job", "--master_port", "6000",
-                                       "--nproc_per_node", "4", "main.py"]
-        assert record["argv"][-2:] == ["--load", f"{root}/ckpt"]
+    check_cifar_records(records, root, "cifar-job-node-0-0.cifar-job")  # port 6000 from the command, not Trainer's 29500
 
 
 def _seed_003_command() -> str:
@@ -113,8 +99,6 @@ def test_seed_003_command_runs_unchanged_on_trainer_v2(tmp_path):
     """Seed 003 (an MLX PyTorchJob) reads PET_NNODES and PET_NPROC_PER_NODE: Trainer sets both;
     the elastic PET_RDZV_* it also names are set by neither operator (and warned about)."""
     command = _seed_003_command().replace("/tmp/", f"{tmp_path}/")
-    records = tmp_path / "records"
-    records.mkdir()
     template = write_job(tmp_path, f"""
 name: mnist-seed3
 vm: azure-16gb-v100-4g-eastus-spot
@@ -129,7 +113,7 @@ job_setting:
     job = compiled.objects[0]
     warned = sorted(re.findall(r"\$\{(PET_\w+)\}", " ".join(d.message for d in compiled.diagnostics)))
     assert warned == ["PET_RDZV_BACKEND", "PET_RDZV_ENDPOINT", "PET_RDZV_ID"]
-    extra = {"PATH": f"{fake_bin(tmp_path)}:{os.environ['PATH']}", "RECORD_DIR": str(records)}
+    records, extra = recording_env(tmp_path)
     for index in (0, 1):
         result = run_node(job, index, extra)
         assert result.returncode == 0, result.stderr
@@ -205,23 +189,8 @@ job_setting:
     port = free_port()
     extra = {"OUT_DIR": str(results), "CUDA_VISIBLE_DEVICES": "", "HOME": os.environ.get("HOME", "/root"),
              "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    procs = []
+    nodes = []
     for index in (0, 1):
         argv, pod = node_process(job, index, master_addr_="127.0.0.1", port=port)
-        procs.append(subprocess.Popen(argv, env={**extra, **pod}, cwd="/", stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    for proc in procs:
-        try:
-            out, _ = proc.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            for p in procs:
-                p.kill()
-            raise
-        outputs.append(out)
-        assert proc.returncode == 0, out
-    records = sorted((json.loads(p.read_text()) for p in results.glob("rank*.json")), key=lambda r: r["rank"])
-    assert [r["rank"] for r in records] == [0, 1, 2, 3], outputs
-    for record in records:
-        assert record["world_size"] == 4 and record["env_world_size"] == 4 and record["sum"] == 4
-        assert record["node_rank"] == record["rank"] // 2 == record["group_rank"]
+        nodes.append((argv, {**extra, **pod}))
+    run_world_of_4(nodes, results)

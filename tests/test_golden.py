@@ -25,15 +25,22 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "pf-template.
 TRAINJOB_EXAMPLES = [p for p in EXAMPLES if (p / "deploy-trainjob").is_dir()]
 
 
-def test_examples_are_up_to_date():
-    result = run_pfgen("build", "--check", "examples", cwd=ROOT)
+def build_check(source: Path, out: Path | None = None, target: str | None = None) -> None:
+    """`pfgen build --check [--target T] SOURCE [-o OUT]`, run from the repository root, exits 0."""
+    argv = ["build", "--check", *(["--target", target] if target else []), str(source.relative_to(ROOT))]
+    if out is not None:
+        argv += ["-o", str(out.relative_to(ROOT))]
+    result = run_pfgen(*argv, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_examples_are_up_to_date():
+    build_check(ROOT / "examples")
 
 
 @pytest.mark.parametrize("case", GOLDEN, ids=[c.name for c in GOLDEN])
 def test_golden_case_is_up_to_date(case: Path):
-    result = run_pfgen("build", "--check", str(case.relative_to(ROOT)), "-o", str((case / "expected").relative_to(ROOT)), cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
+    build_check(case, case / "expected")
 
 
 def test_every_example_has_a_trainjob_tree():
@@ -43,9 +50,7 @@ def test_every_example_has_a_trainjob_tree():
 @pytest.mark.parametrize("example", TRAINJOB_EXAMPLES, ids=[e.name for e in TRAINJOB_EXAMPLES])
 def test_example_trainjob_tree_is_up_to_date(example: Path):
     out = example / "deploy-trainjob"
-    result = run_pfgen("build", "--check", "--target", "trainjob", str(example.relative_to(ROOT)), "-o",
-                       str(out.relative_to(ROOT)), cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
+    build_check(example, out, "trainjob")
     assert list(out.glob("*/trainjob.yaml")) or list(out.glob("*/experiment.yaml"))
     assert not list(out.glob("*/pytorchjob.yaml"))
 
@@ -53,9 +58,7 @@ def test_example_trainjob_tree_is_up_to_date(example: Path):
 @pytest.mark.parametrize("case", GOLDEN, ids=[c.name for c in GOLDEN])
 def test_golden_case_trainjob_is_up_to_date(case: Path):
     out = case / "expected-trainjob"
-    result = run_pfgen("build", "--check", "--target", "trainjob", str(case.relative_to(ROOT)), "-o",
-                       str(out.relative_to(ROOT)), cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
+    build_check(case, out, "trainjob")
     assert list(out.glob("*/trainjob.yaml"))
 
 

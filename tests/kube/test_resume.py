@@ -19,26 +19,33 @@ from pfgen.kube import resume
 from pfgen.kube.operator import kubelet_expand, pod_env
 from pfgen.pipeline import compile_job
 
-TEMPLATE = """\
-name: resume-job
+def resume_template(name: str, command: str, mount_path: str, output_dir: str) -> str:
+    """A 2-GPU custom job running ``command`` (YAML after ``command:``) that resumes from the claim
+    earlier-job-ckpt mounted at ``mount_path``, writing its checkpoints to ``output_dir``."""
+    return f"""\
+name: {name}
 vm: azure-16gb-v100-1g-eastus-spot
 num_devices: 2
 job_setting:
   type: custom
   docker:
     image: busybox
-    command:
+    command:{command}
+checkpoint:
+  input:
+    id: earlier-job-ckpt
+    mount_path: {mount_path}
+  output_checkpoint_dir: {output_dir}
+"""
+
+
+TEMPLATE = resume_template("resume-job", """
       setup: ls -A {ckpt} > {ckpt}/../seen-by-setup-$NODE_RANK
       run: |
         ls -A {ckpt} > {ckpt}/../seen-$NODE_RANK
         cat {ckpt}/model.pt > {ckpt}/../model-seen-$NODE_RANK
-        if [ "$NODE_RANK" = 0 ]; then echo "step 200" > {ckpt}/model.pt; echo new > {ckpt}/step-200.pt; fi
-checkpoint:
-  input:
-    id: earlier-job-ckpt
-    mount_path: {ckpt}
-  output_checkpoint_dir: {ckpt}/
-"""
+        if [ "$NODE_RANK" = 0 ]; then echo "step 200" > {ckpt}/model.pt; echo new > {ckpt}/step-200.pt; fi""",
+                           "{ckpt}", "{ckpt}/")
 
 
 def compiled(tmp_path: Path) -> tuple[dict, Path, Path, Path]:
@@ -162,28 +169,14 @@ def test_a_failing_copy_fails_the_pod_before_the_command(tmp_path):
 
 # --------------------------------------------------------------------------- pfgen run --local
 
-LOCAL = """\
-name: resume-local
-vm: azure-16gb-v100-1g-eastus-spot
-num_devices: 2
-job_setting:
-  type: custom
-  docker:
-    image: busybox
-    command: |
+LOCAL = resume_template("resume-local", """ |
       cat /workspace/ckpt/model.pt
       touch /workspace/read-$NODE_RANK
       # a barrier, as torchrun's rendezvous would be: rank 0 saves after every rank has loaded
       if [ "$NODE_RANK" = 0 ]; then
         until [ -e /workspace/read-1 ]; do sleep 0.1; done
         echo "step $((RUN_STEP))" > /workspace/ckpt/model.pt
-      fi
-checkpoint:
-  input:
-    id: earlier-job-ckpt
-    mount_path: /workspace/ckpt
-  output_checkpoint_dir: /workspace/ckpt
-"""
+      fi""", "/workspace/ckpt", "/workspace/ckpt")
 
 
 def run_local(project: Path, run_dir: Path, inp: Path, out: Path, step: int) -> subprocess.CompletedProcess:

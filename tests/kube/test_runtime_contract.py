@@ -208,19 +208,13 @@ def run_world_of_4(nodes: list[tuple[list[str], dict]], results: Path) -> None:
         assert record["local_rank"] == record["rank"] % 2
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.mark.torch
-def test_two_nodes_two_procs_under_real_torchrun_agree_on_world_size_4(tmp_path):
-    pytest.importorskip("torch", reason="CPU torch is installed by .ci/setup.d; without it this end-to-end test cannot run")
+def world_of_4_job(tmp_path: Path, config: str = "") -> Path:
+    """The template whose 2 nodes x 2 processes (vm cpu-box, 2 "GPUs" each) run WORLD_CHECK under real torchrun;
+    ``config`` is added to its pfgen.yaml."""
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "check_world.py").write_text(WORLD_CHECK)
-    template = write_job(tmp_path, f"""
+    return write_job(tmp_path, f"""
 name: ddp-e2e
 vm: cpu-box
 num_devices: 4
@@ -231,7 +225,19 @@ job_setting:
     command: >
       cd {workspace} && torchrun --nnodes $NUM_NODES --node_rank $NODE_RANK --master_addr $MASTER_ADDR
       --master_port $MASTER_PORT --nproc_per_node $NPROC_PER_NODE check_world.py
-""", config="vms:\n  cpu-box: {gpus: 2}\nplacement: {enabled: false}\n")
+""", config="vms:\n  cpu-box: {gpus: 2}\nplacement: {enabled: false}\n" + config)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.torch
+def test_two_nodes_two_procs_under_real_torchrun_agree_on_world_size_4(tmp_path):
+    pytest.importorskip("torch", reason="CPU torch is installed by .ci/setup.d; without it this end-to-end test cannot run")
+    template = world_of_4_job(tmp_path)
     job = compile_job(template).objects[0]
     assert job["spec"]["nprocPerNode"] == "2" and job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
     results = tmp_path / "results"

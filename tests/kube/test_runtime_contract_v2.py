@@ -24,8 +24,8 @@ from pfgen.kube import operator_v2
 from pfgen.kube.operator import kubelet_expand
 from pfgen.kube.verify import check_object
 from pfgen.pipeline import CompileOptions, compile_job
-from test_runtime_contract import (WORLD_CHECK, check_cifar_records, free_port, recording_env, relocated_example,
-                                   run_world_of_4, write_job)
+from test_runtime_contract import (check_cifar_records, free_port, recording_env, relocated_example, run_world_of_4,
+                                   world_of_4_job, write_job)
 
 V2 = CompileOptions(target="trainjob")
 RUNTIME = ROOT / "tests" / "fixtures" / "trainer-v2.3.0" / "torch_distributed.yaml"
@@ -166,21 +166,7 @@ job_setting:
 @pytest.mark.torch
 def test_two_nodes_two_procs_under_real_torchrun_on_trainer_v2_agree_on_world_size_4(tmp_path):
     pytest.importorskip("torch", reason="CPU torch is installed by .ci/setup.d; without it this end-to-end test cannot run")
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    (workspace / "check_world.py").write_text(WORLD_CHECK)
-    template = write_job(tmp_path, f"""
-name: ddp-e2e
-vm: cpu-box
-num_devices: 4
-job_setting:
-  type: custom
-  docker:
-    image: busybox
-    command: >
-      cd {workspace} && torchrun --nnodes $NUM_NODES --node_rank $NODE_RANK --master_addr $MASTER_ADDR
-      --master_port $MASTER_PORT --nproc_per_node $NPROC_PER_NODE check_world.py
-""", config="vms:\n  cpu-box: {gpus: 2}\nplacement: {enabled: false}\ntarget: trainjob\n")
+    template = world_of_4_job(tmp_path, "target: trainjob\n")
     job = compile_job(template).objects[0]  # target: trainjob from pfgen.yaml
     assert job["kind"] == "TrainJob" and job["spec"]["trainer"]["numNodes"] == 2
     assert job["spec"]["trainer"]["numProcPerNode"] == 2

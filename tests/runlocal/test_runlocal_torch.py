@@ -54,6 +54,20 @@ def run_id(run_dir: Path) -> str:
     return json.loads((run_dir / "launch.json").read_text())["run_id"]
 
 
+def check_smoke_world(result: subprocess.CompletedProcess) -> list[tuple[str, ...]]:
+    """The ddp-smoke run succeeded and its four ranks agree: world size 4, allreduce 10, node and
+    group rank rank // 2, local rank rank % 2. Returns the ranks' report lines, parsed."""
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    reports = [m.groups() for m in map(REPORT.match, result.stdout.splitlines()) if m]
+    assert sorted(int(r[1]) for r in reports) == [0, 1, 2, 3], result.stdout[-4000:]
+    for replica, rank, local_rank, world, node_rank, group_rank, total in reports:
+        rank = int(rank)
+        assert world == "4" and total == "10"
+        assert int(node_rank) == int(group_rank) == rank // 2
+        assert int(local_rank) == rank % 2
+    return reports
+
+
 @pytest.mark.parametrize("isolate", [False, True], ids=["rewritten-paths", "isolate"])
 def test_two_nodes_by_two_processes_agree_on_world_size_and_node_ranks(tmp_path, isolate):
     if isolate:
@@ -66,15 +80,8 @@ def test_two_nodes_by_two_processes_agree_on_world_size_and_node_ranks(tmp_path,
             pytest.skip(f"--isolate cannot run on this machine: {exc}")
     run_dir = tmp_path / "run"
     result = pfgen_run(*(["--isolate"] if isolate else []), "--run-dir", str(run_dir), str(SMOKE))
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
-    reports = [m.groups() for m in map(REPORT.match, result.stdout.splitlines()) if m]
-    assert sorted(int(r[1]) for r in reports) == [0, 1, 2, 3], result.stdout[-4000:]
-    for replica, rank, local_rank, world, node_rank, group_rank, total in reports:
-        rank = int(rank)
-        assert world == "4" and total == "10"
-        assert int(node_rank) == int(group_rank) == rank // 2
-        assert int(local_rank) == rank % 2
-        assert replica == ("master-0" if rank < 2 else "worker-0")
+    for replica, rank, *_ in check_smoke_world(result):
+        assert replica == ("master-0" if int(rank) < 2 else "worker-0")
     # CKPT_DIR is the run folder's stand-in for the checkpoint claim, shared by both nodes
     assert sorted(p.name for p in (run_dir / "root/workspace/ckpt").iterdir()) == [f"rank-{r}.txt" for r in range(4)]
     assert strays(run_id(run_dir)) == []

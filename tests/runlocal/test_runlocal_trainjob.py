@@ -4,15 +4,13 @@ environment (pfgen.kube.operator_v2: PET_* only), with real torchrun on the CPU 
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
 from pfgen.runlocal.model import Options
 from pfgen.runlocal.plan import prepare
-from test_runlocal_torch import REPORT, SMOKE, pfgen_run, run_id, strays
+from test_runlocal_torch import SMOKE, check_smoke_world, pfgen_run, run_id, strays
 
 
 def test_each_node_gets_trainers_variables_and_the_script_derives_periflows(tmp_path):
@@ -51,12 +49,5 @@ def test_two_nodes_by_two_processes_on_trainer_v2_agree_on_world_size_4(tmp_path
     pytest.importorskip("torch", reason="CPU torch is not installed (.ci/setup.d/30-torch.sh installs it)")
     run_dir = tmp_path / "run"
     result = pfgen_run("--target", "trainjob", "--run-dir", str(run_dir), str(SMOKE))
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
-    reports = [m.groups() for m in map(REPORT.match, result.stdout.splitlines()) if m]
-    assert sorted(int(r[1]) for r in reports) == [0, 1, 2, 3], result.stdout[-4000:]
-    for replica, rank, local_rank, world, node_rank, group_rank, total in reports:
-        rank = int(rank)
-        assert world == "4" and total == "10"
-        assert int(node_rank) == int(group_rank) == rank // 2
-        assert int(local_rank) == rank % 2
+    check_smoke_world(result)
     assert strays(run_id(run_dir)) == []

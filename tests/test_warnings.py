@@ -100,11 +100,12 @@ data: {name: imagenet-1k, mount_path: /data}
 
 
 def test_build_notes_once_that_a_dataset_claim_it_creates_starts_empty(tmp_path: Path):
-    """A note, not a warning: told by the build that creates the job (text: `note:`, github: ::notice),
-    never by validate or render, never counted, and --strict does not fail on it."""
+    """A note, not a warning: told by the build that creates the job (text: `note:`, github: ::notice;
+    also when the job is served from the build cache), never by validate, render or --check, never
+    counted, and --strict does not fail on it."""
     (tmp_path / "pfgen.yaml").write_text("storage: {class: azurefile-csi-premium}\n")
     (tmp_path / "pf-template.yml").write_text(NOTE_TEMPLATE)
-    env = {"PFGEN_CACHE": "off"}
+    env = {"PFGEN_CACHE_DIR": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     first = run_pfgen("build", "--strict", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
     lines = first.stderr.splitlines()
@@ -118,7 +119,7 @@ def test_build_notes_once_that_a_dataset_claim_it_creates_starts_empty(tmp_path:
     for command in (["validate"], ["render", "pf-template.yml"], ["build", "--check"]):
         result = run_pfgen(*command, cwd=tmp_path, env=env)
         assert result.returncode == 0 and "note" not in result.stderr and "warning" not in result.stderr, result.stderr
-    shutil.rmtree(tmp_path / "deploy")
+    shutil.rmtree(tmp_path / "deploy")  # the job is created again, from the build cache: told again
     github = run_pfgen("build", "--format", "github", cwd=tmp_path, env=env)
     assert github.stdout.splitlines()[0].startswith("::notice file=pf-template.yml,line=5,col=14::data.name: claim 'imagenet-1k'")
     shutil.rmtree(tmp_path / "deploy")

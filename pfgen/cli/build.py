@@ -44,7 +44,10 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     touched. Each job directory is replaced atomically.
 
     Prints one line per job directory created, configured or deleted and a
-    summary with the number unchanged (-v: every file; -q: nothing).
+    summary with the number unchanged (-v: every file; -q: nothing). For a
+    job it creates it also prints notes (`path:line:col: note:`) on what to
+    do before the job runs, e.g. fill a dataset claim that starts empty;
+    notes never fail --strict.
 
     Exit 0 on success; 1 with --check when the output is out of date, or
     with --exit-code when files were written; 2 on invalid input or usage,

@@ -242,16 +242,15 @@ def _report_metric(plan: LocalPlan, out: _Output) -> None:
     a line naming the metric, capture group 1 the name, group 2 the value)."""
     values = []
     source = "on the master"
-    regexes = [_METRIC]
     try:
+        regexes = [re.compile(f) for f in plan.metrics_filters] or [_METRIC]
         if plan.metrics_file is not None:
             source = f"in {plan.metrics_file}"
-            regexes = [re.compile(f) for f in plan.metrics_filters] or [_METRIC]
             text = plan.metrics_file.read_text("utf-8", "replace")
         else:
             text = plan.replicas[0].log.read_text("utf-8", "replace")
     except (OSError, re.error):
-        text = ""
+        text, regexes = "", [_METRIC]
     for line in text.splitlines():
         if plan.objective not in line:
             continue
@@ -260,7 +259,7 @@ def _report_metric(plan: LocalPlan, out: _Output) -> None:
                        if regex.groups >= 2 and (m.group(1) or "").strip() == plan.objective and m.group(2)]
     if values:
         out.say(f"objective {plan.objective}: {len(values)} value(s) {source}, last {values[-1]}")
-    elif plan.metrics_file is not None:
+    elif plan.metrics_file is not None or plan.metrics_filters:
         out.say(f"objective {plan.objective}: no value {source} that the filter reads; Katib would record 'unavailable'")
     else:
         out.say(f"objective {plan.objective}: no '{plan.objective}=<number>' line on the master; "

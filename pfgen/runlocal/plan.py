@@ -333,7 +333,7 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
     compiled = compile_job(template, options=CompileOptions(workspace_dir=workspace_dir, local=True,
                                                             target=options.target))
     for diagnostic in compiled.diagnostics:
-        if report:
+        if report and diagnostic.severity != "note":  # notes speak of the claims a build creates
             report(str(diagnostic))
     job, objective = find_job(compiled.objects, dict(options.params))
     # The workspace is baked into the job's image, so no volume in the object
@@ -353,8 +353,9 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
 
 
 def _file_collector(plan: LocalPlan, experiment: Optional[dict]) -> None:
-    """Where a Katib File collector's TEXT metrics file lands in this run, and its filters."""
+    """Where a Katib File collector's TEXT metrics file lands in this run, and the filters (File or StdOut)."""
     source = ((experiment or {}).get("spec", {}).get("metricsCollectorSpec") or {}).get("source") or {}
+    plan.metrics_filters = tuple((source.get("filter") or {}).get("metricsFormat") or ())
     path = (source.get("fileSystemPath") or {}).get("path")
     if not path or (source.get("fileSystemPath") or {}).get("format", "TEXT") != "TEXT":
         return
@@ -367,4 +368,3 @@ def _file_collector(plan: LocalPlan, experiment: Optional[dict]) -> None:
         plan.metrics_file = Path(path)
         plan.notes.append(f"the metrics file {path} is not below a mapped path; the job writes it on this machine "
                           f"as {path} (e.g. --mount {posixpath.dirname(path)}=DIR keeps it in DIR)")
-    plan.metrics_filters = tuple((source.get("filter") or {}).get("metricsFormat") or ())

@@ -585,10 +585,10 @@ class BuildCache:
             entries[name] = [raw[0], raw[1], serial]
         # least recently used first out, until the index fits its bounds
         order = sorted(entries, key=lambda name: (entries[name][2], name in self.pending, name))
-        size = sum(len(name) + len(raw[0]) + len(raw[1]) + 32 for name, raw in entries.items())
+        size = sum(len(name) + len(raw[0]) + len(raw[1]) + 32 + (len(name) + 140) for name, raw in entries.items())  # and its stamps
         while order and (len(entries) > MAX_ENTRIES or size > MAX_BYTES - (1 << 16)):
             name = order.pop(0)
-            size -= len(name) + len(entries[name][0]) + len(entries[name][1]) + 32
+            size -= len(name) + len(entries[name][0]) + len(entries[name][1]) + 32 + (len(name) + 140)
             del entries[name]
         stamps = {}  # those of entries kept and not recorded again (a new entry has a new MAC)
         for name in entries:
@@ -598,14 +598,21 @@ class BuildCache:
             if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and len(v) <= 64 for v in value):
                 stamps[name] = value
         assert self.path is not None
-        text = json.dumps({"format": FORMAT, "tool": _sha(tool_key().encode()), "serial": serial, "entries": entries,
-                           "stamps": stamps}, separators=(",", ":"), ensure_ascii=True)
+        head = json.dumps({"format": FORMAT, "tool": _sha(tool_key().encode()), "serial": serial},
+                          separators=(",", ":"), ensure_ascii=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".tmp", dir=self.path.parent)
             try:
-                with os.fdopen(fd, "w", encoding="ascii") as handle:
-                    handle.write(text)
+                with os.fdopen(fd, "w", encoding="ascii") as handle:  # item by item: no copy of the whole index
+                    handle.write(head[:-1])
+                    for label, table in (("entries", entries), ("stamps", stamps)):
+                        handle.write(f',"{label}":{{')
+                        for i, (name, value) in enumerate(table.items()):
+                            handle.write(("," if i else "") + json.dumps(name, ensure_ascii=True) + ":"
+                                         + json.dumps(value, separators=(",", ":"), ensure_ascii=True))
+                        handle.write("}")
+                    handle.write("}")
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)

@@ -13,6 +13,7 @@ from pfgen.cli.commands import fail as _fail
 from pfgen.cli.commands import report as _report
 from pfgen.cli.commands import templates as _templates
 from pfgen.errors import CommandError, UserError
+from pfgen.secrets.seal import SCOPES
 
 
 @click.command()
@@ -20,7 +21,7 @@ from pfgen.errors import CommandError, UserError
 @click.option("--mode", type=click.Choice(["env", "external", "sealed"]), help="Override secrets.mode of pfgen.yaml (default env).")
 @click.option("--seal", is_flag=True, help="Seal the Secrets for the Sealed Secrets controller (same as --mode sealed).")
 @click.option("--cert", type=click.Path(dir_okay=False), help="sealed: the controller's public certificate (`kubeseal --fetch-cert`); default secrets.cert.")
-@click.option("--scope", type=click.Choice(["strict", "namespace-wide", "cluster-wide"]), help="sealed: sealing scope; default secrets.scope, else strict.")
+@click.option("--scope", type=click.Choice(list(SCOPES)), help="sealed: sealing scope; default secrets.scope, else strict.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="sealed/external: write FILE instead of stdout (never allowed in env mode).")
 def secrets(paths: tuple[str, ...], mode: Optional[str], seal: bool, cert: Optional[str], scope: Optional[str], output: Optional[str]) -> None:
     """Print the Secret specs for the credentials the templates use.

@@ -13,17 +13,15 @@ runs.
 from __future__ import annotations
 
 from pfgen.emit import tree_copy
-from pfgen.kube.names import QUEUE_LABEL
+from pfgen.kube.names import CONTAINER, QUEUE_LABEL
 from pfgen.resolve.plan import Tuning
 
 API_VERSION = "kubeflow.org/v1beta1"
-PRIMARY_CONTAINER = "pytorch"
+PRIMARY_CONTAINER = CONTAINER
 # Katib v0.19 pkg/apis/controller/experiments/v1beta1/experiment_defaults.go, for KubeflowJobKinds.
 PRIMARY_POD_LABELS = {"training.kubeflow.org/job-role": "master"}
 SUCCESS_CONDITION = 'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
 FAILURE_CONDITION = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
-# Katib's DefaultFilter (pkg/metricscollector/v1beta1/common/const.go): name=value.
-DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 # The PeriFlow SDK's local metric log is json.dumps(dict) per line, numbers unquoted:
 # {"accuracy": 0.98, "loss": 0.05}. Katib's JSON parser only takes string values, so the
 # log is read as TEXT with this filter: "name": value, the value optionally quoted.

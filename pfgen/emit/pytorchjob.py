@@ -14,11 +14,9 @@ from __future__ import annotations
 import re
 
 from pfgen.kube import resume, shellwrap
-from pfgen.kube.names import MIN_OPERATOR_ANNOTATION, MIN_OPERATOR_VERSION, QUEUE_LABEL
+from pfgen.kube.names import CONTAINER, MIN_OPERATOR_ANNOTATION, MIN_OPERATOR_VERSION, PORT_NAME, QUEUE_LABEL
 from pfgen.resolve.plan import JobPlan
 
-CONTAINER = "pytorch"  # the name the operator's webhook, port lookup and Katib require
-PORT_NAME = "pytorchjob-port"
 
 PRELUDE = 'export NODE_RANK="${PET_NODE_RANK}"\n'
 

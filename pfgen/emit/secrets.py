@@ -23,6 +23,7 @@ import json
 
 from pfgen.secrets.credentials import KINDS, SecretsConfig, auth_key
 from pfgen.emit import tree_copy
+from pfgen.kube.names import CONTAINER
 from pfgen.resolve.plan import CredentialUse, JobPlan
 
 TYPE_CHECKING = False
@@ -122,7 +123,7 @@ def wire(job: dict, plan: JobPlan) -> dict:
         if add_volumes:
             pod.setdefault("volumes", []).extend(tree_copy(add_volumes))
         for container in pod.get("containers", []):
-            if container.get("name") != "pytorch":
+            if container.get("name") != CONTAINER:
                 continue
             if add_env:
                 container.setdefault("env", []).extend(tree_copy(add_env))

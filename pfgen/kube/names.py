@@ -13,8 +13,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# The name rules of k8s.io/apimachinery pkg/util/validation (validation.go); the length
+# limits are the callers' (63 for labels, 253 for subdomains).
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")  # also IANA_SVC_NAME's shape (port names)
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")  # a label key's name part
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 # Pods and headless Services are named <job>-worker-<i>; keep that within 63.
 JOB_NAME_MAX = 48
 
@@ -53,3 +58,9 @@ def is_dns1123_subdomain(name: str) -> bool:
 MIN_OPERATOR_VERSION = "v1.7.0"
 MIN_OPERATOR_ANNOTATION = "pfgen.dev/min-training-operator"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # Kueue's constants.QueueLabel
+
+# The Training Operator's PyTorchJob (kubeflow/trainer v1.9 pkg/apis/kubeflow.org/v1/pytorch_types.go
+# PytorchJobDefaultContainerName, PytorchJobDefaultPortName): the container its webhook requires
+# and whose port of that name it reads for MASTER_PORT; also Katib's primaryContainerName.
+CONTAINER = "pytorch"
+PORT_NAME = "pytorchjob-port"

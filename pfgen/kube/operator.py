@@ -13,7 +13,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-DEFAULT_PORT = 23456
+from pfgen.kube.names import CONTAINER, PORT_NAME
+
+DEFAULT_PORT = 23456  # PytorchJobDefaultPort
 
 
 def replica_counts(job: dict) -> dict[str, int]:
@@ -24,9 +26,9 @@ def replica_counts(job: dict) -> dict[str, int]:
 def master_port(job: dict) -> int:
     master = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
     for container in master["containers"]:
-        if container["name"] == "pytorch":
+        if container["name"] == CONTAINER:
             for port in container.get("ports", []):
-                if port.get("name") == "pytorchjob-port":
+                if port.get("name") == PORT_NAME:
                     return int(port["containerPort"])
     return DEFAULT_PORT
 
@@ -74,7 +76,7 @@ def container_env(container: dict) -> list[tuple[str, str]]:
 def pod_env(job: dict, replica: str, index: int, **stand_ins) -> dict[str, str]:
     """The final environment of the ``pytorch`` container: later entries win, as in the kubelet."""
     spec = job["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
-    container = next(c for c in spec["containers"] if c["name"] == "pytorch")
+    container = next(c for c in spec["containers"] if c["name"] == CONTAINER)
     env: dict[str, str] = {}
     for name, value in container_env(container) + injected_env(job, replica, index, **stand_ins):
         env[name] = value

@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from pfgen.errors import WARNING, Diagnostic, did_you_mean
-from pfgen.kube.names import DNS1035, DNS1123_SUBDOMAIN
+from pfgen.kube import katib
+from pfgen.kube.names import CONTAINER, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME
 
 KUBERNETES_VERSION = "1.36.0"
 _CORE_DIR = f"k8s/v{KUBERNETES_VERSION}-local-strict"
@@ -291,19 +292,10 @@ def _messages(error: Any) -> Iterator[tuple[tuple, bool, str]]:
 # ---------------------------------------------------------------------------
 # Rules the schemas do not encode (API server validation, admission webhooks)
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 # The env-var name rule before Kubernetes 1.34 relaxed it: keeping to it keeps
 # the objects valid on every supported cluster.
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 MAX_ARG_STRLEN = 131072  # Linux: one argv or environment string, terminator included
-_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
-KATIB_ALGORITHMS = (
-    "random", "tpe", "grid", "hyperband", "bayesianoptimization", "cmaes", "sobol",
-    "multivariate-tpe", "enas", "darts", "pbt",
-)  # fmt: skip
-_TRIAL_PARAM_REF = re.compile(r"\$\{trialParameters\.(.+?)\}")
 
 
 def _name_problem(value: str, limit: int, pattern: "re.Pattern[str]", rule: str) -> Optional[str]:
@@ -313,7 +305,7 @@ def _name_problem(value: str, limit: int, pattern: "re.Pattern[str]", rule: str)
 
 
 def dns1123_label(value: str) -> Optional[str]:
-    return _name_problem(value, 63, _DNS1123_LABEL, "lower case letters, digits and '-', and start and end with a letter or digit")
+    return _name_problem(value, 63, DNS1123_LABEL, "lower case letters, digits and '-', and start and end with a letter or digit")
 
 
 def dns1123_subdomain(value: str) -> Optional[str]:
@@ -328,13 +320,13 @@ def qualified_name(key: str) -> Optional[str]:
     prefix, _, name = key.rpartition("/")
     if "/" in key and (not prefix or dns1123_subdomain(prefix)):
         return "prefix must be a DNS subdomain"
-    if len(name) > 63 or not _QUALIFIED_NAME.match(name):
+    if len(name) > 63 or not QUALIFIED_NAME.match(name):
         return "must be at most 63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
     return None
 
 
 def label_value(value: str) -> Optional[str]:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not LABEL_VALUE.match(value):
         return "must be empty or at most 63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
     return None
 
@@ -421,7 +413,7 @@ def _rules_pod(spec: Any, path: tuple, check: _Check) -> None:
             for number, port in enumerate(container.get("ports") or []):
                 port_name = port.get("name") if isinstance(port, dict) else None
                 if isinstance(port_name, str) and (
-                    len(port_name) > 15 or not _PORT_NAME.match(port_name) or "--" in port_name
+                    len(port_name) > 15 or not DNS1123_LABEL.match(port_name) or "--" in port_name
                     or not re.search("[a-z]", port_name)
                 ):
                     check.add(at + ("ports", number, "name"), f"port name {port_name!r} must be an IANA service name (at most 15 characters)")
@@ -460,8 +452,8 @@ def _rules_pytorchjob(obj: dict, path: tuple, check: _Check, embedded: bool) -> 
         containers = [c for c in pod.get("containers") or [] if isinstance(c, dict)]
         if not containers:
             check.add(at + ("template", "spec"), "a replica needs at least one container")
-        elif not any(c.get("name") == "pytorch" for c in containers):
-            check.add(at + ("template", "spec", "containers"), "one container must be named 'pytorch'")
+        elif not any(c.get("name") == CONTAINER for c in containers):
+            check.add(at + ("template", "spec", "containers"), f"one container must be named {CONTAINER!r}")
         for index, container in enumerate(containers):
             if not container.get("image"):
                 check.add(at + ("template", "spec", "containers", index), "container needs an image")
@@ -577,8 +569,8 @@ def _rules_experiment(obj: dict, path: tuple, check: _Check) -> None:
         elif objective.get("objectiveMetricName") in (objective.get("additionalMetricNames") or []):
             check.add(at + ("objective", "additionalMetricNames"), "additionalMetricNames must not repeat the objective metric")
     algorithm = (spec.get("algorithm") or {}).get("algorithmName") if isinstance(spec.get("algorithm"), dict) else None
-    if algorithm not in KATIB_ALGORITHMS:
-        check.add(at + ("algorithm",), f"algorithmName {algorithm!r} is not one of Katib's algorithms{did_you_mean(str(algorithm), KATIB_ALGORITHMS)}")
+    if algorithm not in katib.ALGORITHMS:
+        check.add(at + ("algorithm",), f"algorithmName {algorithm!r} is not one of Katib's algorithms{did_you_mean(str(algorithm), katib.ALGORITHMS)}")
     parameters = spec.get("parameters")
     if not parameters and not spec.get("nasConfig"):
         check.add(at, "spec.parameters (or nasConfig) is required")
@@ -623,7 +615,7 @@ def _rules_experiment(obj: dict, path: tuple, check: _Check) -> None:
             check.add(tat + ("trialParameters", index, "reference"), f"trialParameter reference {reference!r} names no parameter")
     if isinstance(trial.get("trialSpec"), dict):
         text = json.dumps(trial["trialSpec"])
-        used = set(_TRIAL_PARAM_REF.findall(text))
+        used = set(katib.TRIAL_PARAMETER.findall(text))
         for pname in declared:
             if pname not in used:
                 check.add(tat + ("trialParameters",), f"trialParameter {pname!r} is not used in trialSpec as ${{trialParameters.{pname}}}")

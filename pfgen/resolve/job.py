@@ -16,7 +16,8 @@ from pfgen.resolve import vms
 from pfgen.validate.config import ProjectConfig
 from pfgen.errors import Collector, Diagnostic
 from pfgen.load.document import Document
-from pfgen.kube.names import DNS1035, is_dns1123_subdomain, k8s_name
+from pfgen.kube.names import DNS1035, LABEL_VALUE, is_dns1123_subdomain, k8s_name
+from pfgen.kube.operator import DEFAULT_PORT as DEFAULT_MASTER_PORT
 from pfgen.kube import resume as resume_rules
 from pfgen.resolve.plan import VM, Claim, Dist, JobPlan, Mount, Placement, Resume, WorkspaceImage
 from pfgen.validate.rules import HUGGINGFACE
@@ -25,9 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-DEFAULT_MASTER_PORT = 23456  # the Training Operator's default pytorchjob-port
 _MASTER_PORT = re.compile(r"--master[_-]port(?:=|\s+)['\"]?(\d+)")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
 SPOT = {
     "azure": ({"kubernetes.azure.com/scalesetpriority": "spot"},
@@ -52,7 +51,7 @@ def job_name_source(doc: Document, template: Path) -> tuple[str, tuple, str]:
 
 
 def label_value(text: str) -> str:
-    return text if len(text) <= 63 and _LABEL_VALUE.match(text) else (k8s_name(text, 63) or "unnamed")
+    return text if len(text) <= 63 and LABEL_VALUE.match(text) else (k8s_name(text, 63) or "unnamed")
 
 
 def split_command(command: object) -> tuple[str, str]:

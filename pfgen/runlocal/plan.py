@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Optional
 
-from pfgen.kube import operator
+from pfgen.kube import katib, operator
+from pfgen.kube.names import CONTAINER
 from pfgen.errors import Diagnostic, UserError, did_you_mean
 
-CONTAINER = "pytorch"  # the Training Operator's default container name
 MARKER = "PFGEN_LOCAL_RUN"  # inherited by every descendant; finds strays
 
 # Operator-injected names (and torchrun's agent variables) that must not leak
@@ -55,7 +55,6 @@ _INJECTED = {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "
 _SYSTEM_DIRS = {"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "media", "mnt", "opt",
                 "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var"}
 
-_TRIAL_PARAM = re.compile(r"\$\{trialParameters\.(.+?)\}")
 _META_REF = re.compile(r"^\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Annotations\[.+\]|Labels\[.+\])\}\Z")
 
 
@@ -215,7 +214,7 @@ def _instantiate_trial(experiment: dict, params: dict[str, str], *, trial_name: 
     text = json.dumps(trial_spec)
     for tp_name, value in values.items():
         text = text.replace("${trialParameters.%s}" % tp_name, _json_inner(value))
-    left = sorted(set(_TRIAL_PARAM.findall(text)))
+    left = sorted(set(katib.TRIAL_PARAMETER.findall(text)))
     if left:
         raise _fail("the trial template uses undeclared parameters: " + ", ".join(left))
     job = json.loads(text)
@@ -958,7 +957,7 @@ def _file_collector(plan: LocalPlan, experiment: Optional[dict]) -> None:
     plan.metrics_filters = tuple((source.get("filter") or {}).get("metricsFormat") or ())
 
 
-_METRIC = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")  # Katib's DefaultFilter
+_METRIC = re.compile(katib.DEFAULT_FILTER)
 
 
 def _report_metric(plan: LocalPlan, out: _Output) -> None:

@@ -15,6 +15,7 @@ import copy
 import re
 
 from pfgen.kube import operator_v2
+from pfgen.kube.names import CONTAINER, PORT_NAME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,12 +45,12 @@ def as_view(job: dict) -> dict:
     pod = _pod(job)
     patched = next((c for c in pod.get("spec", {}).get("containers", []) if c.get("name") == operator_v2.NODE), {})
     container = {
-        "name": "pytorch",
+        "name": CONTAINER,
         "image": trainer.get("image", ""),
         "command": list(trainer.get("command") or []),
         "env": copy.deepcopy(trainer.get("env") or []),
         "volumeMounts": copy.deepcopy(patched.get("volumeMounts") or []),
-        "ports": [{"name": "pytorchjob-port", "containerPort": master_port(job)}],
+        "ports": [{"name": PORT_NAME, "containerPort": master_port(job)}],
     }
     template = {"spec": {"containers": [container], "volumes": copy.deepcopy(pod.get("spec", {}).get("volumes") or [])}}
     nodes = int(trainer.get("numNodes", 1))

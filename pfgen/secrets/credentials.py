@@ -19,6 +19,7 @@ from pfgen.errors import Collector, did_you_mean
 from pfgen.load.document import Document, PathKey
 from pfgen.kube.names import DNS1123_SUBDOMAIN as _SUBDOMAIN
 from pfgen.resolve.plan import CredentialUse
+from pfgen.secrets.seal import SCOPES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,7 +121,6 @@ def auth_key(host: str) -> str:
 # Project config: the `credentials:` and `secrets:` sections and `datastores.<name>.credential`.
 
 MODES = ("env", "external", "sealed")
-SCOPES = ("strict", "namespace-wide", "cluster-wide")
 STORE_KINDS = ("SecretStore", "ClusterSecretStore")
 
 

@@ -22,17 +22,12 @@ from dataclasses import replace
 from typing import Any, Iterable, Optional
 
 from pfgen.errors import Collector, did_you_mean
+from pfgen.kube.katib import ALGORITHMS, NAS_ALGORITHMS, TRIAL_PARAMETER
 from pfgen.load.document import Document
 from pfgen.resolve.plan import MetricsCollector, Parameter, Tuning
 
 ROOT = ("tuning",)
 
-# Katib v0.19 manifests/v1beta1/installs/*/katib-config.yaml, `suggestions:` (identical in every install).
-ALGORITHMS = (
-    "random", "tpe", "grid", "hyperband", "bayesianoptimization", "cmaes", "sobol",
-    "multivariate-tpe", "enas", "darts", "pbt",
-)
-NAS_ALGORITHMS = ("enas", "darts")
 # pkg/suggestion/v1beta1/pbt/service.py _REQUIRED_SETTINGS
 PBT_REQUIRED = ("suggestion_trial_dir", "n_population", "truncation_threshold")
 DEFAULT_ALGORITHM = "random"
@@ -41,8 +36,6 @@ OBJECTIVE_TYPES = ("maximize", "minimize")
 PARAMETER_TYPES = ("double", "int", "categorical", "discrete")
 COLLECTOR_FORMATS = ("text", "json", "periflow")
 
-# pkg/controller.v1beta1/consts/const.go TrialTemplateParamReplaceFormatRegex
-PLACEHOLDER = re.compile(r"\$\{trialParameters\.(.+?)\}")
 # The name part of Katib's default metrics filter, ([\w|-]+), in RE2 (ASCII \w).
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_|-]+\Z")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
@@ -509,7 +502,7 @@ def _algorithm_needs(
 
 def placeholders(text: str) -> list[str]:
     """Names referenced as ${trialParameters.NAME}, in order, as Katib's regex finds them."""
-    return PLACEHOLDER.findall(text)
+    return TRIAL_PARAMETER.findall(text)
 
 
 def _strings(value: Any, path: tuple = ()) -> Iterable[tuple[tuple, str]]:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 ERROR = "error"
 WARNING = "warning"
+# What `pfgen build` tells about a job it creates (no fault of the template): shown once, when the job's
+# directory is created; never counted as a warning, never failing --strict; validate and render drop it.
+NOTE = "note"
 
 
 @dataclass(frozen=True, order=True)
@@ -48,6 +51,11 @@ def one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
+def without_notes(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The errors and warnings among ``diagnostics`` (what every command but build reports)."""
+    return [d for d in diagnostics if d.severity != NOTE]
+
+
 class UserError(Exception):
     """One or more problems with the user's input; never a bug in pfgen."""
 
@@ -73,6 +81,9 @@ class Collector:
 
     def warning(self, pos: tuple[int, int], message: str) -> None:
         self.diagnostics.append(Diagnostic(self.file, pos[0], pos[1], message, WARNING))
+
+    def note(self, pos: tuple[int, int], message: str) -> None:
+        self.diagnostics.append(Diagnostic(self.file, pos[0], pos[1], message, NOTE))
 
     @property
     def has_errors(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,5 +67,66 @@ def test_every_warning_kind_has_a_golden():
     for needle in ("is not a name pfgen reads", "no workspace is baked into the image", "drop `workspace: {infer: false}`",
                    "but the workspace 'code' appears at", "only for elastic jobs", "torchrun sets LOCAL_RANK",
                    "CKPT_DIR only with", "only when the template has `dist`", "PeriFlow's platform set",
-                   "neither the Training Operator nor pfgen sets it", "symbolic link", "own .dockerignore", "unclosed '['"):
+                   "neither the Training Operator nor pfgen sets it", "symbolic link", "own .dockerignore", "unclosed '['",
+                   "as ReadWriteMany (the job's 2 nodes", "as ReadWriteMany (every job that loads",
+                   "as ReadWriteMany (Katib's parallel trials", "as ReadWriteMany (every job that reads"):
         assert needle in text, needle
+
+
+def test_warnings_are_reported_with_an_error_of_the_whole_tree(tmp_path: Path):
+    """A clash between two jobs (an error of the tree, found after every template compiled) does not
+    hide the templates' own warnings: validate and build report both, and write nothing."""
+    template = (FIXTURES / "warnings" / "env-missing" / "pf-template.yml").read_text()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pf-template.yml").write_text(template)  # one job name twice
+    expected_warnings = sum(": warning: " in l for l in (FIXTURES / "warnings" / "env-missing" / "expected.txt").read_text().splitlines())
+    for command in (["validate", "."], ["build", ".", "-o", "out"]):
+        result = run_pfgen(*command, cwd=tmp_path, env={"PFGEN_CACHE": "off"})
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.splitlines()
+        assert [l for l in lines if ": error: " in l and "env-missing" in l], result.stderr
+        assert sum(": warning: " in l for l in lines) == 2 * expected_warnings, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+NOTE_TEMPLATE = """\
+name: reads-imagenet
+vm: azure-16gb-v100-4g-eastus-spot
+num_devices: 4
+job_setting: {type: custom, docker: {image: busybox, command: "ls /data"}}
+data: {name: imagenet-1k, mount_path: /data}
+"""
+
+
+def test_build_notes_once_that_a_dataset_claim_it_creates_starts_empty(tmp_path: Path):
+    """A note, not a warning: told by the build that creates the job (text: `note:`, github: ::notice;
+    also when the job is served from the build cache), never by validate, render or --check, never
+    counted, and --strict does not fail on it."""
+    (tmp_path / "pfgen.yaml").write_text("storage: {class: azurefile-csi-premium}\n")
+    (tmp_path / "pf-template.yml").write_text(NOTE_TEMPLATE)
+    env = {"PFGEN_CACHE_DIR": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    first = run_pfgen("build", "--strict", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.splitlines()
+    assert lines[0].startswith("pf-template.yml:5:14: note: data.name: claim 'imagenet-1k', which pfgen creates for "
+                               "the dataset, starts empty and the job reads it at /data: fill it once"), first.stderr
+    assert "`datastores: {imagenet-1k: {claim: NAME}}`" in lines[0] and "docs/template.md#volumes-and-claims" in lines[0]
+    assert lines[1:] == ["deploy/kustomization.yaml created", "deploy/reads-imagenet created",
+                         "pfgen: deploy: 1 job: 1 created, 0 unchanged"]
+    again = run_pfgen("build", cwd=tmp_path, env=env)  # the job exists: nothing to tell
+    assert again.returncode == 0 and "note:" not in again.stderr, again.stderr
+    for command in (["validate"], ["render", "pf-template.yml"], ["build", "--check"]):
+        result = run_pfgen(*command, cwd=tmp_path, env=env)
+        assert result.returncode == 0 and "note" not in result.stderr and "warning" not in result.stderr, result.stderr
+    shutil.rmtree(tmp_path / "deploy")  # the job is created again, from the build cache: told again
+    github = run_pfgen("build", "--format", "github", cwd=tmp_path, env=env)
+    assert github.stdout.splitlines()[0].startswith("::notice file=pf-template.yml,line=5,col=14::data.name: claim 'imagenet-1k'")
+    shutil.rmtree(tmp_path / "deploy")
+    document = json.loads(run_pfgen("build", "--format", "json", cwd=tmp_path, env=env).stdout)
+    assert document["diagnostics"] == [] and document["summary"] == {"errors": 0, "warnings": 0}
+    # a dataset mapped to a claim that holds it: pfgen creates nothing, and has nothing to tell
+    shutil.rmtree(tmp_path / "deploy")
+    (tmp_path / "pfgen.yaml").write_text("datastores: {imagenet-1k: {claim: imagenet-ro}}\n")
+    mapped = run_pfgen("build", cwd=tmp_path, env=env)
+    assert mapped.returncode == 0 and "note" not in mapped.stderr and "warning" not in mapped.stderr, mapped.stderr

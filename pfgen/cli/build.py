@@ -44,14 +44,17 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     touched. Each job directory is replaced atomically.
 
     Prints one line per job directory created, configured or deleted and a
-    summary with the number unchanged (-v: every file; -q: nothing).
+    summary with the number unchanged (-v: every file; -q: nothing). For a
+    job it creates it also prints notes (`path:line:col: note:`) on what to
+    do before the job runs, e.g. fill a dataset claim that starts empty;
+    notes never fail --strict.
 
     Exit 0 on success; 1 with --check when the output is out of date, or
     with --exit-code when files were written; 2 on invalid input or usage,
     or (--strict) when there is any warning, and then nothing is written.
     """
     commands.batch()
-    from pfgen.errors import display_path
+    from pfgen.errors import NOTE, display_path, without_notes
     from pfgen.output.build import compile_trees, write_trees
     from pfgen.output.cache import BuildCache
     from pfgen.pipeline import CompileOptions
@@ -72,6 +75,8 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify, progress=tty,
                                warnings=found_warnings)
         trees = result.trees
+        claim_notes = [d for d in result.warnings if d.severity == NOTE]
+        result.warnings[:] = without_notes(result.warnings)
         if not templates and result.empty:
             commands.none_found([Path(paths[0] if paths else ".")], fmt, result.warnings)
         commands.refuse_warnings(result.warnings, fmt, strict)
@@ -79,6 +84,11 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     except UserError as exc:
         _fail(UserError([*exc.diagnostics, *found_warnings]), fmt)
     changes = [change for root, _ in trees for change in by_root.get(root, [])]
+    created = []  # the notes of the jobs this build created, after the warnings (not in --format json)
+    if not check and not quiet and fmt != "json":
+        from pfgen.cli.report import notes_of_created_jobs
+
+        created = notes_of_created_jobs(claim_notes, [(root, tree.sources, by_root.get(root, [])) for root, tree in trees])
     notes = []
     if check and quiet and fmt == "text":
         _report(result.warnings)
@@ -91,11 +101,19 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     elif fmt != "text" or verbose:
         if result.warnings:
             notes.append(commands.plural(len(result.warnings), "warning"))
+        if fmt == "github":
+            from pfgen.cli.report import github_command
+
+            for d in created:
+                click.echo(github_command("notice", d.message, file=d.file, line=d.line, col=d.col))
+        else:
+            _report(created)
         _emit(fmt, result.warnings, changes, check=check, notes=notes)
     else:
         from pfgen.cli.report import job_lines
 
         _report(result.warnings)
+        _report(created)
         if not quiet:
             for line in job_lines([(display_path(root), by_root.get(root, []), tree.count) for root, tree in trees]):
                 click.echo(line, err=True)

@@ -52,6 +52,9 @@ def plural(n: int, word: str) -> str:
 
 
 def fail(exc: UserError, fmt: str = "text", strict: bool = False) -> NoReturn:
+    from pfgen.errors import UserError, without_notes
+
+    exc = UserError(without_notes(exc.diagnostics))  # nothing is built: no note of what a build creates
     if fmt != "text":
         emit(fmt, exc.diagnostics)
         sys.exit(exits.INVALID)

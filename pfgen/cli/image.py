@@ -48,7 +48,9 @@ def image_build(paths: tuple[str, ...], push_images: bool, workspace_dir: Option
         compiled, warnings = compile_all(templates, options)
     except UserError as exc:
         _fail(exc)
-    _report(warnings)
+    from pfgen.errors import without_notes
+
+    _report(without_notes(warnings))
     images = [job.plan.workspace_image for _, job, _ in compiled if job.plan.workspace_image is not None]
     for manifest, reference in stale_manifests(compiled):  # the default output dir should name the image being built
         click.echo(f"pfgen: warning: {display_path(manifest)} does not use {reference} yet; "

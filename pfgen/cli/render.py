@@ -49,7 +49,9 @@ def render(template: str, fmt: str, workspace_dir: Optional[str], secrets_mode: 
             job = compile_job(path, options=options)
     except UserError as exc:
         fail(UserError([*exc.diagnostics, *warnings]))
-    warnings = sorted({*warnings, *job.diagnostics})
+    from pfgen.errors import without_notes
+
+    warnings = sorted({*warnings, *without_notes(job.diagnostics)})  # notes are build's
     refuse_warnings(warnings, "text", strict)
     report(warnings)
     objects = job.objects + job.secret_objects

@@ -134,6 +134,37 @@ def emit(fmt: str, report: Report, *, stdout: TextIO, stderr: TextIO) -> None:
         stderr.write(f"pfgen: {note}\n")
 
 
+def created_units(base: str, changes: Sequence) -> dict[str, str]:
+    """Each directory (or root file, with a trailing NUL) of one OUT that ``changes`` touch, and
+    whether it was created, configured or deleted. ``base``: the OUT as the changes show it."""
+    statuses: dict[str, set[str]] = {}
+    for change in changes:
+        rel = change.path[len(base) + 1:] if base and change.path.startswith(base + "/") else change.path
+        head, sep, _ = rel.partition("/")
+        statuses.setdefault(head if sep else rel + "\0", set()).add(change.status)
+    return {unit: "created" if found == {"created"} else "deleted" if found == {"removed"} else "configured"
+            for unit, found in statuses.items()}
+
+
+def notes_of_created_jobs(notes: Sequence[Diagnostic], trees: Sequence[tuple]) -> list[Diagnostic]:
+    """The notes of the templates whose job directory this build created (a note is told once, when
+    its job appears). ``trees``: (OUT, its job directories' templates relative to each directory, its
+    changes)."""
+    if not notes:
+        return []
+    import os
+
+    from pfgen.errors import display_path
+
+    new: set[str] = set()
+    for root, sources, changes in trees:
+        units = created_units(display_path(root).rstrip("/") if display_path(root) not in (".", "./") else "", changes)
+        for unit, state in units.items():
+            if state == "created" and unit in sources and not unit.startswith("_"):
+                new.add(os.path.realpath(os.path.join(root, unit, sources[unit])))
+    return sorted(d for d in notes if os.path.realpath(d.file) in new)
+
+
 def job_lines(roots: Sequence[tuple[str, Sequence, int]]) -> list[str]:
     """``build``'s default text output, like kubectl apply's: one line per directory (or root file)
     that changed, ``deploy/job-a created|configured|deleted``, then one summary line per output
@@ -142,15 +173,10 @@ def job_lines(roots: Sequence[tuple[str, Sequence, int]]) -> list[str]:
     lines: list[str] = []
     for display, changes, count in roots:
         base = "" if display in (".", "./") else display.rstrip("/")
-        statuses: dict[str, set[str]] = {}
-        for change in changes:
-            rel = change.path[len(base) + 1:] if base and change.path.startswith(base + "/") else change.path
-            head, sep, _ = rel.partition("/")
-            statuses.setdefault(head if sep else rel + "\0", set()).add(change.status)
+        units = created_units(base, changes)
         tally = {"created": 0, "configured": 0, "deleted": 0}
-        for unit in sorted(statuses):
-            found = statuses[unit]
-            state = "created" if found == {"created"} else "deleted" if found == {"removed"} else "configured"
+        for unit in sorted(units):
+            state = units[unit]
             name = unit.rstrip("\0")
             lines.append(f"{base + '/' if base else ''}{name} {state}")
             if not unit.endswith("\0") and not name.startswith("_"):

@@ -22,7 +22,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     Exit 0 when all are valid, 2 otherwise (with --strict, also on warnings).
     """
     batch()
-    from pfgen.errors import UserError
+    from pfgen.errors import UserError, without_notes
     from pfgen.output.stream import validate as check_all
 
     found, _, warnings = jobs(paths, None, fmt)
@@ -30,7 +30,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
         count, compile_warnings = check_all(found, _validate_cache(len(found)))
     except UserError as exc:
         fail(UserError([*exc.diagnostics, *warnings]), fmt)
-    warnings = sorted({*warnings, *compile_warnings})
+    warnings = sorted({*warnings, *without_notes(compile_warnings)})  # notes are build's
     refuse_warnings(warnings, fmt, strict)
     emit(fmt, warnings)
     if fmt == "text":

@@ -56,6 +56,8 @@ def trial_spec(job: dict) -> dict:
 def _metrics_collector(tuning: Tuning) -> dict:
     collector = tuning.collector
     if collector.kind == "stdout":
+        if collector.filters:
+            return {"collector": {"kind": "StdOut"}, "source": {"filter": {"metricsFormat": list(collector.filters)}}}
         return {"collector": {"kind": "StdOut"}}
     source: dict = {
         "fileSystemPath": {

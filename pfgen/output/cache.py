@@ -390,7 +390,7 @@ def _valid_entry(entry: Any) -> bool:
                 and all(isinstance(k, str) and isinstance(v, str) for k, v in entry["files"].items())
                 and isinstance(entry.get("warnings"), list)
                 and all(isinstance(w, list) and len(w) == 5 and isinstance(w[0], str) and type(w[1]) is int
-                        and type(w[2]) is int and isinstance(w[3], str) and w[4] in ("error", "warning")
+                        and type(w[2]) is int and isinstance(w[3], str) and w[4] in ("warning", "note")
                         for w in entry["warnings"]))
     except (TypeError, AttributeError):
         return False

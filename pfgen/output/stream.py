@@ -433,7 +433,7 @@ def build(templates: list[Path], out: Optional[Path], options: CompileOptions = 
     if cache is not None and not errors:
         cache.save()
     if errors:
-        raise UserError(errors)
+        raise UserError(errors + result.warnings)  # the templates' warnings too: every problem at once
     return result
 
 
@@ -460,5 +460,5 @@ def validate(templates: list[Path], cache: Optional[BuildCache] = None) -> tuple
         except UserError as exc:
             errors.extend(exc.diagnostics)
     if errors:
-        raise UserError(errors)
+        raise UserError(errors + warnings)
     return len(jobs), warnings

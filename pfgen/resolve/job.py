@@ -181,7 +181,10 @@ def resolve(doc: Document, config: ProjectConfig, template: Path, issues: Collec
     if experiment:
         labels["app.kubernetes.io/part-of"] = label_value(experiment)
 
-    mounts, claims, extra_env, resume = _volumes(doc, config, name or "job", issues)
+    # the pods that mount the job's checkpoint claim at once: one unless the job has several nodes
+    # or Katib runs trials of it in parallel (unknown until the layout resolves: assume several)
+    sharers = None if layout is None else ("trials" if "tuning" in data else layout[0])
+    mounts, claims, extra_env, resume = _volumes(doc, config, name or "job", issues, sharers, local)
 
     env: list[tuple[str, str]] = []
     for key, value in docker.get("env_var", {}).items():
@@ -332,7 +335,8 @@ def workspace_image_for(*, job: str, base_image: str, mount_path: str, workspace
     ), diagnostics
 
 
-def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):
+def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector,
+             sharers: "int | str | None" = None, local: bool = False):
     mounts: list[Mount] = []
     claims: list[Claim] = []
     env: list[tuple[str, str]] = []
@@ -357,6 +361,12 @@ def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):
                 size = (store.size if store and store.size else None) or storage.data_size
                 claims.append(Claim(claim, size, ("ReadWriteMany",), storage.storage_class, "data"))
                 mounts.append(Mount("data", data["mount_path"], True, claim, store.sub_path if store else None))
+                if not local:
+                    issues.note(doc.pos(("data", "name")), (
+                        f"data.name: claim '{claim}', which pfgen creates for the dataset, starts empty and the job "
+                        f"reads it at {data['mount_path']}: fill it once before the first run (a pod that mounts it "
+                        "and copies the data in: docs/template.md#volumes-and-claims), or name a claim that holds "
+                        f"the data in pfgen.yaml (`datastores: {{{name}: {{claim: NAME}}}}`)"))
     checkpoint = doc.data.get("checkpoint", {})
     source = checkpoint.get("input")
     output = checkpoint.get("output_checkpoint_dir")
@@ -380,6 +390,41 @@ def _volumes(doc: Document, config: ProjectConfig, job: str, issues: Collector):
                          "or map the id to one under `checkpoints:` in pfgen.yaml")
     if output:
         claim = f"{job}-ckpt"
-        claims.append(Claim(claim, storage.checkpoint_size, ("ReadWriteMany",), storage.storage_class, "checkpoint"))
+        # One pod (a single-node job's Master) needs only ReadWriteOnce, which every default
+        # StorageClass provides; several pods on several nodes need ReadWriteMany.
+        mode = "ReadWriteOnce" if sharers == 1 else "ReadWriteMany"
+        claims.append(Claim(claim, storage.checkpoint_size, (mode,), storage.storage_class, "checkpoint"))
         mounts.append(Mount("checkpoint-output", output, False, claim))
+    if not local and storage.storage_class is None:
+        _warn_default_class(doc, claims, sharers, issues)
     return mounts, claims, env, resume
+
+
+# Default StorageClasses of the managed clusters, none of which provisions ReadWriteMany volumes:
+# AKS managed-csi (Azure Disk), EKS gp2/gp3 (EBS), GKE standard-rwo (Persistent Disk).
+_WHY_SHARED = {
+    "data": "every job that reads the dataset mounts it",
+    "cache": "every job that loads the dataset shares its cache",
+}
+
+
+def _warn_default_class(doc: Document, claims: list[Claim], sharers: "int | str | None", issues: Collector) -> None:
+    """A claim asking for ReadWriteMany with no storage.class goes to the cluster's default
+    StorageClass; on the common managed defaults it stays Pending and the job never starts."""
+    for claim in claims:
+        if "ReadWriteMany" not in claim.access_modes:
+            continue
+        if claim.purpose == "checkpoint":
+            where = ("checkpoint", "output_checkpoint_dir")
+            why = ("Katib's parallel trials mount it at once" if sharers == "trials"
+                   else f"the job's {sharers} nodes mount it at once" if isinstance(sharers, int)
+                   else "several pods mount it at once")
+        else:
+            where = ("data", "name")
+            why = _WHY_SHARED[claim.purpose]
+        issues.warning(doc.pos(where), (
+            f"{'.'.join(where)}: pfgen creates claim '{claim.name}' as ReadWriteMany ({why}) and no pfgen.yaml "
+            "sets storage.class, so the cluster's default StorageClass provisions it; the common defaults "
+            "(AKS managed-csi, EKS gp2/gp3, GKE standard-rwo) cannot, and the claim would stay Pending: set "
+            "storage.class in pfgen.yaml to a class that can (Azure Files, EFS, Filestore, NFS)"
+            + (", or map the dataset to an existing claim under `datastores:`" if claim.purpose == "data" else "")))

@@ -710,7 +710,7 @@ def prepare(template: Path, options: Options = Options(), *, workspace_dir: Opti
     compiled = compile_job(template, options=CompileOptions(workspace_dir=workspace_dir, local=True,
                                                             target=options.target))
     for diagnostic in compiled.diagnostics:
-        if report:
+        if report and diagnostic.severity != "note":  # notes speak of the claims a build creates
             report(str(diagnostic))
     job, objective = find_job(compiled.objects, dict(options.params))
     # The workspace is baked into the job's image, so no volume in the object
@@ -940,8 +940,9 @@ def _describe(code: Optional[int]) -> str:
 
 
 def _file_collector(plan: LocalPlan, experiment: Optional[dict]) -> None:
-    """Where a Katib File collector's TEXT metrics file lands in this run, and its filters."""
+    """Where a Katib File collector's TEXT metrics file lands in this run, and the filters (File or StdOut)."""
     source = ((experiment or {}).get("spec", {}).get("metricsCollectorSpec") or {}).get("source") or {}
+    plan.metrics_filters = tuple((source.get("filter") or {}).get("metricsFormat") or ())
     path = (source.get("fileSystemPath") or {}).get("path")
     if not path or (source.get("fileSystemPath") or {}).get("format", "TEXT") != "TEXT":
         return
@@ -954,7 +955,6 @@ def _file_collector(plan: LocalPlan, experiment: Optional[dict]) -> None:
         plan.metrics_file = Path(path)
         plan.notes.append(f"the metrics file {path} is not below a mapped path; the job writes it on this machine "
                           f"as {path} (e.g. --mount {posixpath.dirname(path)}=DIR keeps it in DIR)")
-    plan.metrics_filters = tuple((source.get("filter") or {}).get("metricsFormat") or ())
 
 
 _METRIC = re.compile(katib.DEFAULT_FILTER)
@@ -966,16 +966,15 @@ def _report_metric(plan: LocalPlan, out: _Output) -> None:
     a line naming the metric, capture group 1 the name, group 2 the value)."""
     values = []
     source = "on the master"
-    regexes = [_METRIC]
     try:
+        regexes = [re.compile(f) for f in plan.metrics_filters] or [_METRIC]
         if plan.metrics_file is not None:
             source = f"in {plan.metrics_file}"
-            regexes = [re.compile(f) for f in plan.metrics_filters] or [_METRIC]
             text = plan.metrics_file.read_text("utf-8", "replace")
         else:
             text = plan.replicas[0].log.read_text("utf-8", "replace")
     except (OSError, re.error):
-        text = ""
+        text, regexes = "", [_METRIC]
     for line in text.splitlines():
         if plan.objective not in line:
             continue
@@ -984,7 +983,7 @@ def _report_metric(plan: LocalPlan, out: _Output) -> None:
                        if regex.groups >= 2 and (m.group(1) or "").strip() == plan.objective and m.group(2)]
     if values:
         out.say(f"objective {plan.objective}: {len(values)} value(s) {source}, last {values[-1]}")
-    elif plan.metrics_file is not None:
+    elif plan.metrics_file is not None or plan.metrics_filters:
         out.say(f"objective {plan.objective}: no value {source} that the filter reads; Katib would record 'unavailable'")
     else:
         out.say(f"objective {plan.objective}: no '{plan.objective}=<number>' line on the master; "

@@ -210,8 +210,20 @@ def _collector(doc: Document, issues: Collector) -> MetricsCollector:
             f"metrics_collector '{value}' must be stdout or {{kind: file, path, format}}{did_you_mean(value, ['stdout', 'file'])}",
         )
         return MetricsCollector()
-    if not isinstance(value, dict) or value.get("kind") != "file":
-        issues.error(doc.pos(path), "metrics_collector must be stdout or {kind: file, path, format}")
+    if not isinstance(value, dict) or value.get("kind") not in ("file", "stdout"):
+        issues.error(doc.pos(path), "metrics_collector must be stdout, {kind: stdout, filter} or {kind: file, path, format}")
+        return MetricsCollector()
+    if value["kind"] == "stdout":
+        for key in ("path", "format"):
+            if key in value:
+                issues.error(doc.key_pos(path + (key,)),
+                             f"metrics_collector.{key}: Katib's StdOut collector reads the master's standard output "
+                             f"as text, so it takes no {key}; use {{kind: file, path, format}} for a metrics file")
+        return MetricsCollector("stdout", None, "text", _filters(doc, issues, path, "text"))
+    if "path" not in value:
+        issues.error(doc.key_pos(path),
+                     "tuning.metrics_collector: missing required key 'path' (kind file: the absolute path of the metrics "
+                     "file the training code writes)")
         return MetricsCollector()
     fmt = value.get("format", "text")
     if fmt not in COLLECTOR_FORMATS:
@@ -273,6 +285,11 @@ def filter_problem(text: str) -> Optional[str]:
     value and skips matches with fewer groups, so two real capture groups are needed
     (``\\(a\\)\\(b\\)`` passes the webhook and never yields a metric).
     """
+    if ";" in text:
+        # the pod webhook passes every filter to the collector joined with ';', which splits them again
+        # (kubeflow/katib cmd/metricscollector/v1beta1/file-metricscollector/main.go)
+        return ("contains ';', which Katib's metrics collector uses to separate filters: it would become two "
+                "broken regexes; match the ';' with \\x3b instead")
     if not KATIB_TWO_GROUPS.match(text):
         return ("does not have two capture groups; Katib takes the metric name from group 1 and its value "
                 "from group 2, e.g. ([\\w|-]+)=([+-]?\\d*(\\.\\d+)?)")
@@ -565,7 +582,9 @@ def check_trial_spec(doc: Document, tuning: Tuning, trial_spec: dict, job_name: 
             f"job name '{job_name}' is {len(job_name)} characters; a Katib experiment name may have at most "
             f"{MAX_EXPERIMENT_NAME} (its trials are named <name>-<8 chars> and their pods <trial>-worker-<i>)",
         )
-    if isinstance(doc.get(("checkpoint", "output_checkpoint_dir")), str):
+    command = doc.get(("job_setting", "docker", "command"))
+    command_text = " ".join(str(v) for v in command.values()) if isinstance(command, dict) else str(command)
+    if isinstance(doc.get(("checkpoint", "output_checkpoint_dir")), str) and "KATIB_TRIAL_NAME" not in command_text:
         issues.warning(
             doc.pos(("checkpoint", "output_checkpoint_dir")),
             "every trial mounts the same checkpoint claim at this path, and parallel trials would overwrite "

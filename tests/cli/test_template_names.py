@@ -15,6 +15,8 @@ TEMPLATE = (FIXTURES / "gitops" / "pf-template.yml").read_text()
 
 
 def _job(root: Path, rel: str, name: str) -> Path:
+    if not (root / "pfgen.yaml").exists():  # the GitOps fixtures' project: a StorageClass for the dataset claim
+        (root / "pfgen.yaml").write_text((FIXTURES / "gitops" / "pfgen.yaml").read_text())
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE.replace("name: train\n", f"name: {name}\n"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import re
 import subprocess
@@ -239,4 +240,13 @@ def test_shared_checkpoint_claim_warns() -> None:
     job = compile_job(FIXTURES / "good" / "json-file.yml")
     assert [(d.line, d.severity) for d in job.diagnostics] == [(15, "warning")]
     assert "$CKPT_DIR/$KATIB_TRIAL_NAME" in job.diagnostics[0].message
-    assert compile_job(EXAMPLE).diagnostics == []
+    assert [d.severity for d in compile_job(EXAMPLE).diagnostics] == ["note"]  # its dataset claim starts empty
+
+
+def test_a_per_trial_checkpoint_directory_is_not_warned_about(tmp_path: Path) -> None:
+    text = (FIXTURES / "good" / "json-file.yml").read_text()
+    assert "$KATIB_TRIAL_NAME" not in text
+    shutil.copy(FIXTURES / "pfgen.yaml", tmp_path / "pfgen.yaml")
+    (tmp_path / "pf-template.yml").write_text(text.replace("finetune.py", "finetune.py --save $CKPT_DIR/$KATIB_TRIAL_NAME", 1))
+    assert "$KATIB_TRIAL_NAME" in (tmp_path / "pf-template.yml").read_text()
+    assert compile_job(tmp_path / "pf-template.yml").diagnostics == []

@@ -31,8 +31,12 @@ def test_build_writes_every_job_and_a_root_kustomization(tmp_path):
     shared = files["_shared/persistentvolumeclaim.yaml"].decode()
     assert "name: my-cifar-100" in shared
     assert shared.startswith(MARKER + "../../jobs/a/pf-template.yml, ../../jobs/b/pf-template.yml.")
-    # like kubectl apply: one line per directory (or root file) changed, then the counts
-    assert result.stderr.splitlines() == ["deploy/_shared created", "deploy/kustomization.yaml created",
+    # the two new jobs' note that the dataset claim they share starts empty, then, like kubectl
+    # apply, one line per directory (or root file) changed, then the counts
+    lines = result.stderr.splitlines()
+    assert [l.split(": note: ")[0] for l in lines[:2]] == ["jobs/a/pf-template.yml:11:9", "jobs/b/pf-template.yml:11:9"]
+    assert all("claim 'my-cifar-100', which pfgen creates for the dataset, starts empty" in l for l in lines[:2])
+    assert lines[2:] == ["deploy/_shared created", "deploy/kustomization.yaml created",
                                           "deploy/train-a created", "deploy/train-b created",
                                           "pfgen: deploy: 2 jobs: 2 created, 0 unchanged"]
     again = pfgen(repo, "build", "--exit-code")
@@ -45,7 +49,8 @@ def test_verbose_build_lists_every_file(tmp_path):
     repo = make_repo(tmp_path / "repo", {"a": "train-a", "b": "train-b"})
     result = pfgen(repo, "build", "--exit-code", "-v")
     files = snapshot(repo / "deploy")
-    assert result.stderr.splitlines() == [f"pfgen: created deploy/{name}" for name in sorted(files)]
+    lines = [l for l in result.stderr.splitlines() if ": note: " not in l]  # the new jobs' notes: test_build_writes...
+    assert lines == [f"pfgen: created deploy/{name}" for name in sorted(files)]
     quiet = pfgen(repo, "build", "-q", "--check")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 

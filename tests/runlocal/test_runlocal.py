@@ -346,6 +346,26 @@ def test_a_tuning_trial_runs_and_reports_the_objective_katib_would_collect(tmp_p
     assert "pfgen: objective loss: 1 value(s) on the master, last 0.050" in out
 
 
+def test_a_stdout_collector_filter_reads_the_masters_own_format(tmp_path, capsys):
+    """{kind: stdout, filter}: Katib applies the metricsFormat to the master's output, and so does run --local."""
+    from pfgen.runlocal.plan import launch, prepare
+
+    template = tmp_path / "pf-template.yml"
+    template.write_text(
+        "name: stdout-filter\nvm: azure-16gb-v100-1g-eastus-spot\nnum_devices: 1\n"
+        "job_setting: {type: custom, docker: {image: busybox, command: "
+        "'echo \"epoch 1: loss is ${trialParameters.lr}0 (loss=9)\"'}}\n"
+        "tuning:\n  objective: {type: minimize, metric: loss}\n  max_trials: 2\n  parallel_trials: 1\n"
+        "  metrics_collector: {kind: stdout, filter: '(loss) is ([+-]?\\d+(\\.\\d+)?)'}\n"
+        "  parameters: {lr: {type: double, min: 0.001, max: 0.1}}\n")
+    plan = prepare(template, Options(cpu=True, run_dir=tmp_path / "run", params=(("lr", "0.05"),)))
+    assert plan.metrics_filters == (r"(loss) is ([+-]?\d+(\.\d+)?)",)
+    assert launch(plan) == 0
+    out = capsys.readouterr().out
+    # the filter's value, not the 9 that Katib's default name=value filter would take
+    assert "pfgen: objective loss: 1 value(s) on the master, last 0.050" in out
+
+
 def test_env_overrides_the_container_env_but_not_the_operators(tmp_path):
     plan = plan_local(_job("true"), Options(cpu=True, env=(("NUM_NODES", "9"), ("WORLD_SIZE", "99"), ("EXTRA", "x")),
                                             run_dir=tmp_path / "run"))

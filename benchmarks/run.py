@@ -96,6 +96,12 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], expect: tuple[int, ...] 
     return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
 def _now() -> float:
     import time
 
@@ -152,6 +158,7 @@ SIZE_FIGURES = [
     # key, label, target text, verdict on (wall min, peak MB, n) or None
     ("cold", "build, cold (empty cache, no deploy/)", None),
     ("warm", "build again, nothing changed", None),
+    ("warm-again", "build again, nothing changed, 2.5 s later (stats trusted)", None),
     ("edit", "build after editing 1 template", None),
     ("check-warm", "build --check (cache warm)", None),
     ("check", "build --check --no-cache", None),
@@ -209,6 +216,9 @@ def measure_size(n: int, repeat: int, base: Path, pfgen: list[str], cjs: Optiona
     for _ in range(repeat):
         measure(figures, "cold", "", [*pfgen, "build", "."], before=clean)
         measure(figures, "warm", "", [*pfgen, "build", "."])
+        # A stat is trusted only for files that changed RACY_NS (2 s) before the command started
+        # (pfgen/output/cache.py): the no-op right after a build still reads what it wrote.
+        measure(figures, "warm-again", "", [*pfgen, "build", "."], before=lambda: _sleep(2.5))
         measure(figures, "edit", "", [*pfgen, "build", "."], before=edit_one)
         measure(figures, "check-warm", "", [*pfgen, "build", "--check", "."])
         measure(figures, "check", "", [*pfgen, "build", "--check", "--no-cache", "."])
@@ -231,6 +241,7 @@ def _targets(n: int) -> dict[str, tuple[str, Callable[[Figure], bool]]]:
     if n == 10000:
         found["cold"] = (">= 600/s, peak < 250 MB (stretch 150)", lambda f: n / f.wall_min >= 600 and f.rss < 250)
         found["warm"] = ("< 1.5 s", lambda f: f.wall_min < 1.5)
+        found["warm-again"] = ("< 1.5 s", lambda f: f.wall_min < 1.5)
         found["edit"] = ("< 1.5 s", lambda f: f.wall_min < 1.5)
         found["check-warm"] = ("< 1.5 s", lambda f: f.wall_min < 1.5)
         found["validate"] = ("< 3 s, < 150 MB", lambda f: f.wall_min < 3 and f.rss < 150)
@@ -238,6 +249,7 @@ def _targets(n: int) -> dict[str, tuple[str, Callable[[Figure], bool]]]:
     if n == 1000:
         found["cold"] = (">= 600/s, peak < 100 MB", lambda f: n / f.wall_min >= 600 and f.rss < 100)
         found["warm"] = ("< 0.3 s", lambda f: f.wall_min < 0.3)
+        found["warm-again"] = ("< 0.3 s", lambda f: f.wall_min < 0.3)
     return found
 
 

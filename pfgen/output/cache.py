@@ -45,6 +45,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,11 +56,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Optional
 
-FORMAT = 2
+FORMAT = 3
 _PACKAGE = Path(pfgen.__file__).resolve().parent
 MAX_ENTRIES = 50_000  # entries kept per index; least recently used go first
 MAX_BYTES = 64 << 20  # an index file larger than this is not read (and never written)
 MAX_ENTRY_BYTES = 1 << 20  # one entry's JSON text
+RACY_NS = 2_000_000_000  # a file changed less than this before the command started is never trusted by its stat
+_START_NS = time.time_ns()
 
 
 def enabled() -> bool:
@@ -253,6 +256,89 @@ def _digest(kind: str, path: str) -> Optional[str]:
     return digester(path) if digester else None
 
 
+# --- stamps: trusting a file's metadata instead of reading it ------------------------
+#
+# Reading every template, workspace file and output file to prove nothing changed is most of
+# a no-op build. A *stamp* records, once a job's inputs (or its output directory) have been
+# proven unchanged by their bytes, the lstat of every file involved: mode, size, mtime and
+# ctime in nanoseconds, inode and device. While all of them are the same, the bytes are taken
+# to be the same, as git's index, make and ninja assume. A write changes mtime and ctime; a
+# process can set mtime back (``touch -d``, ``utime``) but not ctime, which the kernel sets
+# to the time of every change; a file replaced by a rename has another inode and ctime. What
+# metadata cannot show is a change within the file system's timestamp granularity of the
+# moment the stat was taken (git's "racy" case): so a stat is never recorded while the file
+# changed less than RACY_NS before the command started, and its bytes are read instead. The
+# assumption that remains, as for make: the clock does not go back and the file system's
+# timestamps do not run ahead of this machine's clock by more than RACY_NS. A stamp is an
+# HMAC under the cache secret over the entry's MAC and all those stats, so a restored
+# cache can no more forge a stamp than an entry.
+
+
+class _Stats:
+    """The lstat records a stamp covers, in the order they were taken."""
+
+    __slots__ = ("parts", "fresh")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.fresh = False  # some file changed too recently for its stat to be trusted
+
+    def add(self, label: str, st: os.stat_result) -> None:
+        self.parts.append(f"{label}\0{st.st_mode:o} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {st.st_dev}")
+        if max(st.st_mtime_ns, st.st_ctime_ns) >= _START_NS - RACY_NS:
+            self.fresh = True
+
+    def text(self) -> str:
+        return "\n".join(self.parts)
+
+
+def _input_stats(resolved: str, deps: list) -> Optional[_Stats]:
+    """The stats of the (resolved) template and of every recorded dependency, taken before
+    their bytes are read; None when a dependency cannot be covered by stats."""
+    from pfgen import safefs
+
+    found = _Stats()
+    try:
+        found.add("T", os.lstat(resolved))
+        for kind, path, _ in deps:
+            if kind == "isdir":
+                found.parts.append(f"D\0{path}\0{digest_isdir(path)}")
+            elif kind == "tree":
+                if not os.path.isdir(path) or os.path.islink(path):
+                    return None
+                found.parts.append(f"R\0{path}\0{os.path.realpath(path)}")
+                for rel, st in safefs.walk(path):
+                    found.add(f"F {rel}", st)
+            else:
+                return None
+    except (OSError, safefs.Refused):
+        return None
+    return found
+
+
+def _output_stats(directory: str) -> Optional[_Stats]:
+    """The stats of a job's output directory and of everything below it (links not followed)."""
+    found = _Stats()
+    try:
+        top = os.lstat(directory)
+        if not stat.S_ISDIR(top.st_mode):
+            return None
+        found.add(".", top)
+        stack = [(directory, "")]
+        while stack:
+            path, prefix = stack.pop()
+            with os.scandir(path) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+            for entry in entries:
+                st = entry.stat(follow_symlinks=False)
+                found.add(prefix + entry.name, st)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append((entry.path, prefix + entry.name + "/"))
+    except OSError:
+        return None
+    return found
+
+
 def _config_material(directory: Path, seen: dict, found: Optional[dict] = None) -> str:
     """Which pfgen.yaml governs ``directory``, and its hash (each config read once per build, via
     ``seen``; ``found`` memoises the lookups within the build, see config.find_config)."""
@@ -265,6 +351,12 @@ def _config_material(directory: Path, seen: dict, found: Optional[dict] = None) 
         data = _read(path)
         seen[path] = f"config={path}:{_sha(data) if data is not None else 'unreadable'}"
     return seen[path]
+
+
+def _context(template: Path, options: Any, configs: dict, found: dict) -> str:
+    """What the key of a job covers but the template's bytes (which a stamp covers by their stat)."""
+    return "\n".join([tool_key(), f"cwd={os.getcwd()}", f"template={template}",
+                      _config_material(template.parent, configs, found), *extra_key(template, options)])
 
 
 def job_key(template: Path, template_bytes: bytes, options: Any, configs: Optional[dict] = None,
@@ -325,6 +417,10 @@ class BuildCache:
         self.compiled: list[Path] = []  # templates compiled and recorded in this build
         self._configs: dict[Path, str] = {}  # pfgen.yaml -> its key material, read once per build
         self._found: dict = {}  # directory -> its pfgen.yaml, looked up once per build
+        self._old_stamps: dict = {}  # template -> [input stamp, output stamp] as read (see _Stats)
+        self.stamps: dict[str, list[str]] = {}  # stamps made in this build, written by save()
+        self._served: dict[str, str] = {}  # template -> the MAC of the entry it was served from
+        self.trusted = 0  # lookups and output checks answered by a stamp (for tests and figures)
 
     @classmethod
     def open(cls, cwd: Optional[Path] = None) -> "BuildCache":
@@ -359,10 +455,11 @@ class BuildCache:
                     raise ValueError("oversized")
                 loaded = json.loads(data)
                 if isinstance(loaded, dict) and loaded.get("format") == FORMAT and loaded.get("tool") == _sha(tool_key().encode()):
-                    serial, entries = loaded.get("serial"), loaded.get("entries")
-                    if type(serial) is int and isinstance(entries, dict):
+                    serial, entries, stamps = loaded.get("serial"), loaded.get("entries"), loaded.get("stamps")
+                    if type(serial) is int and isinstance(entries, dict) and isinstance(stamps, dict):
                         self._serial = serial
                         self._raw = entries
+                        self._old_stamps = stamps
             except (OSError, ValueError, RecursionError, UnicodeDecodeError):  # missing, corrupt, hostile: all misses
                 self._raw = {}
         return self._raw
@@ -385,15 +482,57 @@ class BuildCache:
             return None
         if not _valid_entry(entry) or entry["out"] != str(out):
             return None
-        data = _read(template)
-        if data is None or entry["key"] != job_key(Path(resolved), data, options, self._configs, self._found):
-            return None
-        for kind, path, digest in entry["deps"]:
-            if _digest(kind, path) != digest:
+        context = _context(Path(resolved), options, self._configs, self._found)
+        stats = None if os.path.islink(template) else _input_stats(resolved, entry["deps"])  # before any read
+        if stats is not None and self._stamped(resolved, 0, self._stamp("in", mac, context, stats)):
+            self.trusted += 1
+        else:
+            data = _read(template)
+            if data is None or entry["key"] != job_key(Path(resolved), data, options, self._configs, self._found):
                 return None
+            for kind, path, digest in entry["deps"]:
+                if _digest(kind, path) != digest:
+                    return None
+            if stats is not None and not stats.fresh:
+                self._new_stamp(resolved, 0, self._stamp("in", mac, context, stats))
+        self._served[resolved] = mac
         self.used.add(resolved)
         self.hits.append(template)
         return entry
+
+    def output_unchanged(self, template: Path, directory: Path, check: Callable[[], bool]) -> bool:
+        """Whether the output directory of a served ``template`` holds what its entry records: by its
+        stamp when every stat below it is as when that was last proven, else by ``check()`` (which
+        reads the files; a stamp is made when it says yes)."""
+        resolved = real(template)
+        mac = self._served.get(resolved)
+        stats = _output_stats(str(directory)) if mac is not None else None  # before check() reads
+        if stats is not None and mac is not None:
+            stamp = self._stamp("out", mac, str(directory), stats)
+            if self._stamped(resolved, 1, stamp):
+                self.trusted += 1
+                return True
+        if not check():
+            return False
+        if stats is not None and mac is not None and not stats.fresh:
+            self._new_stamp(resolved, 1, self._stamp("out", mac, str(directory), stats))
+        return True
+
+    def _stamp(self, side: str, mac: str, context: str, stats: _Stats) -> str:
+        return self._mac(f"stamp:{side}\0{mac}\0{context}\0{stats.text()}")
+
+    def _stamped(self, resolved: str, side: int, stamp: str) -> bool:
+        old = self._old_stamps.get(resolved)
+        return (isinstance(old, list) and len(old) == 2 and isinstance(old[side], str)
+                and hmac.compare_digest(old[side], stamp))
+
+    def _new_stamp(self, resolved: str, side: int, stamp: str) -> None:
+        current = self.stamps.get(resolved)
+        if current is None:
+            old = self._old_stamps.get(resolved)
+            current = [v if isinstance(v, str) else "" for v in old] if isinstance(old, list) and len(old) == 2 else ["", ""]
+            self.stamps[resolved] = current
+        current[side] = stamp
 
     def _key_of(self, template: Path, options: Any, job: Any) -> Optional[tuple[str, list]]:
         resolved = Path(real(template))
@@ -431,8 +570,8 @@ class BuildCache:
         self.used.discard(real(template))
 
     def save(self) -> None:
-        """Write the index (atomically) when this build recorded anything; failures only cost speed."""
-        if not self.active or not self.pending:
+        """Write the index (atomically) when this build recorded an entry or a stamp; failures only cost speed."""
+        if not self.active or not (self.pending or self.stamps):
             return
         serial = self._serial + 1
         entries: dict[str, list] = {}
@@ -446,20 +585,34 @@ class BuildCache:
             entries[name] = [raw[0], raw[1], serial]
         # least recently used first out, until the index fits its bounds
         order = sorted(entries, key=lambda name: (entries[name][2], name in self.pending, name))
-        size = sum(len(name) + len(raw[0]) + len(raw[1]) + 32 for name, raw in entries.items())
+        size = sum(len(name) + len(raw[0]) + len(raw[1]) + 32 + (len(name) + 140) for name, raw in entries.items())  # and its stamps
         while order and (len(entries) > MAX_ENTRIES or size > MAX_BYTES - (1 << 16)):
             name = order.pop(0)
-            size -= len(name) + len(entries[name][0]) + len(entries[name][1]) + 32
+            size -= len(name) + len(entries[name][0]) + len(entries[name][1]) + 32 + (len(name) + 140)
             del entries[name]
+        stamps = {}  # those of entries kept and not recorded again (a new entry has a new MAC)
+        for name in entries:
+            if name in self.pending:
+                continue
+            value = self.stamps.get(name) or self._old_stamps.get(name)
+            if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and len(v) <= 64 for v in value):
+                stamps[name] = value
         assert self.path is not None
-        text = json.dumps({"format": FORMAT, "tool": _sha(tool_key().encode()), "serial": serial, "entries": entries},
+        head = json.dumps({"format": FORMAT, "tool": _sha(tool_key().encode()), "serial": serial},
                           separators=(",", ":"), ensure_ascii=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".tmp", dir=self.path.parent)
             try:
-                with os.fdopen(fd, "w", encoding="ascii") as handle:
-                    handle.write(text)
+                with os.fdopen(fd, "w", encoding="ascii") as handle:  # item by item: no copy of the whole index
+                    handle.write(head[:-1])
+                    for label, table in (("entries", entries), ("stamps", stamps)):
+                        handle.write(f',"{label}":{{')
+                        for i, (name, value) in enumerate(table.items()):
+                            handle.write(("," if i else "") + json.dumps(name, ensure_ascii=True) + ":"
+                                         + json.dumps(value, separators=(",", ":"), ensure_ascii=True))
+                        handle.write("}")
+                    handle.write("}")
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
@@ -467,6 +620,7 @@ class BuildCache:
         except OSError:
             return
         self._raw, self._serial, self.pending = entries, serial, {}
+        self._old_stamps, self.stamps = stamps, {}
 
 
 def _regular(fd: int) -> bool:

@@ -149,6 +149,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
         errors.extend(exc.diagnostics)
         explicit = set()
     roots = set(groups) | {Path(r).resolve() for r in extra_roots} | explicit
+    boundaries: dict[Path, Path] = {}  # OUT's parent -> its repository, looked up once per OUT
     for root in sorted(roots):
         groups.setdefault(root, [])
         if not root.is_dir():
@@ -156,7 +157,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
         for name, source in recorded_sources(root).items():
             if name.startswith("_"):
                 continue  # _shared/, _secrets/: made from several templates, not one job's
-            problem = _marker_problem(root, source)
+            problem = _marker_problem(root, source, boundaries)
             if problem:
                 errors.append(Diagnostic(display_path(root / name), 1, 1, problem))
                 continue
@@ -175,7 +176,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
     return groups
 
 
-def _marker_problem(out: Path, source: Path) -> Optional[str]:
+def _marker_problem(out: Path, source: Path, boundaries: Optional[dict] = None) -> Optional[str]:
     """Why the template a directory's markers name in OUT must not be read (None when it may be):
     it is not named like a template, or it is outside the repository OUT is in (a marker is text
     anyone can commit; following it out would read any file as a template)."""
@@ -184,7 +185,11 @@ def _marker_problem(out: Path, source: Path) -> Optional[str]:
     if source.name not in TEMPLATE_NAMES:
         return (f"its pfgen markers name {str(source)!r} as the template, which is not a "
                 f"{' or '.join(TEMPLATE_NAMES)}; pfgen does not read it (move the directory away)")
-    boundary = safefs.repository_root(out.parent)
+    boundary = boundaries.get(out.parent) if boundaries is not None else None
+    if boundary is None:
+        boundary = safefs.repository_root(out.parent)
+        if boundaries is not None:
+            boundaries[out.parent] = boundary
     if not safefs.inside(source, boundary) or safefs.escaping_link(source, boundary) is not None:
         return (f"its pfgen markers name a template outside the repository ({safefs.shown(source)!r}); "
                 "pfgen does not read it (move the directory away)")

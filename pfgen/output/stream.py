@@ -313,6 +313,13 @@ def holds(directory: Path, expected: dict[str, str]) -> bool:
     return walk(str(directory), "") and found == len(expected)
 
 
+def _unchanged(cache: Optional[BuildCache], template: Path, directory: Path, files: dict[str, str]) -> bool:
+    """holds(), answered by the cache's stamp of the directory when it has a current one."""
+    if cache is None:
+        return holds(directory, files)
+    return cache.output_unchanged(template, directory, lambda: holds(directory, files))
+
+
 def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
            cache: Optional[BuildCache] = None) -> Tree:
     """The tree of one OUT, as layout.layout makes it; served jobs whose directory is as recorded are
@@ -351,7 +358,7 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
         mine = sorted(_ident_text(i) for i, _, _ in job.objects if i in hoisted)
         entry = job.entry
         if entry is not None and job.texts is None and not texts and entry["hoisted"] == mine \
-                and holds(root / name, entry["files"]):
+                and _unchanged(cache, job.template, root / name, entry["files"]):
             tree.unchanged.add(name)
             tree.sources[name] = source
             continue

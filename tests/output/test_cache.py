@@ -15,6 +15,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -400,3 +401,95 @@ def test_jobs_with_hoisted_shared_objects_are_not_compiled_or_dumped_again(proje
     monkeypatch.setattr(stream, "compile_document", lambda *a, **k: pytest.fail("compiled again"))
     run = build()
     assert (run.served, run.wrote) == (["a", "b"], False) and snapshot(project) == before
+
+
+# --- stamps: unchanged stats stand for unchanged bytes (see cache._Stats) ----------------
+
+
+def _same_size_edit(path: Path, old: bytes, new: bytes) -> None:
+    """Rewrite ``path`` with one same-length change and put its mtime back: only ctime shows it."""
+    assert len(old) == len(new)
+    before = path.stat()
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    path.write_bytes(path.read_bytes().replace(old, new, 1))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns) and after.st_ctime_ns != before.st_ctime_ns
+
+
+@pytest.fixture
+def settled(monkeypatch):
+    """As if the command started an hour from now: every file is old enough for its stat to be trusted."""
+    monkeypatch.setattr(cache, "_START_NS", time.time_ns() + 3600 * 10**9)
+
+
+def test_unchanged_stats_are_trusted_after_one_build_proved_the_bytes(project, settled):
+    build()
+    proving = build()  # served, bytes read and compared: stamps made
+    assert proving.served == ["a", "b"] and proving.cache.trusted == 0 and not proving.wrote
+    assert sorted(Path(name).parent.name for name in json.loads(proving.cache.path.read_text())["stamps"]) == ["a", "b"]
+    again = build()
+    assert again.served == ["a", "b"] and again.cache.trusted == 4 and not again.wrote  # 2 inputs, 2 output dirs
+
+
+def test_same_size_rewrite_with_mtime_put_back_is_seen_by_ctime(project, settled):
+    build()
+    build()
+    expected = snapshot(project)
+    target = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    _same_size_edit(target, b"nvidia.com/gpu", b"nvidia.com/gpX")
+    check = CliRunner().invoke(main, ["build", "--check"])
+    assert check.exit_code == 1 and "job-a/pytorchjob.yaml" in check.output
+    run = build()
+    assert run.wrote and snapshot(project) == expected
+    _same_size_edit(project / "jobs" / "b" / "pf-template.yml", b"name: job-b", b"name: job-c")
+    run = build()
+    assert run.compiled == ["b"] and run.wrote and (project / "deploy" / "job-c").is_dir()
+    main_py = project / "jobs" / "a" / "cifar" / "main.py"
+    _same_size_edit(main_py, b"import", b"imporT")
+    run = build()
+    assert "a" in run.compiled  # the workspace's bytes changed: its image tag does
+
+
+def test_stats_of_files_changed_just_before_the_command_are_never_recorded(project, monkeypatch):
+    monkeypatch.setattr(cache, "_START_NS", time.time_ns())  # the files were all written just now
+    build()
+    run = build()
+    assert run.served == ["a", "b"] and run.cache.trusted == 0
+    assert json.loads(run.cache.path.read_text())["stamps"] == {}
+
+
+def test_hostile_stamps_are_ignored(project, settled):
+    build()
+    build()
+    path = BuildCache.open().path
+    expected = snapshot(project)
+    target = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    target.write_bytes(target.read_bytes().replace(b"nvidia.com/gpu", b"nvidia.com/gpus"))
+    index = json.loads(path.read_text())
+    for bad in ({name: [1, None] for name in index["stamps"]}, {name: "x" * 100 for name in index["stamps"]},
+                {name: ["0" * 64, "f" * 64] for name in index["stamps"]}, []):
+        index["stamps"] = bad
+        path.write_text(json.dumps(index))
+        check = CliRunner().invoke(main, ["build", "--check"])
+        assert check.exit_code == 1 and "job-a/pytorchjob.yaml" in check.output
+    build()
+    assert snapshot(project) == expected
+
+
+def test_a_stamp_made_without_the_secret_cannot_hide_a_hand_edited_output(project, settled):
+    build()
+    build()
+    path = BuildCache.open().path
+    target = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    target.write_bytes(target.read_bytes().replace(b"nvidia.com/gpu", b"nvidia.com/gpus"))
+    index = json.loads(path.read_text())
+    resolved = str((project / "jobs" / "a" / "pf-template.yml").resolve())
+    directory = str((project / "deploy" / "job-a").resolve())
+    stats = cache._output_stats(directory)
+    for key, hidden in ((b"guessed", False), (cache.secret(), True)):
+        forged = BuildCache(path, key)._stamp("out", index["entries"][resolved][0], directory, stats)
+        index["stamps"][resolved] = [index["stamps"][resolved][0], forged]
+        path.write_text(json.dumps(index))
+        check = CliRunner().invoke(main, ["build", "--check"])
+        assert check.exit_code == (0 if hidden else 1), check.output  # with the secret the forgery works

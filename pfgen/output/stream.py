@@ -260,7 +260,7 @@ def _kustomization(resources: tuple[str, ...]) -> str:
 
 def final_digest(rel: str, text: str, source: str) -> str:
     """SHA-256 of the file as written: with pfgen's marker naming ``source``."""
-    from pfgen.output.write import add_header
+    from pfgen.output.markers import add_header
 
     return hashlib.sha256(add_header(rel, text, source).encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -271,7 +271,7 @@ def holds(directory: Path, expected: dict[str, str]) -> bool:
     would leave as it is. Foreign files do not count. Anything unusual is "no" (the writer decides)."""
     import stat
 
-    from pfgen.output.write import has_marker
+    from pfgen.output.markers import has_marker
 
     try:
         if not stat.S_ISDIR(os.lstat(directory).st_mode):

@@ -83,7 +83,16 @@ def files_for(objects: list[dict]) -> dict[str, str]:
 def check_document(doc: Document, template: Path, config: ProjectConfig,
                    options: CompileOptions = CompileOptions()) -> tuple[Optional[JobPlan], list[Diagnostic]]:
     """Validate and resolve; returns the plan (None on errors) and all diagnostics."""
+    plan, diagnostics, _ = _check(doc, template, config, options)
+    return plan, diagnostics
+
+
+def _check(doc: Document, template: Path, config: ProjectConfig,
+           options: CompileOptions) -> tuple[Optional[JobPlan], list[Diagnostic], Optional[dict]]:
+    """check_document, and the training job its checks built from the final plan (None when
+    the plan changed after it: tuning), so that compiling does not build it again."""
     issues = Collector(doc.file)
+    job = None
     plaintext.check(doc, issues, where="a template")
     schema.check(doc, issues)
     if not issues.has_errors:
@@ -116,7 +125,10 @@ def check_document(doc: Document, template: Path, config: ProjectConfig,
 
                 hpo = tuning.check_trial_spec(doc, hpo, job, plan.name, issues)
                 plan = replace(plan, tuning=hpo)
-    return (None if issues.has_errors else plan), issues.diagnostics
+                job = None
+    if issues.has_errors:
+        return None, issues.diagnostics, None
+    return plan, issues.diagnostics, job
 
 
 def tag_image(plan: JobPlan, issues: Collector, *, render: bool = True) -> Optional[JobPlan]:
@@ -195,8 +207,9 @@ def training_job(plan: JobPlan) -> dict:
     return secrets.wire(pytorchjob.build(plan), plan)
 
 
-def emit(plan: JobPlan) -> list[dict]:
-    job = training_job(plan)
+def emit(plan: JobPlan, job: Optional[dict] = None) -> list[dict]:
+    """Every object of the plan; ``job`` is its training_job when the caller already built it."""
+    job = job if job is not None else training_job(plan)
     if plan.tuning is not None:
         if plan.target == "trainjob":
             from pfgen.emit import katib_trainjob as katib
@@ -210,11 +223,11 @@ def emit(plan: JobPlan) -> list[dict]:
 def compile_document(doc: Document, template: Path, config: Optional[ProjectConfig] = None,
                      options: CompileOptions = CompileOptions()) -> CompiledJob:
     config = config if config is not None else config_for(template)
-    plan, diagnostics = check_document(doc, template, config, options)
+    plan, diagnostics, job = _check(doc, template, config, options)
     if plan is None:
         raise UserError(diagnostics)
     specs = external_specs(plan, config.credentials, options.secrets_mode)
-    return CompiledJob(plan, emit(plan), [d for d in diagnostics if not d.is_error], specs,
+    return CompiledJob(plan, emit(plan, job), [d for d in diagnostics if not d.is_error], specs,
                        config.credentials.secrets if specs else None,
                        options.secrets_mode or config.credentials.secrets.mode)
 

@@ -47,7 +47,12 @@ roll back to the complete old version), else deletes it.
 Order. Job directories are swapped first, then the root kustomization is
 replaced (file by file, via a temporary file and ``os.replace``), then
 directories no longer produced are removed; so the root never lists a
-directory that is not there. The lock file is removed at the end (the locking
+directory that is not there. When more than one directory changes and one of
+them existed before, the switch goes through the staging names (see
+``_switch_through_staging``), so that ``kubectl kustomize OUT`` builds the old
+set of objects or the new one at every instant; a build that only adds
+directories (the first build of a tree) renames them in directly, as no root
+lists them until the new root replaces the old one. The lock file is removed at the end (the locking
 protocol re-checks the inode after ``flock``, so removing it is safe).
 
 Check mode writes nothing (it does not even create OUT or the lock) and
@@ -551,7 +556,10 @@ def write_tree(
                 stale = [(name, state, _stage(out, name, state, files, faults)) for name, state, files in plan.stale]
                 fsops.make_durable(out, [stage for _, _, stage in dirs + stale if stage is not None])
                 root_text = root_desired.get(ROOT_KUSTOMIZATION)
-                if len(dirs) + len(stale) > 1 and root_text is not None:
+                # Directories that are only added are listed by no root until the new root is in
+                # place: renamed in one by one, then the root, they switch the tree at once.
+                adds_only = all(stage is not None and not state.exists for _, state, stage in dirs + stale)
+                if len(dirs) + len(stale) > 1 and root_text is not None and not adds_only:
                     _switch_through_staging(out, dirs + stale, plan.root, root_text, faults)
                 else:
                     for name, state, stage in dirs:

@@ -241,3 +241,35 @@ def test_a_full_disk_at_any_step_is_an_error_that_leaves_no_staging_behind(scena
     # (a failure after the root switched is rolled forward by the clean-up: then nothing is left to do)
     assert pfgen(repo, "build", "--exit-code").returncode in (0, 1)
     assert _state(repo / "deploy") == new
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+def test_kill_at_every_step_of_a_first_build_leaves_no_root_or_the_whole_new_tree(tmp_path):
+    """A build that only adds directories (here the first one: two jobs and _shared/) renames them
+    in without the staging switch (pfgen/output/write.py): cut at every mutation, OUT has no root
+    kustomization yet, or one that builds every new object; the next build completes the tree."""
+    repo = make_repo(tmp_path / "repo", {"a": "train-a", "b": "train-b"})
+    twin = tmp_path / "twin"
+    shutil.copytree(repo, twin, symlinks=True)
+    assert pfgen(twin, "build").returncode == 0
+    new, new_objects = _state(twin / "deploy"), _kustomize(twin / "deploy")
+    assert {"_shared", "train-a", "train-b"} <= set(new[0]) and _claims(new_objects)
+    kills = 0
+    for step in range(500):
+        shutil.rmtree(repo / "deploy", ignore_errors=True)
+        result = pfgen(repo, "build", env={"PFGEN_FAULT_AFTER": str(step)})
+        if result.returncode != -signal.SIGKILL:
+            assert result.returncode == 0, result.stderr
+            break
+        kills += 1
+        if (repo / "deploy/kustomization.yaml").exists():
+            assert _kustomize(repo / "deploy") == new_objects, f"cut at step {step}"
+        for name, files in job_dirs(repo / "deploy").items():
+            assert files == new[0].get(name), f"cut at step {step}: {name} is incomplete"
+        assert pfgen(repo, "build").returncode == 0
+        assert _state(repo / "deploy") == new
+        assert [p.name for p in (repo / "deploy").iterdir() if p.name.startswith(".pfgen")] == []
+    else:
+        pytest.fail("the build never completed")
+    assert _state(repo / "deploy") == new
+    assert kills >= 6, f"only {kills} cut points"

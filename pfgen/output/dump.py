@@ -134,13 +134,161 @@ def _node(value: Any) -> Any:
     raise _Unusual
 
 
+def _serialize(node: Any) -> str:
+    return yaml.serialize(node, Dumper=_Dumper, allow_unicode=True, width=1 << 16, indent=2, explicit_start=False)
+
+
+# --- the block structure written directly ------------------------------------------------
+# libyaml's block style (indent 2, indentless sequences in mappings) is a few fixed rules; what
+# takes judgement is each scalar: plain or quoted, escapes, a literal block's header. So the
+# structure is written here and every scalar as libyaml writes it, asked once per distinct
+# scalar (a one-entry mapping serialized) and remembered. Whatever these rules do not cover
+# (a key that cannot be a simple key, a scalar that would span lines other than as a literal
+# block, a literal block that keeps trailing blank lines) goes to libyaml whole. The hypothesis
+# test in tests/output/test_fastdump.py compares the two on generated trees.
+
+class _Fallback(Exception):
+    """A document the direct writer leaves to libyaml."""
+
+
+_SCALARS: dict = {}  # (kind, text, style) -> (first line, body lines of a literal block or None)
+_MAX_SCALARS = 200_000
+_PROBE_VALUE = ScalarNode(_TAG + "str", "x")
+_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+
+
+def _scalar(kind: str, text: str, style: Any) -> tuple[str, Any]:
+    """How libyaml writes ``text`` as a mapping key (``kind`` "key") or a block value ("value"):
+    its text on the line, and a literal block's body lines (indented 2, as in the probe)."""
+    found = _SCALARS.get((kind, text, style))
+    if found is not None:
+        return found
+    node = ScalarNode(_TAG + "str", text, style=style)
+    if kind == "key":
+        written = _serialize(MappingNode(_TAG + "map", [(node, _PROBE_VALUE)], flow_style=False))
+        if not written.endswith(": x\n") or "\n" in written[:-1] or _BREAKS.search(written) or len(text.encode("utf-8", "surrogateescape")) > 100:
+            raise _Fallback
+        found = (written[:-4], None)
+    else:
+        written = _serialize(MappingNode(_TAG + "map", [(ScalarNode(_TAG + "str", "k"), node)], flow_style=False))
+        if not written.startswith("k: ") or not written.endswith("\n"):
+            raise _Fallback
+        lines = written[3:-1].split("\n")
+        if _BREAKS.search(written):  # other YAML line breaks: libyaml indents after them too
+            raise _Fallback
+        if len(lines) == 1:
+            found = (lines[0], None)
+        elif lines[0][:1] == "|" and not lines[0].endswith("+") and all(not line or line.startswith("  ") for line in lines[1:]):
+            found = (lines[0], tuple(line[2:] for line in lines[1:]))
+        else:
+            raise _Fallback
+    if len(_SCALARS) >= _MAX_SCALARS:
+        _SCALARS.clear()
+    _SCALARS[(kind, text, style)] = found
+    return found
+
+
+def _plain(value: Any) -> tuple[str, Any]:
+    """A non-string scalar's text, as _node tags it (plain, implicit)."""
+    kind = type(value)
+    if kind is bool:
+        return ("true" if value else "false"), None
+    if kind is int:
+        return str(value), None
+    if value is None:
+        return "null", None
+    raise _Unusual
+
+
+def _value(value: Any) -> tuple[str, Any]:
+    if type(value) is str:
+        return _scalar("value", value, _str_style(value))
+    return _plain(value)
+
+
+def _key(value: Any) -> str:
+    if type(value) is str:
+        return _scalar("key", value, _str_style(value))[0]
+    return _plain(value)[0]
+
+
+def _body(out: list, body: Any, indent: int) -> None:
+    pad = " " * indent
+    for line in body:
+        out.append(pad + line + "\n" if line else "\n")
+
+
+def _mapping(out: list, value: dict, indent: int, first: str) -> None:
+    """Write the block mapping ``value`` at column ``indent``; its first line starts with ``first``
+    (the sequence dash it follows, or the indentation)."""
+    pad = " " * indent
+    lead = first
+    for key, item in value.items():
+        head = lead + _key(key) + ":"
+        lead = pad
+        kind = type(item)
+        if kind is dict and item:
+            out.append(head + "\n")
+            _mapping(out, item, indent + 2, " " * (indent + 2))
+        elif kind is list and item:
+            out.append(head + "\n")
+            _sequence(out, item, indent, pad)
+        elif kind is dict:
+            out.append(head + " {}\n")
+        elif kind is list:
+            out.append(head + " []\n")
+        else:
+            text, body = _value(item)
+            out.append(head + " " + text + "\n")
+            if body is not None:
+                _body(out, body, indent + 2)
+
+
+def _sequence(out: list, value: list, indent: int, first: str) -> None:
+    """Write the block sequence ``value`` with its dashes at column ``indent``."""
+    pad = " " * indent
+    lead = first
+    for item in value:
+        head = lead + "- "
+        lead = pad
+        kind = type(item)
+        if kind is dict and item:
+            _mapping(out, item, indent + 2, head)
+        elif kind is list and item:
+            _sequence(out, item, indent + 2, head)
+        elif kind is dict:
+            out.append(head + "{}\n")
+        elif kind is list:
+            out.append(head + "[]\n")
+        else:
+            text, body = _value(item)
+            out.append(head + text + "\n")
+            if body is not None:
+                _body(out, body, indent + 2)
+
+
+def _written(data: Any) -> str:
+    """``data`` (canonical) as libyaml writes it, the block structure written here."""
+    if type(data) is not dict or not data:
+        raise _Fallback
+    out: list = []
+    _mapping(out, data, 0, "")
+    return "".join(out)
+
+
 def to_yaml(obj: Any) -> str:
     data = canonical(obj)
+    try:
+        return _written(data)
+    except _Fallback:
+        pass
+    except _Unusual:
+        return _represented(data)
     try:
         node = _node(data)
     except _Unusual:
         return _represented(data)
-    return yaml.serialize(node, Dumper=_Dumper, allow_unicode=True, width=1 << 16, indent=2, explicit_start=False)
+    return _serialize(node)
 
 
 def _represented(data: Any) -> str:

@@ -66,7 +66,8 @@ def write_trees(trees: list[tuple[Path, Tree]], *, check: bool) -> dict[Path, li
             if not dry_run and root not in stale and not interrupted(root):
                 continue  # up to date, and nothing to recover: leave it alone (no lock, no writes)
             written = write_tree(root, tree.jobs, check=dry_run, sources=tree.sources,
-                                 root_files=tree.root_files, display=display_path(root), unchanged=tree.unchanged)
+                                 root_files=tree.root_files, display=display_path(root), unchanged=tree.unchanged,
+                                 headered=True)
             by_root[root] = written.changes
             if written.changes:
                 stale.add(root)

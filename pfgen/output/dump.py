@@ -151,19 +151,19 @@ class _Fallback(Exception):
     """A document the direct writer leaves to libyaml."""
 
 
-_SCALARS: dict = {}  # (kind, text, style) -> (first line, body lines of a literal block or None)
-_MAX_SCALARS = 200_000
+_SCALARS: dict = {}  # (kind, text) -> (first line, body lines of a literal block or None)
+_MAX_SCALARS = 20_000  # a few hundred keys and common values repeat; the rest are one-offs
 _PROBE_VALUE = ScalarNode(_TAG + "str", "x")
 _BREAKS = re.compile("[\r\x85\u2028\u2029]")
 
 
-def _scalar(kind: str, text: str, style: Any) -> tuple[str, Any]:
+def _scalar(kind: str, text: str) -> tuple[str, Any]:
     """How libyaml writes ``text`` as a mapping key (``kind`` "key") or a block value ("value"):
     its text on the line, and a literal block's body lines (indented 2, as in the probe)."""
-    found = _SCALARS.get((kind, text, style))
+    found = _SCALARS.get((kind, text))
     if found is not None:
         return found
-    node = ScalarNode(_TAG + "str", text, style=style)
+    node = ScalarNode(_TAG + "str", text, style=_str_style(text))
     if kind == "key":
         written = _serialize(MappingNode(_TAG + "map", [(node, _PROBE_VALUE)], flow_style=False))
         if not written.endswith(": x\n") or "\n" in written[:-1] or _BREAKS.search(written) or len(text.encode("utf-8", "surrogateescape")) > 100:
@@ -184,7 +184,7 @@ def _scalar(kind: str, text: str, style: Any) -> tuple[str, Any]:
             raise _Fallback
     if len(_SCALARS) >= _MAX_SCALARS:
         _SCALARS.clear()
-    _SCALARS[(kind, text, style)] = found
+    _SCALARS[(kind, text)] = found
     return found
 
 
@@ -202,13 +202,13 @@ def _plain(value: Any) -> tuple[str, Any]:
 
 def _value(value: Any) -> tuple[str, Any]:
     if type(value) is str:
-        return _scalar("value", value, _str_style(value))
+        return _scalar("value", value)
     return _plain(value)
 
 
 def _key(value: Any) -> str:
     if type(value) is str:
-        return _scalar("key", value, _str_style(value))[0]
+        return _scalar("key", value)[0]
     return _plain(value)[0]
 
 
@@ -223,7 +223,8 @@ def _mapping(out: list, value: dict, indent: int, first: str) -> None:
     (the sequence dash it follows, or the indentation)."""
     pad = " " * indent
     lead = first
-    for key, item in value.items():
+    for key in _ordered(value):
+        item = value[key]
         head = lead + _key(key) + ":"
         lead = pad
         kind = type(item)
@@ -242,6 +243,12 @@ def _mapping(out: list, value: dict, indent: int, first: str) -> None:
             out.append(head + " " + text + "\n")
             if body is not None:
                 _body(out, body, indent + 2)
+
+
+def _ordered(value: dict) -> list:
+    """The keys of ``value`` in :func:`canonical` order."""
+    lead = [k for k in _LEAD if k in value]
+    return lead + sorted(k for k in value if k not in _LEAD) if lead else sorted(value)
 
 
 def _sequence(out: list, value: list, indent: int, first: str) -> None:
@@ -271,19 +278,18 @@ def _written(data: Any) -> str:
     """``data`` (canonical) as libyaml writes it, the block structure written here."""
     if type(data) is not dict or not data:
         raise _Fallback
+    # (written in canonical order; a list's tuples and a dict's subclasses take the fallbacks)
     out: list = []
     _mapping(out, data, 0, "")
     return "".join(out)
 
 
 def to_yaml(obj: Any) -> str:
-    data = canonical(obj)
     try:
-        return _written(data)
-    except _Fallback:
+        return _written(obj)
+    except (_Fallback, _Unusual):
         pass
-    except _Unusual:
-        return _represented(data)
+    data = canonical(obj)
     try:
         node = _node(data)
     except _Unusual:

@@ -515,12 +515,14 @@ def write_tree(
     root_files: Optional[Mapping[str, str]] = None,
     display: Optional[str] = None,
     unchanged: Container[str] = (),
+    headered: bool = False,
 ) -> Result:
     """Make OUT hold exactly ``jobs`` (directory name -> {file path -> text}) and ``root_files``.
 
     Texts are given without the ownership marker; it is added here, naming
     ``sources[job]`` (the template, as a path relative to the job's
-    directory). Directories pfgen wrote earlier that are not in ``jobs`` are
+    directory), unless ``headered`` says the texts carry it already (the marker
+    add_header puts there, naming ``sources[job]``). Directories pfgen wrote earlier that are not in ``jobs`` are
     removed. In check mode nothing is written. Raises
     UserError when a file to write exists and is not pfgen's. Directories named in
     ``unchanged`` are known to hold what they should (pfgen/output/stream.py checked them
@@ -537,7 +539,8 @@ def write_tree(
     for name in sorted(jobs):
         source = sources.get(name, name)
         labels[name] = source
-        desired[name] = {rel: add_header(rel, text, source) for rel, text in sorted(jobs[name].items())}
+        desired[name] = dict(sorted(jobs[name].items())) if headered else \
+            {rel: add_header(rel, text, source) for rel, text in sorted(jobs[name].items())}
     root_desired = {rel: add_header(rel, text, ROOT_SOURCE) for rel, text in sorted(root_files.items())}
 
     if check:

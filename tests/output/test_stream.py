@@ -36,8 +36,13 @@ def monorepo(tmp_path, monkeypatch):
 
 
 def _old_trees(templates):
+    """The whole-job layout's trees, with the markers the streaming build's trees carry (Tree)."""
+    from pfgen.output.markers import add_header
+
     result = build_mod.build_trees(templates, None, CompileOptions())
-    return {root: (tree.jobs, tree.sources, tree.root_files) for root, tree in result.trees.items()}
+    return {root: ({name: {rel: add_header(rel, text, tree.sources.get(name, name)) for rel, text in files.items()}
+                    for name, files in tree.jobs.items()}, tree.sources, tree.root_files)
+            for root, tree in result.trees.items()}
 
 
 def test_same_trees_as_the_whole_job_layout(monorepo):
@@ -70,7 +75,8 @@ def test_served_jobs_give_the_same_trees_and_leave_directories_alone(monorepo):
     expected = _old_trees(templates)
     first = stream.build(templates, None, CompileOptions(), cache=BuildCache.open())
     for root, tree in first.trees.items():
-        write_tree(root, tree.jobs, check=False, sources=tree.sources, root_files=tree.root_files, unchanged=tree.unchanged)
+        write_tree(root, tree.jobs, check=False, sources=tree.sources, root_files=tree.root_files, unchanged=tree.unchanged,
+                   headered=True)
     warm = BuildCache.open()
     second = stream.build(templates, None, CompileOptions(), cache=warm)
     assert len(warm.hits) == len(templates) and not warm.compiled
@@ -79,7 +85,7 @@ def test_served_jobs_give_the_same_trees_and_leave_directories_alone(monorepo):
         assert tree.unchanged == {name for name in jobs if not name.startswith("_")}
         assert tree.root_files == root_files and {k: v for k, v in sources.items()} == tree.sources
         assert write_tree(root, tree.jobs, check=True, sources=tree.sources, root_files=tree.root_files,
-                          unchanged=tree.unchanged).changes == []
+                          unchanged=tree.unchanged, headered=True).changes == []
     # an edited output file: that job is compiled again and its directory rewritten, the rest stays served
     root = next(iter(second.trees))
     victim = sorted(second.trees[root].unchanged)[0]

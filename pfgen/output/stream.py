@@ -166,26 +166,40 @@ def from_entry(template: Path, root: Path, entry: dict) -> Job:
 def collect(templates: list[Path], roots: dict[Path, Path], options: CompileOptions, *, texts: bool,
             cache: Optional[BuildCache] = None, progress: Optional[Progress] = None) -> tuple[list[Job], list[Diagnostic]]:
     """Every template's summary (from the cache when it has one); raises every error of every template."""
-    jobs: list[Job] = []
-    errors: list[Diagnostic] = []
-    warnings: list[Diagnostic] = []
-    for template in templates:
+    from pfgen.output import parallel
+
+    found: list[Any] = [None] * len(templates)  # each template's Job, or its errors
+    misses = []
+    for index, template in enumerate(templates):
         root = roots[_resolved(template)]
         entry = cache.lookup(template, options, root) if cache is not None else None
         if entry is not None:
-            job = from_entry(template, root, entry)
+            found[index] = from_entry(template, root, entry)
+            if progress:
+                progress.step()
         else:
-            try:
-                job = compile_one(template, options, root, texts=texts, cache=cache)
-            except UserError as exc:
-                errors.extend(exc.diagnostics)
-                if progress:
-                    progress.step()
-                continue
-        warnings.extend(job.warnings)
-        jobs.append(job)
+            misses.append((index, template, root))
+
+    def run(task: tuple[int, Path, Path]) -> tuple[int, Any]:
+        index, template, root = task
+        try:
+            return index, compile_one(template, options, root, texts=texts, cache=cache)
+        except UserError as exc:
+            return index, exc.diagnostics
+
+    for index, outcome in parallel.run_all(misses, run):
+        found[index] = outcome
         if progress:
             progress.step()
+    jobs: list[Job] = []
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    for outcome in found:  # in the templates' order, however they were compiled
+        if isinstance(outcome, Job):
+            warnings.extend(outcome.warnings)
+            jobs.append(outcome)
+        else:
+            errors.extend(outcome)
     if errors:
         raise UserError(errors + warnings)
     return jobs, warnings

@@ -70,20 +70,34 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode,
                              target=target)
     tty = fmt == "text" and not quiet and sys.stderr.isatty()
+    record = None if no_cache or verify or not templates else _whole_record(paths, out_path, options, templates,
+                                                                          output_dirs, found_warnings)
+    served = record.serve() if record is not None else None
     try:
-        cache = BuildCache(None) if no_cache else BuildCache.open()
-        result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify, progress=tty,
-                               warnings=found_warnings)
+        if served is not None:
+            result = _served_trees(served)
+        else:
+            cache = BuildCache(None) if no_cache else BuildCache.open()
+            result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify,
+                                   progress=tty, warnings=found_warnings)
         trees = result.trees
         claim_notes = [d for d in result.warnings if d.severity == NOTE]
+        all_warnings = list(result.warnings)
         result.warnings[:] = without_notes(result.warnings)
         if not templates and result.empty:
             commands.none_found([Path(paths[0] if paths else ".")], fmt, result.warnings)
         commands.refuse_warnings(result.warnings, fmt, strict)
-        by_root = write_trees(trees, check=check)
+        by_root = write_trees(trees, check=check) if served is None else {}
     except UserError as exc:
         _fail(UserError([*exc.diagnostics, *found_warnings]), fmt)
     changes = [change for root, _ in trees for change in by_root.get(root, [])]
+    if record is not None and served is None and not changes and result.inputs is not None:
+        from pfgen.output.wholestamp import warning_rows
+
+        inputs = result.inputs
+        record.save(inputs.templates, inputs.configs, inputs.deps, [str(root) for root, _ in trees],
+                    {"jobs": result.jobs, "warnings": warning_rows(all_warnings),
+                     "roots": [[str(root), tree.count] for root, tree in trees]})
     created = []  # the notes of the jobs this build created, after the warnings (not in --format json)
     if not check and not quiet and fmt != "json":
         from pfgen.cli.report import notes_of_created_jobs
@@ -120,6 +134,32 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
             if result.warnings:
                 click.echo(f"pfgen: {commands.plural(len(result.warnings), 'warning')}", err=True)
     sys.exit(exits.CHANGED if changes and (check or exit_code) else exits.OK)
+
+
+def _whole_record(paths: tuple[str, ...], out: Optional[Path], options: object, templates: list[Path],
+                  output_dirs: list[Path], found_warnings: list) -> object:
+    """The whole-build record of this command line (pfgen/output/wholestamp.py): its key is what
+    the build was asked and what discovery found."""
+    import json
+
+    from pfgen.output.cache import options_text
+    from pfgen.output.wholestamp import Record, warning_rows
+
+    return Record(["build", json.dumps({"paths": list(paths), "out": None if out is None else str(out),
+                                        "options": options_text(options),
+                                        "templates": [str(t) for t in templates],
+                                        "output_dirs": [str(d) for d in output_dirs],
+                                        "warnings": warning_rows(found_warnings)}, ensure_ascii=True)])
+
+
+def _served_trees(report: dict) -> object:
+    """The build's result as recorded: every OUT up to date, with its job count."""
+    from pfgen.output.build import Trees
+    from pfgen.output.stream import Tree
+    from pfgen.output.wholestamp import warnings_of
+
+    return Trees([(Path(root), Tree(count=count)) for root, count in report["roots"]], report["jobs"],
+                 warnings_of(report))
 
 
 def _refuse_workspace_dir(workspace_dir: str) -> None:

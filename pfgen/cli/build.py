@@ -55,9 +55,6 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     """
     commands.batch()
     from pfgen.errors import NOTE, display_path, without_notes
-    from pfgen.output.build import compile_trees, write_trees
-    from pfgen.output.cache import BuildCache
-    from pfgen.pipeline import CompileOptions
 
     if workspace_dir:
         _refuse_workspace_dir(workspace_dir)
@@ -67,16 +64,21 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode,
-                             target=target)
     tty = fmt == "text" and not quiet and sys.stderr.isatty()
-    record = None if no_cache or verify or not templates else _whole_record(paths, out_path, options, templates,
-                                                                          output_dirs, found_warnings)
+    record = None if no_cache or verify or not templates else _whole_record(
+        paths, out_path, {"secrets_mode": secrets_mode, "target": target}, templates, output_dirs, found_warnings)
     served = record.serve() if record is not None else None
     try:
         if served is not None:
-            result = _served_trees(served)
-        else:
+            from pfgen.output.wholestamp import Served
+
+            result = Served(served)
+        else:  # the build itself (its modules are not even imported when the record answers)
+            from pfgen.output.build import compile_trees, write_trees
+            from pfgen.output.cache import BuildCache
+            from pfgen.pipeline import CompileOptions
+
+            options = CompileOptions(secrets_mode=secrets_mode, target=target)  # -d was refused above
             cache = BuildCache(None) if no_cache else BuildCache.open()
             result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify,
                                    progress=tty, warnings=found_warnings)
@@ -136,30 +138,19 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     sys.exit(exits.CHANGED if changes and (check or exit_code) else exits.OK)
 
 
-def _whole_record(paths: tuple[str, ...], out: Optional[Path], options: object, templates: list[Path],
+def _whole_record(paths: tuple[str, ...], out: Optional[Path], options: dict, templates: list[Path],
                   output_dirs: list[Path], found_warnings: list) -> object:
     """The whole-build record of this command line (pfgen/output/wholestamp.py): its key is what
     the build was asked and what discovery found."""
     import json
 
-    from pfgen.output.cache import options_text
     from pfgen.output.wholestamp import Record, warning_rows
 
     return Record(["build", json.dumps({"paths": list(paths), "out": None if out is None else str(out),
-                                        "options": options_text(options),
+                                        "options": options,
                                         "templates": [str(t) for t in templates],
                                         "output_dirs": [str(d) for d in output_dirs],
                                         "warnings": warning_rows(found_warnings)}, ensure_ascii=True)])
-
-
-def _served_trees(report: dict) -> object:
-    """The build's result as recorded: every OUT up to date, with its job count."""
-    from pfgen.output.build import Trees
-    from pfgen.output.stream import Tree
-    from pfgen.output.wholestamp import warnings_of
-
-    return Trees([(Path(root), Tree(count=count)) for root, count in report["roots"]], report["jobs"],
-                 warnings_of(report))
 
 
 def _refuse_workspace_dir(workspace_dir: str) -> None:

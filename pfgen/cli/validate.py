@@ -23,7 +23,6 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """
     batch()
     from pfgen.errors import UserError, without_notes
-    from pfgen.output.stream import validate as check_all
 
     found, _, warnings = jobs(paths, None, fmt)
     record = _whole_record(paths, found, warnings)
@@ -32,7 +31,9 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
         from pfgen.output.wholestamp import warnings_of
 
         count, warnings = served["jobs"], warnings_of(served)
-    else:
+    else:  # the stream module is not even imported when the record answers
+        from pfgen.output.stream import validate as check_all
+
         inputs: list = []
         try:
             count, compile_warnings = check_all(found, _validate_cache(len(found)), inputs)

@@ -23,7 +23,8 @@ output directory, the options, and the templates discovery found), the
   (hand edits, deleted and foreign files, an interrupted build's staging
   directories), and the directories above it up to its repository's root.
 
-The next identical command checks those stats, in the same order, against
+pfgen's own source and data files and PyYAML's are covered by their stats too (what
+``cache.tool_key`` hashes, without reading or importing them). The next identical command checks those stats, in the same order, against
 the recorded stamp (an HMAC under the cache secret, as every entry is) and,
 when every one is the same, reports the recorded result without compiling,
 decoding or comparing anything. Discovery still runs every time (its answer,
@@ -47,6 +48,7 @@ import hmac
 import json
 import os
 import stat
+import sys
 import tempfile
 
 from pfgen.output import cache
@@ -91,8 +93,9 @@ def _ancestors(start: str, stops: set, found: dict, stats: cache.Stats) -> None:
         directory = parent
 
 
-def _walk(root: str, stats: cache.Stats, label: str) -> None:
-    """lstat ``root`` and every entry below it, links not followed, in name order."""
+def _walk(root: str, stats: cache.Stats, label: str, skip: str = "") -> None:
+    """lstat ``root`` and every entry below it (but directories named ``skip``), links not followed,
+    in name order."""
     top = os.lstat(root)
     if not stat.S_ISDIR(top.st_mode):
         raise Unstampable(root)
@@ -103,10 +106,37 @@ def _walk(root: str, stats: cache.Stats, label: str) -> None:
         with os.scandir(path) as listing:
             entries = sorted(listing, key=lambda e: e.name)
         for entry in entries:
+            if entry.name == skip:
+                continue
             st = entry.stat(follow_symlinks=False)
             stats.add(entry.path, st)
             if stat.S_ISDIR(st.st_mode):
                 stack.append(entry.path)
+
+
+def _tool(stats: cache.Stats) -> None:
+    """What cache.tool_key hashes, by its stats: every file of pfgen's package and shipped data (as
+    cache.source_hash reads them) and of PyYAML (its version and libyaml binding), without reading
+    or importing any of them."""
+    import importlib.util
+
+    import pfgen
+    from pfgen.resources import data_dir
+
+    roots = [os.path.dirname(os.path.realpath(pfgen.__file__))]
+    for name in ("schemas", "templates"):
+        try:
+            roots.append(os.path.realpath(data_dir(name)))
+        except FileNotFoundError:
+            stats.parts.append(f"N\0{name}")
+    for module in ("yaml", "_yaml"):
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            stats.parts.append(f"N\0{module}\0{spec.origin if spec is not None else ''}")
+        else:
+            roots.extend(os.path.realpath(p) for p in spec.submodule_search_locations)
+    for root in roots:
+        _walk(root, stats, "S ", skip="__pycache__")
 
 
 def _git_root(start: str) -> set:
@@ -127,6 +157,7 @@ def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[lis
     from pfgen import safefs
 
     stats = cache.Stats()
+    _tool(stats)
     configs = list(configs)
     stops = {os.path.dirname(c) for c in configs}
     for config in configs:
@@ -173,7 +204,8 @@ class Record:
 
     def __init__(self, parts: list[str]):
         self.key = cache.secret() if cache.enabled() else None
-        self.context = "\n".join([cache.tool_key(), f"cwd={os.getcwd()}", *parts])
+        self.context = "\n".join([f"format={FORMAT}", f"cache={cache.FORMAT}", f"python={sys.version}",
+                                  f"cwd={os.getcwd()}", *parts])  # pfgen's own files: by their stats (_tool)
         self.path = _file() if self.key is not None else None
 
     def _mac(self, text: str) -> str:
@@ -287,6 +319,30 @@ def _valid(record: Any) -> bool:
             and isinstance(report.get("roots"), list)
             and all(isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) and type(r[1]) is int
                     for r in report["roots"]))
+
+
+class _Tree:
+    """An OUT as a served build reports it: up to date, with its number of jobs (see stream.Tree)."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.sources: dict = {}
+        self.jobs: dict = {}
+        self.unchanged: set = set()
+
+
+class Served:
+    """A build's result as recorded (the shape of output.build.Trees the command reports from)."""
+
+    empty = False
+    inputs = None
+
+    def __init__(self, report: dict):
+        from pathlib import Path
+
+        self.trees = [(Path(root), _Tree(count)) for root, count in report["roots"]]
+        self.jobs: int = report["jobs"]
+        self.warnings = warnings_of(report)
 
 
 def warnings_of(report: dict) -> list:

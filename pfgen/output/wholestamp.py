@@ -36,9 +36,10 @@ never recorded (see "Stamps" in cache.py), and a file changed while the
 command ran has a ctime after its start, so the record is only ever made of
 stats taken of the files the command itself read.
 
-The record file is JSON (data only), per working directory, holding at most
-:data:`MAX_RECORDS` records (least recently made go first), each
-authenticated, and bounded in size; anything malformed is a miss.
+Each record is one JSON file (data only) in the cache directory, named by
+the working directory and the key's MAC, authenticated, bounded in size; at
+most :data:`MAX_RECORDS` per working directory are kept (the oldest go
+first). Anything malformed, oversized, a link or a special file is a miss.
 """
 
 from __future__ import annotations
@@ -58,14 +59,15 @@ if TYPE_CHECKING:
     from typing import Any, Iterable, Optional
 
 FORMAT = 1
-MAX_RECORDS = 8  # per working directory: build, build of a subtree, validate, ...
-MAX_FILE_BYTES = 32 << 20
+MAX_RECORDS = 8  # per working directory (build, build of a subtree, validate, ...): the newest are kept
+MAX_FILE_BYTES = 32 << 20  # one record
 _CONFIGS = ("pfgen.yaml", "pfgen.yml")
 
 
-def _file() -> str:
+def _file(name: str) -> str:
+    """The record file of the key named ``name`` (a MAC) in the current working directory."""
     where = os.path.realpath(os.getcwd())
-    return os.path.join(str(cache.cache_root()), f"whole-{hashlib.sha256(where.encode()).hexdigest()[:24]}.json")
+    return os.path.join(str(cache.cache_root()), f"whole-{hashlib.sha256(where.encode()).hexdigest()[:24]}-{name[:32]}.json")
 
 
 class Unstampable(Exception):
@@ -95,8 +97,12 @@ def _ancestors(start: str, stops: set, found: dict, stats: cache.Stats) -> None:
 
 def _walk(root: str, stats: cache.Stats, label: str, skip: str = "") -> None:
     """lstat ``root`` and every entry below it (but directories named ``skip``), links not followed,
-    in name order."""
-    top = os.lstat(root)
+    in name order; a missing ``root`` counts as missing (making it changes its parent, stamped too)."""
+    try:
+        top = os.lstat(root)
+    except FileNotFoundError:
+        stats.parts.append(f"M\0{label}{root}")
+        return
     if not stat.S_ISDIR(top.st_mode):
         raise Unstampable(root)
     stats.add(label + root, top)
@@ -206,28 +212,26 @@ class Record:
         self.key = cache.secret() if cache.enabled() else None
         self.context = "\n".join([f"format={FORMAT}", f"cache={cache.FORMAT}", f"python={sys.version}",
                                   f"cwd={os.getcwd()}", *parts])  # pfgen's own files: by their stats (_tool)
-        self.path = _file() if self.key is not None else None
+        self.path = _file(self._mac(self.context)) if self.key is not None else None
 
     def _mac(self, text: str) -> str:
         assert self.key is not None
         return hmac.new(self.key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
-    def _records(self) -> dict:
+    def _read(self) -> Any:
+        """The raw record of this command's key ([MAC, text]), or None (missing, hostile, oversized)."""
         assert self.path is not None
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
             with os.fdopen(fd, "rb") as handle:
                 if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    return {}
+                    return None
                 data = handle.read(MAX_FILE_BYTES + 1)
             if len(data) > MAX_FILE_BYTES:
-                return {}
-            loaded = json.loads(data)
+                return None
+            return json.loads(data)
         except (OSError, ValueError, RecursionError, UnicodeDecodeError):
-            return {}
-        if not (isinstance(loaded, dict) and loaded.get("format") == FORMAT and isinstance(loaded.get("records"), dict)):
-            return {}
-        return loaded["records"]
+            return None
 
     def serve(self) -> Optional[dict]:
         """The recorded report when every stat is as recorded; None otherwise."""
@@ -235,7 +239,7 @@ class Record:
 
         if self.path is None:
             return None
-        raw = self._records().get(self._mac(self.context))
+        raw = self._read()
         if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw)):
             return None
         mac, text = raw
@@ -273,13 +277,7 @@ class Record:
         record = {"templates": templates, "configs": configs, "deps": deps, "roots": roots, "tops": tops, "report": report,
                   "stamp": self._mac("stats\0" + self.context + "\0" + stats.text())}
         text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
-        records = {k: v for k, v in self._records().items() if isinstance(k, str) and isinstance(v, list)}
-        name = self._mac(self.context)
-        records.pop(name, None)
-        while len(records) >= MAX_RECORDS:
-            records.pop(next(iter(records)))
-        records[name] = [self._mac("record\0" + self.context + "\0" + text), text]
-        data = json.dumps({"format": FORMAT, "records": records}, separators=(",", ":"), ensure_ascii=True)
+        data = json.dumps([self._mac("record\0" + self.context + "\0" + text), text], ensure_ascii=True)
         if len(data) > MAX_FILE_BYTES:
             return False
         directory = os.path.dirname(self.path)
@@ -295,7 +293,22 @@ class Record:
                 raise
         except OSError:
             return False
+        _prune(self.path)
         return True
+
+
+def _prune(kept: str) -> None:
+    """Keep the MAX_RECORDS newest records of this working directory (``kept`` among them)."""
+    directory, name = os.path.split(kept)
+    prefix = name.rsplit("-", 1)[0] + "-"
+    try:
+        with os.scandir(directory) as listing:
+            mine = [(e.stat(follow_symlinks=False).st_mtime_ns, e.path) for e in listing
+                    if e.name.startswith(prefix) and e.name.endswith(".json") and e.path != kept]
+        for _, path in sorted(mine)[:max(0, len(mine) - (MAX_RECORDS - 1))]:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _strs(value: Any) -> bool:

@@ -505,7 +505,10 @@ def forget_whole() -> None:
 
 
 def whole_file() -> Path:
-    return Path(wholestamp._file())
+    """The one whole-build record made so far."""
+    found = list(cache.cache_root().glob("whole-*.json"))
+    assert len(found) == 1, found
+    return found[0]
 
 
 def check(*args: str):
@@ -606,58 +609,82 @@ def test_whole_record_is_never_made_of_stats_changed_just_before_the_command(pro
     monkeypatch.setattr(cache, "_START_NS", time.time_ns())  # every file was written just now
     build()
     build()
-    assert not whole_file().exists()
+    assert not list(cache.cache_root().glob("whole-*.json"))
 
 
 def test_whole_record_is_not_made_when_a_template_is_reached_through_a_link(project, settled):
     (project / "linked").symlink_to(project / "jobs" / "b", target_is_directory=True)
     build("linked/pf-template.yml")
     build("linked/pf-template.yml")
-    assert not whole_file().exists()
+    assert not list(cache.cache_root().glob("whole-*.json"))
 
 
-def _rewrite_records(change) -> None:
-    path = whole_file()
-    data = json.loads(path.read_text())
-    for name, raw in list(data["records"].items()):
-        change(data["records"], name, raw)
-    path.write_text(json.dumps(data))
+def test_forged_or_hostile_whole_records_are_misses(project, settled, monkeypatch):
+    """A record restored from elsewhere claims that the hand-edited output is up to date: its stamp made
+    over the stats of now, signed with a guessed key, is a miss and --check reports the edit (signed with
+    the real secret the same forgery passes: the secret is what keeps it out). Well-signed records of the
+    wrong shape and hostile files are misses too."""
+    made: list = []
+    real_init = wholestamp.Record.__init__
 
+    def spy(self, parts):
+        real_init(self, parts)
+        made.append(self)
 
-def test_forged_or_hostile_whole_records_are_misses(project, settled, tmp_path):
-    """A record claiming that the hand-edited output is up to date, signed under a guessed key, or
-    well-signed but of the wrong shape, or a hostile file: each is a miss, and --check reports the edit."""
+    monkeypatch.setattr(wholestamp.Record, "__init__", spy)
     proven(project)
+    context = made[-1].context
+    path = whole_file()
+    good = json.loads(path.read_text())
     target = project / "deploy" / "job-a" / "pytorchjob.yaml"
-    good = whole_file().read_bytes()
     target.write_bytes(target.read_bytes().replace(b"nvidia.com/gpu", b"nvidia.com/gpus"))
 
     def reported() -> bool:
         result = check()
         return result.exit_code == 1 and "job-a/pytorchjob.yaml" in result.output
 
+    def forge(key: bytes, change=lambda record: None) -> None:
+        def mac(text: str) -> str:
+            return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+        record = json.loads(good[1])
+        stats = wholestamp.collect(record["templates"], record["configs"], record["deps"], record["roots"], record["tops"])
+        record["stamp"] = mac("stats\0" + context + "\0" + stats.text())
+        change(record)
+        text = json.dumps(record)
+        path.write_text(json.dumps([mac("record\0" + context + "\0" + text), text]))
+
     assert reported()  # the record itself does not hide it: the stats differ
-    for junk in (b"not json", b"[" * 100_000, b'{"format": 1, "records": {"x": ["a", "b"]}}', b"\xff"):
-        whole_file().write_bytes(junk)
+    for key in (b"guessed", os.urandom(32)):
+        forge(key)
         assert reported()
-    # a record whose stamp is claimed to match now, MAC'd with a guessed key or a valid key over the wrong shape
-    for key in (b"guessed", cache.secret()):
-        whole_file().write_bytes(good)
-
-        def forge(records, name, raw, key=key):
-            parsed = json.loads(raw[1])
-            parsed["report"]["jobs"] = "many" if key != b"guessed" else parsed["report"]["jobs"]
-            raw[1] = json.dumps(parsed)
-            raw[0] = hmac.new(key, raw[1].encode(), hashlib.sha256).hexdigest()
-
-        _rewrite_records(forge)
+    forge(cache.secret())
+    assert check().exit_code == 0  # the forgery itself works, with the secret
+    for change in (lambda r: r["report"].update(jobs="many"), lambda r: r.pop("tops"),
+                   lambda r: r["deps"].append(["file", "/etc/passwd"])):
+        forge(cache.secret(), change)
         assert reported()
-    whole_file().unlink()
-    os.mkfifo(whole_file())
+    for junk in (b"not json", b"[" * 100_000, b'["a", "b"]', b"\xff"):
+        path.write_bytes(junk)
+        assert reported()
+    path.unlink()
+    os.mkfifo(path)
     assert reported()
-    whole_file().unlink()
-    whole_file().symlink_to("/dev/zero")
+    path.unlink()
+    path.symlink_to("/dev/zero")
     assert reported()
+    path.unlink()
+    with open(path, "wb") as handle:  # larger than the bound: not read
+        handle.truncate(wholestamp.MAX_FILE_BYTES + 1)
+    assert reported()
+
+
+def test_at_most_a_few_whole_records_are_kept_per_working_directory(project, settled, monkeypatch):
+    monkeypatch.setattr(wholestamp, "MAX_RECORDS", 2)
+    for paths in (["jobs/a"], ["jobs/b"], ["jobs"], []):
+        build(*paths)
+        build(*paths)
+    assert len(list(cache.cache_root().glob("whole-*.json"))) == 2
 
 
 def test_validate_is_served_by_its_record_and_sees_an_edit(project, settled, monkeypatch):

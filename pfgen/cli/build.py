@@ -55,6 +55,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     """
     commands.batch()
     from pfgen.errors import NOTE, display_path, without_notes
+    from pfgen.output import cache as _clock  # noqa: F401  cache._START_NS: the racy rule's "start", before anything is read
 
     if workspace_dir:
         _refuse_workspace_dir(workspace_dir)

@@ -55,9 +55,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     """
     commands.batch()
     from pfgen.errors import NOTE, display_path, without_notes
-    from pfgen.output.build import compile_trees, write_trees
-    from pfgen.output.cache import BuildCache
-    from pfgen.pipeline import CompileOptions
+    from pfgen.output import cache as _clock  # noqa: F401  cache._START_NS: the racy rule's "start", before anything is read
 
     if workspace_dir:
         _refuse_workspace_dir(workspace_dir)
@@ -67,23 +65,42 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True)
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
-    options = CompileOptions(workspace_dir=Path(workspace_dir) if workspace_dir else None, secrets_mode=secrets_mode,
-                             target=target)
     tty = fmt == "text" and not quiet and sys.stderr.isatty()
+    record = None if no_cache or verify or not templates else _whole_record(
+        paths, out_path, {"secrets_mode": secrets_mode, "target": target}, templates, output_dirs, found_warnings)
+    served = record.serve() if record is not None else None
     try:
-        cache = BuildCache(None) if no_cache else BuildCache.open()
-        result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify, progress=tty,
-                               warnings=found_warnings)
+        if served is not None:
+            from pfgen.output.wholestamp import Served
+
+            result = Served(served)
+        else:  # the build itself (its modules are not even imported when the record answers)
+            from pfgen.output.build import compile_trees, write_trees
+            from pfgen.output.cache import BuildCache
+            from pfgen.pipeline import CompileOptions
+
+            options = CompileOptions(secrets_mode=secrets_mode, target=target)  # -d was refused above
+            cache = BuildCache(None) if no_cache else BuildCache.open()
+            result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify,
+                                   progress=tty, warnings=found_warnings)
         trees = result.trees
         claim_notes = [d for d in result.warnings if d.severity == NOTE]
+        all_warnings = list(result.warnings)
         result.warnings[:] = without_notes(result.warnings)
         if not templates and result.empty:
             commands.none_found([Path(paths[0] if paths else ".")], fmt, result.warnings)
         commands.refuse_warnings(result.warnings, fmt, strict)
-        by_root = write_trees(trees, check=check)
+        by_root = write_trees(trees, check=check) if served is None else {}
     except UserError as exc:
         _fail(UserError([*exc.diagnostics, *found_warnings]), fmt)
     changes = [change for root, _ in trees for change in by_root.get(root, [])]
+    if record is not None and served is None and not changes and result.inputs is not None:
+        from pfgen.output.wholestamp import warning_rows
+
+        inputs = result.inputs
+        record.save(inputs.templates, inputs.configs, inputs.deps, [str(root) for root, _ in trees],
+                    {"jobs": result.jobs, "warnings": warning_rows(all_warnings),
+                     "roots": [[str(root), tree.count] for root, tree in trees]})
     created = []  # the notes of the jobs this build created, after the warnings (not in --format json)
     if not check and not quiet and fmt != "json":
         from pfgen.cli.report import notes_of_created_jobs
@@ -120,6 +137,21 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
             if result.warnings:
                 click.echo(f"pfgen: {commands.plural(len(result.warnings), 'warning')}", err=True)
     sys.exit(exits.CHANGED if changes and (check or exit_code) else exits.OK)
+
+
+def _whole_record(paths: tuple[str, ...], out: Optional[Path], options: dict, templates: list[Path],
+                  output_dirs: list[Path], found_warnings: list) -> object:
+    """The whole-build record of this command line (pfgen/output/wholestamp.py): its key is what
+    the build was asked and what discovery found."""
+    import json
+
+    from pfgen.output.wholestamp import Record, warning_rows
+
+    return Record(["build", json.dumps({"paths": list(paths), "out": None if out is None else str(out),
+                                        "options": options,
+                                        "templates": [str(t) for t in templates],
+                                        "output_dirs": [str(d) for d in output_dirs],
+                                        "warnings": warning_rows(found_warnings)}, ensure_ascii=True)])
 
 
 def _refuse_workspace_dir(workspace_dir: str) -> None:

@@ -131,8 +131,7 @@ def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text",
     ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
     pfgen.yaml found. The output directories are not searched for templates. Third: discovery's
     warnings (near-miss file names), for the command's report."""
-    from pfgen.output.layout import DEFAULT_OUT
-    from pfgen.load.discover import find_jobs
+    from pfgen.load.discover import DEFAULT_OUT, find_jobs  # not from output.layout: a served build never loads it
 
     where = roots(paths, fmt)
     problems: list[Diagnostic] = []

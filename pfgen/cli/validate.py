@@ -23,14 +23,29 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """
     batch()
     from pfgen.errors import UserError, without_notes
-    from pfgen.output.stream import validate as check_all
 
     found, _, warnings = jobs(paths, None, fmt)
-    try:
-        count, compile_warnings = check_all(found, _validate_cache(len(found)))
-    except UserError as exc:
-        fail(UserError([*exc.diagnostics, *warnings]), fmt)
-    warnings = sorted({*warnings, *without_notes(compile_warnings)})  # notes are build's
+    record = _whole_record(paths, found, warnings)
+    served = record.serve() if record is not None else None
+    if served is not None:
+        from pfgen.output.wholestamp import warnings_of
+
+        count, warnings = served["jobs"], warnings_of(served)
+    else:  # the stream module is not even imported when the record answers
+        from pfgen.output.stream import validate as check_all
+
+        inputs: list = []
+        try:
+            count, compile_warnings = check_all(found, _validate_cache(len(found)), inputs)
+        except UserError as exc:
+            fail(UserError([*exc.diagnostics, *warnings]), fmt)
+        warnings = sorted({*warnings, *without_notes(compile_warnings)})  # notes are build's
+        if record is not None and inputs:
+            from pfgen.output.wholestamp import warning_rows
+
+            done, tops = inputs
+            record.save(done.templates, done.configs, done.deps, [],
+                        {"jobs": count, "warnings": warning_rows(warnings), "roots": []}, tops)
     refuse_warnings(warnings, fmt, strict)
     emit(fmt, warnings)
     if fmt == "text":
@@ -39,6 +54,24 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
             summary += f", {plural(len(warnings), 'warning')}"
         echo(f"pfgen: {summary}", err=True)
 
+
+
+WHOLE_MIN = 50  # templates: below this, checking a record costs about what compiling them does
+
+
+def _whole_record(paths: tuple[str, ...], found: list, warnings: list):
+    """The whole-command record of this validate (pfgen/output/wholestamp.py), for many templates only:
+    for a few, reading it costs about what compiling them does."""
+    import json
+
+    from pfgen.output import cache
+
+    if len(found) < WHOLE_MIN or not cache.enabled():
+        return None
+    from pfgen.output.wholestamp import Record, warning_rows
+
+    return Record(["validate", json.dumps({"paths": list(paths), "templates": [str(t) for t in found],
+                                           "warnings": warning_rows(warnings)}, ensure_ascii=True)])
 
 
 def _validate_cache(templates: int):

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # in the earlier ones (tests/corpus/periflow-sdk holds both); discovery looks for all four.
 TEMPLATE_NAMES = ("pf-template.yml", "pf-template.yaml", "pf_config.yml", "pf_config.yaml")
 CONFIG_NAMES = ("pfgen.yaml", "pfgen.yml")
+DEFAULT_OUT = "deploy"  # a build's output directory, beside the governing pfgen.yaml (pfgen/output/layout.py)
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox",
                        ".mypy_cache", ".pytest_cache"})
 

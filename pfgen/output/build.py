@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pfgen.errors import Diagnostic, UserError, display_path
-from pfgen.output.stream import Tree
+from pfgen.output.stream import Inputs, Tree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class Trees:
     trees: list[tuple[Path, Tree]]
     jobs: int  # templates compiled or served from the cache
     warnings: list[Diagnostic]
+    inputs: Optional[Inputs] = None  # what a whole-build stamp must cover (pfgen/output/wholestamp.py)
 
     @property
     def empty(self) -> bool:
@@ -49,7 +50,8 @@ def compile_trees(templates: list[Path], out: Optional[Path], options: CompileOp
     result = build(templates, out, options, extra_roots, cache=cache, texts=verify, progress=progress)
     if verify:
         result.warnings.extend(verify_trees(result.trees))
-    return Trees(sorted(result.trees.items()), result.jobs, sorted({*warnings, *result.warnings}))
+    return Trees(sorted(result.trees.items()), result.jobs, sorted({*warnings, *result.warnings}),
+                 None if verify else result.inputs)
 
 
 def write_trees(trees: list[tuple[Path, Tree]], *, check: bool) -> dict[Path, list[Change]]:

@@ -176,7 +176,7 @@ def tool_key() -> str:
 
 def extra_key(template: Path, options: Any) -> list[str]:
     """Extra key material for a template: the compile options."""
-    return [f"options={_options_text(options)}"]
+    return [f"options={options_text(options)}"]
 
 
 def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]]:
@@ -199,7 +199,7 @@ def dependencies(template: Path, job: Any, options: Any) -> list[tuple[str, str]
     return sorted(set(found))
 
 
-def _options_text(options: Any) -> str:
+def options_text(options: Any) -> str:
     if options is None:
         return "-"
     values = {k: v for k, v in (getattr(options, "__dict__", None) or {}).items() if k != "tag_images"}  # validate's lookups find build's entries
@@ -274,7 +274,7 @@ def _digest(kind: str, path: str) -> Optional[str]:
 # cache can no more forge a stamp than an entry.
 
 
-class _Stats:
+class Stats:
     """The lstat records a stamp covers, in the order they were taken."""
 
     __slots__ = ("parts", "fresh")
@@ -292,12 +292,12 @@ class _Stats:
         return "\n".join(self.parts)
 
 
-def _input_stats(resolved: str, deps: list) -> Optional[_Stats]:
+def _input_stats(resolved: str, deps: list) -> Optional[Stats]:
     """The stats of the (resolved) template and of every recorded dependency, taken before
     their bytes are read; None when a dependency cannot be covered by stats."""
     from pfgen import safefs
 
-    found = _Stats()
+    found = Stats()
     try:
         found.add("T", os.lstat(resolved))
         for kind, path, _ in deps:
@@ -316,9 +316,9 @@ def _input_stats(resolved: str, deps: list) -> Optional[_Stats]:
     return found
 
 
-def _output_stats(directory: str) -> Optional[_Stats]:
+def _output_stats(directory: str) -> Optional[Stats]:
     """The stats of a job's output directory and of everything below it (links not followed)."""
-    found = _Stats()
+    found = Stats()
     try:
         top = os.lstat(directory)
         if not stat.S_ISDIR(top.st_mode):
@@ -417,7 +417,7 @@ class BuildCache:
         self.compiled: list[Path] = []  # templates compiled and recorded in this build
         self._configs: dict[Path, str] = {}  # pfgen.yaml -> its key material, read once per build
         self._found: dict = {}  # directory -> its pfgen.yaml, looked up once per build
-        self._old_stamps: dict = {}  # template -> [input stamp, output stamp] as read (see _Stats)
+        self._old_stamps: dict = {}  # template -> [input stamp, output stamp] as read (see Stats)
         self.stamps: dict[str, list[str]] = {}  # stamps made in this build, written by save()
         self._served: dict[str, str] = {}  # template -> the MAC of the entry it was served from
         self.trusted = 0  # lookups and output checks answered by a stamp (for tests and figures)
@@ -518,7 +518,7 @@ class BuildCache:
             self._new_stamp(resolved, 1, self._stamp("out", mac, str(directory), stats))
         return True
 
-    def _stamp(self, side: str, mac: str, context: str, stats: _Stats) -> str:
+    def _stamp(self, side: str, mac: str, context: str, stats: Stats) -> str:
         return self._mac(f"stamp:{side}\0{mac}\0{context}\0{stats.text()}")
 
     def _stamped(self, resolved: str, side: int, stamp: str) -> bool:
@@ -564,6 +564,10 @@ class BuildCache:
         resolved = real(template)
         self.pending[resolved] = [self._mac(text), text, 0]
         self.compiled.append(template)
+
+    def configs_read(self) -> list[Path]:
+        """The pfgen.yaml files this build's keys covered."""
+        return list(self._configs)
 
     def forget(self, template: Path) -> None:
         """Drop a served entry that turned out not to describe the disk (it is recorded again once compiled)."""

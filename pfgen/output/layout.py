@@ -33,7 +33,7 @@ from pfgen.validate.config import config_for
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError
 from pfgen.errors import display_path
-from pfgen.load.discover import TEMPLATE_NAMES
+from pfgen.load.discover import DEFAULT_OUT, TEMPLATE_NAMES
 from pfgen.load.document import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
     from pfgen.output.cache import BuildCache
 
-DEFAULT_OUT = "deploy"
 SHARED = "_shared"
 SECRETS_DIR = "_secrets"  # not a DNS-1035 label, so never a job's directory
 SEALED_FILE = "sealed-secrets.yaml"  # sealed mode: listed by the root kustomization when present

@@ -98,6 +98,34 @@ class Result:
     trees: dict[Path, Tree] = field(default_factory=dict)
     jobs: int = 0
     warnings: list[Diagnostic] = field(default_factory=list)
+    inputs: Optional[Inputs] = None  # what the verdict depends on, when stats can vouch for all of it
+
+
+@dataclass
+class Inputs:
+    """Every template of a build (resolved), the pfgen.yaml files and job dependencies it read
+    (see pfgen/output/wholestamp.py)."""
+
+    templates: list[str]
+    configs: list[str]
+    deps: list[list[str]]
+
+
+def _inputs(jobs: list[Job], by_resolved: dict[Path, Path], cache: Optional[BuildCache]) -> Optional[Inputs]:
+    """The Inputs of a build, or None when a job's dependencies are unknown (it was not cached) or a
+    template is reached through a link (its path would not name the file stats were taken of)."""
+    if cache is None or not cache.active:
+        return None
+    deps: dict[tuple[str, str], None] = {}
+    for job in jobs:
+        recorded = job.entry["deps"] if job.entry is not None else job.prepared[1] if job.prepared is not None else None
+        if recorded is None:
+            return None
+        deps.update(((kind, path), None) for kind, path, _ in recorded)
+    if any(os.path.abspath(given) != str(resolved) for resolved, given in by_resolved.items()):
+        return None
+    return Inputs(sorted(str(r) for r in by_resolved), sorted(str(c) for c in cache.configs_read()),
+                  [[kind, path] for kind, path in sorted(deps)])
 
 
 class Progress:
@@ -453,14 +481,18 @@ def build(templates: list[Path], out: Optional[Path], options: CompileOptions = 
             errors.extend(exc.diagnostics)
     if cache is not None and not errors:
         cache.save()
+        result.inputs = _inputs(jobs, by_resolved, cache)
     if errors:
         raise UserError(errors + result.warnings)  # the templates' warnings too: every problem at once
     return result
 
 
-def validate(templates: list[Path], cache: Optional[BuildCache] = None) -> tuple[int, list[Diagnostic]]:
+def validate(templates: list[Path], cache: Optional[BuildCache] = None,
+             inputs: Optional[list] = None) -> tuple[int, list[Diagnostic]]:
     """Compile every template (or take its summary from the build cache) and check the layout
-    clashes among them; returns the number of templates and their warnings, raises the errors."""
+    clashes among them; returns the number of templates and their warnings, raises the errors.
+    ``inputs``, when given, receives the Inputs and the OUTs (a whole-command record's, see
+    pfgen/output/wholestamp.py) when stats can vouch for them."""
     memo: dict = {}
     roots: dict[Path, Path] = {}
     errors: list[Diagnostic] = []
@@ -482,4 +514,8 @@ def validate(templates: list[Path], cache: Optional[BuildCache] = None) -> tuple
             errors.extend(exc.diagnostics)
     if errors:
         raise UserError(errors + warnings)
+    if inputs is not None:
+        found = _inputs(jobs, {_resolved(t): t for t in templates}, cache)
+        if found is not None:
+            inputs.extend([found, sorted({str(job.root) for job in jobs})])
     return len(jobs), warnings

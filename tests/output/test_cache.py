@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import pfgen
 from pfgen.cli.main import main
-from pfgen.output import cache, stream
+from pfgen.output import cache, stream, wholestamp
 from pfgen.output.cache import BuildCache
 from pfgen.validate.config import load_config
 from pfgen.errors import Diagnostic
@@ -403,7 +403,7 @@ def test_jobs_with_hoisted_shared_objects_are_not_compiled_or_dumped_again(proje
     assert (run.served, run.wrote) == (["a", "b"], False) and snapshot(project) == before
 
 
-# --- stamps: unchanged stats stand for unchanged bytes (see cache._Stats) ----------------
+# --- stamps: unchanged stats stand for unchanged bytes (see cache.Stats) ----------------
 
 
 def _same_size_edit(path: Path, old: bytes, new: bytes) -> None:
@@ -428,6 +428,7 @@ def test_unchanged_stats_are_trusted_after_one_build_proved_the_bytes(project, s
     proving = build()  # served, bytes read and compared: stamps made
     assert proving.served == ["a", "b"] and proving.cache.trusted == 0 and not proving.wrote
     assert sorted(Path(name).parent.name for name in json.loads(proving.cache.path.read_text())["stamps"]) == ["a", "b"]
+    forget_whole()  # else the whole-build record answers (see the tests of wholestamp below)
     again = build()
     assert again.served == ["a", "b"] and again.cache.trusted == 4 and not again.wrote  # 2 inputs, 2 output dirs
 
@@ -493,3 +494,223 @@ def test_a_stamp_made_without_the_secret_cannot_hide_a_hand_edited_output(projec
         path.write_text(json.dumps(index))
         check = CliRunner().invoke(main, ["build", "--check"])
         assert check.exit_code == (0 if hidden else 1), check.output  # with the secret the forgery works
+
+
+# --- the whole-build record (pfgen/output/wholestamp.py): one stamp for an unchanged repository ---
+
+
+def forget_whole() -> None:
+    for path in cache.cache_root().glob("whole-*.json"):
+        path.unlink()
+
+
+def whole_file() -> Path:
+    """The one whole-build record made so far."""
+    found = list(cache.cache_root().glob("whole-*.json"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def check(*args: str):
+    """`pfgen build --check` in-process, as a fresh process would run it (no config remembered)."""
+    load_config.cache_clear()
+    return CliRunner().invoke(main, ["build", "--check", *args])
+
+
+def proven(project) -> dict[str, bytes]:
+    """Build until a whole-build record is made (the second build proves by bytes and records)."""
+    build()
+    build()
+    assert whole_file().is_file()
+    return snapshot(project)
+
+
+def test_unchanged_repository_is_served_by_one_record_with_the_same_report(project, settled, monkeypatch):
+    before = proven(project)
+    expected = {args: CliRunner().invoke(main, list(args)) for args in
+                [("build",), ("build", "--check"), ("build", "-v"), ("build", "--format", "json")]}
+    with monkeypatch.context() as patch:
+        patch.setattr(stream, "build", lambda *a, **k: pytest.fail("the build ran job by job"))
+        for args, unserved in expected.items():
+            served = CliRunner().invoke(main, list(args))
+            assert (served.exit_code, served.output) == (unserved.exit_code, unserved.output), args
+    assert snapshot(project) == before
+    forget_whole()  # the same report without the record
+    for args, unserved in expected.items():
+        again = CliRunner().invoke(main, list(args))
+        assert (again.exit_code, again.output) == (unserved.exit_code, unserved.output), args
+
+
+def test_whole_record_sees_a_hand_edited_output_file_by_its_ctime(project, settled, monkeypatch):
+    proven(project)
+    with monkeypatch.context() as patch:
+        patch.setattr(stream, "build", lambda *a, **k: pytest.fail("the build ran job by job"))
+        assert check().exit_code == 0  # served by the record
+    target = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    _same_size_edit(target, b"nvidia.com/gpu", b"nvidia.com/gpX")
+    result = check()  # the record must miss: the build runs job by job and sees the edit
+    assert result.exit_code == 1 and "job-a/pytorchjob.yaml" in result.output
+
+
+@pytest.mark.parametrize("change", ["deleted output", "foreign file in the way", "new template", "deleted template",
+                                    "edited template", "workspace file", "pfgen.yaml", "nearer pfgen.yaml",
+                                    "entered directory", "staging directory"])
+def test_whole_record_misses_on_every_change_the_build_would_see(project, settled, change):
+    """Each change below is one the per-job build reacts to; with a record made just before it, the next
+    build must not be answered by the record (it runs, and writes or refuses, as without one)."""
+    before = proven(project)
+    jobs = project / "jobs"
+    if change == "deleted output":
+        (project / "deploy" / "job-b" / "kustomization.yaml").unlink()
+    elif change == "foreign file in the way":
+        (project / "deploy" / "job-b" / "kustomization.yaml").write_text("mine\n")
+    elif change == "new template":
+        (jobs / "c").mkdir()
+        (jobs / "c" / "pf-template.yml").write_text((jobs / "b" / "pf-template.yml").read_text().replace("name: job-b", "name: job-c"))
+    elif change == "deleted template":
+        shutil.rmtree(jobs / "b")
+    elif change == "edited template":
+        _same_size_edit(jobs / "b" / "pf-template.yml", b"num_devices: 8", b"num_devices: 4")
+    elif change == "workspace file":
+        _same_size_edit(next((jobs / "a" / "cifar").rglob("*.py")), b"import", b"imporT")
+    elif change == "pfgen.yaml":
+        _same_size_edit(project / "pfgen.yaml", b"namespace: ml-team", b"namespace: ml-teax")
+    elif change == "nearer pfgen.yaml":
+        (jobs / "b" / "pfgen.yaml").write_text((project / "pfgen.yaml").read_text().replace("ml-team", "ml-other"))
+    elif change == "entered directory":
+        shutil.copytree(EXAMPLE / "cifar", jobs / "b" / "cifar")
+    elif change == "staging directory":
+        (project / "deploy" / ".pfgen-tmp-job-b").mkdir()
+    result = check()
+    if change == "staging directory":  # not a change of the output, but one the writer recovers from
+        assert result.exit_code == 0
+        return
+    assert result.exit_code in (1, 2), (change, result.output)
+    run = build()
+    if change == "foreign file in the way":
+        assert run.exit_code == 2 and "was not generated by pfgen" in run.output
+        return
+    assert run.wrote and (snapshot(project) == before) == (change == "deleted output"), (change, result.output, run.output)
+    if change == "new template":
+        assert (project / "deploy" / "job-c").is_dir()
+    if change == "deleted template":
+        assert not (project / "deploy" / "job-b").exists()
+    if change == "edited template":
+        assert 'nprocPerNode: "4"' in (project / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
+    if change == "pfgen.yaml":
+        assert "namespace: ml-teax\n" in (project / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
+    if change == "nearer pfgen.yaml":  # job b now has its own project, and its own deploy/
+        assert "namespace: ml-other\n" in (jobs / "b" / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
+    if change == "entered directory":
+        assert "image: registry.example.com/ml-team/job-b:sha-" in (project / "deploy/job-b/pytorchjob.yaml").read_text()
+
+
+def test_whole_record_is_never_made_of_stats_changed_just_before_the_command(project, monkeypatch):
+    monkeypatch.setattr(cache, "_START_NS", time.time_ns())  # every file was written just now
+    build()
+    build()
+    assert not list(cache.cache_root().glob("whole-*.json"))
+
+
+def test_whole_record_is_not_made_when_a_template_is_reached_through_a_link(project, settled):
+    (project / "linked").symlink_to(project / "jobs" / "b", target_is_directory=True)
+    build("linked/pf-template.yml")
+    build("linked/pf-template.yml")
+    assert not list(cache.cache_root().glob("whole-*.json"))
+
+
+def test_forged_or_hostile_whole_records_are_misses(project, settled, monkeypatch):
+    """A record restored from elsewhere claims that the hand-edited output is up to date: its stamp made
+    over the stats of now, signed with a guessed key, is a miss and --check reports the edit (signed with
+    the real secret the same forgery passes: the secret is what keeps it out). Well-signed records of the
+    wrong shape and hostile files are misses too."""
+    made: list = []
+    real_init = wholestamp.Record.__init__
+
+    def spy(self, parts):
+        real_init(self, parts)
+        made.append(self)
+
+    monkeypatch.setattr(wholestamp.Record, "__init__", spy)
+    proven(project)
+    context = made[-1].context
+    path = whole_file()
+    good = json.loads(path.read_text())
+    target = project / "deploy" / "job-a" / "pytorchjob.yaml"
+    target.write_bytes(target.read_bytes().replace(b"nvidia.com/gpu", b"nvidia.com/gpus"))
+
+    def reported() -> bool:
+        result = check()
+        return result.exit_code == 1 and "job-a/pytorchjob.yaml" in result.output
+
+    def forge(key: bytes, change=lambda record: None) -> None:
+        def mac(text: str) -> str:
+            return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+        record = json.loads(good[1])
+        stats = wholestamp.collect(record["templates"], record["configs"], record["deps"], record["roots"], record["tops"])
+        record["stamp"] = mac("stats\0" + context + "\0" + stats.text())
+        change(record)
+        text = json.dumps(record)
+        path.write_text(json.dumps([mac("record\0" + context + "\0" + text), text]))
+
+    assert reported()  # the record itself does not hide it: the stats differ
+    for key in (b"guessed", os.urandom(32)):
+        forge(key)
+        assert reported()
+    forge(cache.secret())
+    assert check().exit_code == 0  # the forgery itself works, with the secret
+    for change in (lambda r: r["report"].update(jobs="many"), lambda r: r.pop("tops"),
+                   lambda r: r["deps"].append(["file", "/etc/passwd"])):
+        forge(cache.secret(), change)
+        assert reported()
+    for junk in (b"not json", b"[" * 100_000, b'["a", "b"]', b"\xff"):
+        path.write_bytes(junk)
+        assert reported()
+    path.unlink()
+    os.mkfifo(path)
+    assert reported()
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    assert reported()
+    path.unlink()
+    with open(path, "wb") as handle:  # larger than the bound: not read
+        handle.truncate(wholestamp.MAX_FILE_BYTES + 1)
+    assert reported()
+
+
+def test_at_most_a_few_whole_records_are_kept_per_working_directory(project, settled, monkeypatch):
+    monkeypatch.setattr(wholestamp, "MAX_RECORDS", 2)
+    for paths in (["jobs/a"], ["jobs/b"], ["jobs"], []):
+        build(*paths)
+        build(*paths)
+    assert len(list(cache.cache_root().glob("whole-*.json"))) == 2
+
+
+def test_validate_is_served_by_its_record_and_sees_an_edit(project, settled, monkeypatch):
+    from pfgen.cli import validate as validate_cli
+
+    monkeypatch.setattr(validate_cli, "WHOLE_MIN", 1)
+    build()
+    build()
+    first = CliRunner().invoke(main, ["validate"])
+    second = CliRunner().invoke(main, ["validate"])  # records (first: the index decided) or served
+    with monkeypatch.context() as patch:
+        patch.setattr(stream, "validate", lambda *a, **k: pytest.fail("validated job by job"))
+        served = CliRunner().invoke(main, ["validate"])
+    assert first.output == second.output == served.output and served.exit_code == 0
+    template = project / "jobs" / "b" / "pf-template.yml"
+    _same_size_edit(template, b"num_devices: 8", b"num_devices: X")
+    edited = CliRunner().invoke(main, ["validate"])
+    assert edited.exit_code == 2 and "num_devices" in edited.output
+
+
+def test_whole_record_sees_a_pfgen_yaml_made_above_the_paths_it_was_given(project, settled):
+    """Discovery of `build jobs/b` never looks at jobs/; a pfgen.yaml made there governs job b: the stats
+    of the directories between the template and its old config show it."""
+    build("jobs/b")
+    build("jobs/b")
+    assert whole_file().is_file() and check("jobs/b").exit_code == 0
+    (project / "jobs" / "pfgen.yaml").write_text((project / "pfgen.yaml").read_text().replace("ml-team", "ml-other"))
+    assert check("jobs/b").exit_code == 1
+    assert build("jobs/b").wrote and "namespace: ml-other\n" in (project / "jobs/deploy/job-b/pytorchjob.yaml").read_text()

@@ -1,0 +1,368 @@
+"""One stamp for a whole command: serving an unchanged repository without any per-job work.
+
+The per-job stamps of :mod:`pfgen.output.cache` spare reading files, but a
+build still spends about a millisecond of Python per job (decoding its entry,
+finding its OUT and config, the markers of its directory, the writer's
+scan). When a ``build`` or ``build --check`` ends with nothing to change (or
+a ``validate`` with no error), this module records, under a key over what
+the command was asked (pfgen's source, the working directory, the paths, the
+output directory, the options, and the templates discovery found), the
+``lstat`` of every file and directory the verdict depends on, and the report
+(warnings, job counts):
+
+* every template of the build (the discovered ones, and those OUT's markers
+  named), and every directory from each template's up to the one holding its
+  pfgen.yaml (to ``/`` when there is none): creating, removing or renaming
+  anything in such a directory (a pfgen.yaml nearer the template, the
+  directory a command enters) changes its mtime and ctime;
+* every pfgen.yaml read, and every file and directory below each recorded
+  dependency of a job (workspaces; see ``cache.dependencies``);
+* for ``validate``, each OUT itself (``check_out`` refuses one that is a link out of the
+  repository or a file) and the directories above it up to its repository's root;
+* for ``build``, every OUT and everything below it, links not followed
+  (hand edits, deleted and foreign files, an interrupted build's staging
+  directories), and the directories above it up to its repository's root.
+
+pfgen's own source and data files and PyYAML's are covered by their stats too (what
+``cache.tool_key`` hashes, without reading or importing them). The next identical command checks those stats, in the same order, against
+the recorded stamp (an HMAC under the cache secret, as every entry is) and,
+when every one is the same, reports the recorded result without compiling,
+decoding or comparing anything. Discovery still runs every time (its answer,
+with git's ignore rules, is part of the key). Any difference, or a link
+where a directory or template is expected (then the path would not be the
+file), is a miss and the command runs as without this record. Stats of
+files changed less than ``cache.RACY_NS`` before the command started are
+never recorded (see "Stamps" in cache.py), and a file changed while the
+command ran has a ctime after its start, so the record is only ever made of
+stats taken of the files the command itself read.
+
+Each record is one JSON file (data only) in the cache directory, named by
+the working directory and the key's MAC, authenticated, bounded in size; at
+most :data:`MAX_RECORDS` per working directory are kept (the oldest go
+first). Anything malformed, oversized, a link or a special file is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+import sys
+import tempfile
+
+from pfgen.output import cache
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Optional
+
+FORMAT = 1
+MAX_RECORDS = 8  # per working directory (build, build of a subtree, validate, ...): the newest are kept
+MAX_FILE_BYTES = 32 << 20  # one record
+_CONFIGS = ("pfgen.yaml", "pfgen.yml")
+
+
+def _file(name: str) -> str:
+    """The record file of the key named ``name`` (a MAC) in the current working directory."""
+    where = os.path.realpath(os.getcwd())
+    return os.path.join(str(cache.cache_root()), f"whole-{hashlib.sha256(where.encode()).hexdigest()[:24]}-{name[:32]}.json")
+
+
+class Unstampable(Exception):
+    """Something the stats cannot vouch for (a link, a volatile workspace): never record or serve."""
+
+
+def _ancestors(start: str, stops: set, found: dict, stats: cache.Stats) -> None:
+    """lstat ``start`` and its parents, up to (and with) the first directory in ``stops`` or already
+    seen; the directories above that are only checked to be directories, not links (their other
+    entries do not matter, but a link would make the path name another file)."""
+    directory = start
+    stamped = True
+    while found.get(directory, -1) < stamped:
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode):
+            raise Unstampable(directory)
+        found[directory] = stamped
+        if stamped:
+            stats.add("A " + directory, st)
+        if directory in stops:
+            stamped = False
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return
+        directory = parent
+
+
+def _walk(root: str, stats: cache.Stats, label: str, skip: str = "") -> None:
+    """lstat ``root`` and every entry below it (but directories named ``skip``), links not followed,
+    in name order; a missing ``root`` counts as missing (making it changes its parent, stamped too)."""
+    try:
+        top = os.lstat(root)
+    except FileNotFoundError:
+        stats.parts.append(f"M\0{label}{root}")
+        return
+    if not stat.S_ISDIR(top.st_mode):
+        raise Unstampable(root)
+    stats.add(label + root, top)
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        with os.scandir(path) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for entry in entries:
+            if entry.name == skip:
+                continue
+            st = entry.stat(follow_symlinks=False)
+            stats.add(entry.path, st)
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(entry.path)
+
+
+def _tool(stats: cache.Stats) -> None:
+    """What cache.tool_key hashes, by its stats: every file of pfgen's package and shipped data (as
+    cache.source_hash reads them) and of PyYAML (its version and libyaml binding), without reading
+    or importing any of them."""
+    import importlib.util
+
+    import pfgen
+    from pfgen.resources import data_dir
+
+    roots = [os.path.dirname(os.path.realpath(pfgen.__file__))]
+    for name in ("schemas", "templates"):
+        try:
+            roots.append(os.path.realpath(data_dir(name)))
+        except FileNotFoundError:
+            stats.parts.append(f"N\0{name}")
+    for module in ("yaml", "_yaml"):
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            stats.parts.append(f"N\0{module}\0{spec.origin if spec is not None else ''}")
+        else:
+            roots.extend(os.path.realpath(p) for p in spec.submodule_search_locations)
+    for root in roots:
+        _walk(root, stats, "S ", skip="__pycache__")
+
+
+def _git_root(start: str) -> set:
+    """The nearest directory at or above ``start`` holding .git (safefs.repository_root), as a stop."""
+    directory = start
+    while True:
+        if os.path.lexists(os.path.join(directory, ".git")):
+            return {directory}
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return set()
+        directory = parent
+
+
+def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[list], roots: Iterable[str],
+            tops: Iterable[str] = ()) -> cache.Stats:
+    """The stats a record covers (see the module's docstring); raises Unstampable or OSError."""
+    from pfgen import safefs
+
+    stats = cache.Stats()
+    _tool(stats)
+    configs = list(configs)
+    stops = {os.path.dirname(c) for c in configs}
+    for config in configs:
+        st = os.lstat(config)
+        if not stat.S_ISREG(st.st_mode):
+            raise Unstampable(config)
+        stats.add("C " + config, st)
+    seen: dict = {}
+    for template in templates:
+        st = os.lstat(template)
+        if not stat.S_ISREG(st.st_mode):
+            raise Unstampable(template)
+        stats.add("T " + template, st)
+        _ancestors(os.path.dirname(template), stops, seen, stats)
+    for kind, path in deps:
+        if kind == "isdir":
+            stats.parts.append(f"D\0{path}\0{cache.digest_isdir(path)}")
+        elif kind == "tree":
+            if os.path.islink(path) or not os.path.isdir(path):
+                raise Unstampable(path)
+            stats.parts.append(f"R\0{path}\0{os.path.realpath(path)}")
+            for rel, st in safefs.walk(path):
+                stats.add(f"F {path}/{rel}", st)
+        else:
+            raise Unstampable(kind)
+    for root in roots:
+        _walk(root, stats, "O ")
+        _ancestors(os.path.dirname(root), _git_root(os.path.dirname(root)), seen, stats)
+    for top in tops:  # an OUT whose files do not matter (validate), only what it is and where
+        try:
+            st = os.lstat(top)
+        except FileNotFoundError:
+            stats.parts.append(f"M\0{top}")
+        else:
+            if not stat.S_ISDIR(st.st_mode):
+                raise Unstampable(top)
+            stats.add("P " + top, st)
+        _ancestors(os.path.dirname(top), _git_root(os.path.dirname(top)), seen, stats)
+    return stats
+
+
+class Record:
+    """The record file of the working directory, and the one record of this command's key."""
+
+    def __init__(self, parts: list[str]):
+        self.key = cache.secret() if cache.enabled() else None
+        self.context = "\n".join([f"format={FORMAT}", f"cache={cache.FORMAT}", f"python={sys.version}",
+                                  f"cwd={os.getcwd()}", *parts])  # pfgen's own files: by their stats (_tool)
+        self.path = _file(self._mac(self.context)) if self.key is not None else None
+
+    def _mac(self, text: str) -> str:
+        assert self.key is not None
+        return hmac.new(self.key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+    def _read(self) -> Any:
+        """The raw record of this command's key ([MAC, text]), or None (missing, hostile, oversized)."""
+        assert self.path is not None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                data = handle.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                return None
+            return json.loads(data)
+        except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+            return None
+
+    def serve(self) -> Optional[dict]:
+        """The recorded report when every stat is as recorded; None otherwise."""
+        from pfgen import safefs
+
+        if self.path is None:
+            return None
+        raw = self._read()
+        if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw)):
+            return None
+        mac, text = raw
+        if not hmac.compare_digest(mac, self._mac("record\0" + self.context + "\0" + text)):
+            return None
+        try:
+            record = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        if not _valid(record):
+            return None
+        try:
+            stats = collect(record["templates"], record["configs"], record["deps"], record["roots"], record["tops"])
+        except (OSError, Unstampable, ValueError, safefs.Refused):
+            return None
+        if not hmac.compare_digest(record["stamp"], self._mac("stats\0" + self.context + "\0" + stats.text())):
+            return None
+        return record["report"]
+
+    def save(self, templates: list[str], configs: list[str], deps: list[list], roots: list[str], report: dict,
+             tops: list[str] = ()) -> bool:
+        """Record ``report`` with the stats of now; False (nothing written) when any of them is too recent
+        to be trusted or cannot be covered."""
+        from pfgen import safefs
+
+        if self.path is None:
+            return False
+        try:
+            tops = list(tops)
+            stats = collect(templates, configs, deps, roots, tops)
+        except (OSError, Unstampable, ValueError, safefs.Refused):
+            return False
+        if stats.fresh:
+            return False
+        record = {"templates": templates, "configs": configs, "deps": deps, "roots": roots, "tops": tops, "report": report,
+                  "stamp": self._mac("stats\0" + self.context + "\0" + stats.text())}
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
+        data = json.dumps([self._mac("record\0" + self.context + "\0" + text), text], ensure_ascii=True)
+        if len(data) > MAX_FILE_BYTES:
+            return False
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".whole-", suffix=".tmp", dir=directory)
+            try:
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(data)
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            return False
+        _prune(self.path)
+        return True
+
+
+def _prune(kept: str) -> None:
+    """Keep the MAX_RECORDS newest records of this working directory (``kept`` among them)."""
+    directory, name = os.path.split(kept)
+    prefix = name.rsplit("-", 1)[0] + "-"
+    try:
+        with os.scandir(directory) as listing:
+            mine = [(e.stat(follow_symlinks=False).st_mtime_ns, e.path) for e in listing
+                    if e.name.startswith(prefix) and e.name.endswith(".json") and e.path != kept]
+        for _, path in sorted(mine)[:max(0, len(mine) - (MAX_RECORDS - 1))]:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _strs(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _valid(record: Any) -> bool:
+    """The shape :meth:`Record.save` writes (anything else is a miss, even with a valid MAC)."""
+    if not isinstance(record, dict):
+        return False
+    report = record.get("report")
+    return (_strs(record.get("templates")) and _strs(record.get("configs")) and _strs(record.get("roots"))
+            and _strs(record.get("tops"))
+            and isinstance(record.get("deps"), list)
+            and all(isinstance(d, list) and len(d) == 2 and _strs(d) for d in record["deps"])
+            and isinstance(record.get("stamp"), str) and isinstance(report, dict)
+            and type(report.get("jobs")) is int
+            and isinstance(report.get("warnings"), list)
+            and all(isinstance(w, list) and len(w) == 5 and isinstance(w[0], str) and type(w[1]) is int
+                    and type(w[2]) is int and isinstance(w[3], str) and isinstance(w[4], str) for w in report["warnings"])
+            and isinstance(report.get("roots"), list)
+            and all(isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) and type(r[1]) is int
+                    for r in report["roots"]))
+
+
+class _Tree:
+    """An OUT as a served build reports it: up to date, with its number of jobs (see stream.Tree)."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.sources: dict = {}
+        self.jobs: dict = {}
+        self.unchanged: set = set()
+
+
+class Served:
+    """A build's result as recorded (the shape of output.build.Trees the command reports from)."""
+
+    empty = False
+    inputs = None
+
+    def __init__(self, report: dict):
+        from pathlib import Path
+
+        self.trees = [(Path(root), _Tree(count)) for root, count in report["roots"]]
+        self.jobs: int = report["jobs"]
+        self.warnings = warnings_of(report)
+
+
+def warnings_of(report: dict) -> list:
+    from pfgen.errors import Diagnostic
+
+    return [Diagnostic(w[0], w[1], w[2], w[3], w[4]) for w in report["warnings"]]
+
+
+def warning_rows(warnings: Iterable[Any]) -> list[list]:
+    return [[w.file, w.line, w.col, w.message, w.severity] for w in warnings]

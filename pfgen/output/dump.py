@@ -155,6 +155,7 @@ _SCALARS: dict = {}  # (kind, text) -> (first line, body lines of a literal bloc
 _MAX_SCALARS = 20_000  # a few hundred keys and common values repeat; the rest are one-offs
 _PROBE_VALUE = ScalarNode(_TAG + "str", "x")
 _BREAKS = re.compile("[\r\x85\u2028\u2029]")
+_LONGEST = 60_000  # characters; the width is 1 << 16, and no block nests 5,000 levels deep
 
 
 def _scalar(kind: str, text: str) -> tuple[str, Any]:
@@ -163,6 +164,8 @@ def _scalar(kind: str, text: str) -> tuple[str, Any]:
     found = _SCALARS.get((kind, text))
     if found is not None:
         return found
+    if len(text) > _LONGEST:
+        raise _Fallback  # libyaml folds lines past its width, which counts from the column the scalar starts at
     node = ScalarNode(_TAG + "str", text, style=_str_style(text))
     if kind == "key":
         written = _serialize(MappingNode(_TAG + "map", [(node, _PROBE_VALUE)], flow_style=False))

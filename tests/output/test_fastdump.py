@@ -64,3 +64,10 @@ def test_unusual_values_take_the_reference_path():
     obj = {"spec": {"ratio": 0.5, "inf": float("inf"), "t": (1, 2)}}
     assert dump.to_yaml(obj) == dump._represented(dump.canonical(obj))
     assert "ratio: 0.5" in dump.to_yaml(obj)
+
+
+def test_scalars_near_the_width_take_the_fallback():
+    """libyaml folds a long plain scalar at its width, counted from the scalar's column."""
+    long = "x" * 65_529 + " " + "y" * 9  # fits the probe's line, not the line 8 columns further in
+    tree = {"a": {"b": [{"c": {"e": long}}]}}
+    assert dump.to_yaml(tree) == dump._represented(dump.canonical(tree))

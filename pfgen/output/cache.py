@@ -565,6 +565,12 @@ class BuildCache:
         self.pending[resolved] = [self._mac(text), text, 0]
         self.compiled.append(template)
 
+    def compiled_elsewhere(self, template: Path) -> None:
+        """``template`` was compiled in a worker process (pfgen/output/parallel.py), whose prepare()
+        looked up and hashed its pfgen.yaml there: do it here too, so configs_read() names it."""
+        if self.active:
+            _config_material(Path(real(template)).parent, self._configs, self._found)
+
     def configs_read(self) -> list[Path]:
         """The pfgen.yaml files this build's keys covered."""
         return list(self._configs)

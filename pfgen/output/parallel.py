@@ -6,7 +6,10 @@ run on (``PFGEN_JOBS=N`` sets the number; ``PFGEN_JOBS=1`` compiles in the proce
 Results come back in the order of the templates, so output and messages are the same bytes as
 a build in one process (tests/output/test_parallel.py compares them). Workers inherit the
 compiler's state by the fork (nothing is imported or read again) and return each job's
-summary, or its errors; a bug in a worker is raised here with its traceback.
+summary, or its errors; a bug in a worker is raised here with its traceback. What a worker
+learns on the side stays in the worker: the build cache's lookups of each job's pfgen.yaml,
+which the whole-build record stats, are made again here (``BuildCache.compiled_elsewhere``;
+tests/output/test_cache.py has the build whose record would otherwise miss an edit of it).
 
 Small builds do not pay for the processes: below :data:`MIN_TEMPLATES` misses, and where
 ``fork`` is not how processes start (macOS, Windows), everything compiles here.

@@ -219,6 +219,9 @@ def collect(templates: list[Path], roots: dict[Path, Path], options: CompileOpti
         found[index] = outcome
         if progress:
             progress.step()
+    if cache is not None:  # (a no-op for those compiled here)
+        for _, template, _ in misses:
+            cache.compiled_elsewhere(template)
     jobs: list[Job] = []
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []

@@ -714,3 +714,18 @@ def test_whole_record_sees_a_pfgen_yaml_made_above_the_paths_it_was_given(projec
     (project / "jobs" / "pfgen.yaml").write_text((project / "pfgen.yaml").read_text().replace("ml-team", "ml-other"))
     assert check("jobs/b").exit_code == 1
     assert build("jobs/b").wrote and "namespace: ml-other\n" in (project / "jobs/deploy/job-b/pytorchjob.yaml").read_text()
+
+
+def test_whole_record_of_a_build_compiled_in_workers_covers_its_pfgen_yaml(project, settled, monkeypatch):
+    """Jobs compiled in worker processes (pfgen/output/parallel.py) read pfgen.yaml there; the record the
+    parent makes must still stat it, or an edit of pfgen.yaml would be answered "unchanged"."""
+    first = build()
+    first.cache.path.unlink()  # the cache lost (a CI cache not restored), deploy/ as built
+    forget_whole()
+    monkeypatch.setenv("PFGEN_JOBS", "2")
+    again = build()
+    assert again.compiled == ["a", "b"] and not again.wrote
+    assert whole_file().is_file()
+    _same_size_edit(project / "pfgen.yaml", b"namespace: ml-team", b"namespace: ml-teax")
+    result = check()
+    assert result.exit_code == 1 and "namespace: ml-teax" in result.output

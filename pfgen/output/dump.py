@@ -237,15 +237,22 @@ def _mapping(out: list, value: dict, indent: int, first: str) -> None:
         elif kind is list and item:
             out.append(head + "\n")
             _sequence(out, item, indent, pad)
-        elif kind is dict:
-            out.append(head + " {}\n")
-        elif kind is list:
-            out.append(head + " []\n")
         else:
-            text, body = _value(item)
-            out.append(head + " " + text + "\n")
-            if body is not None:
-                _body(out, body, indent + 2)
+            _leaf(out, head + " ", item, indent)
+
+
+def _leaf(out: list, head: str, item: Any, indent: int) -> None:
+    """An empty mapping or sequence, or a scalar, after ``head`` (a key and ': ', or a dash)."""
+    kind = type(item)
+    if kind is dict:
+        out.append(head + "{}\n")
+    elif kind is list:
+        out.append(head + "[]\n")
+    else:
+        text, body = _value(item)
+        out.append(head + text + "\n")
+        if body is not None:
+            _body(out, body, indent + 2)
 
 
 def _ordered(value: dict) -> list:
@@ -266,15 +273,8 @@ def _sequence(out: list, value: list, indent: int, first: str) -> None:
             _mapping(out, item, indent + 2, head)
         elif kind is list and item:
             _sequence(out, item, indent + 2, head)
-        elif kind is dict:
-            out.append(head + "{}\n")
-        elif kind is list:
-            out.append(head + "[]\n")
         else:
-            text, body = _value(item)
-            out.append(head + text + "\n")
-            if body is not None:
-                _body(out, body, indent + 2)
+            _leaf(out, head, item, indent)
 
 
 def _written(data: Any) -> str:

@@ -62,7 +62,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     if verbose and quiet:
         raise click.UsageError("-v and -q contradict each other")
     out_path = Path(out) if out else None
-    templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True)
+    templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True, cached=not no_cache)
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     tty = fmt == "text" and not quiet and sys.stderr.isatty()

@@ -126,21 +126,45 @@ def templates(paths: tuple[str, ...], fmt: str = "text") -> list[Path]:
 
 
 def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text",
-         allow_none: bool = False) -> tuple[list[Path], list[Path], list[Diagnostic]]:
+         allow_none: bool = False, cached: bool = True) -> tuple[list[Path], list[Path], list[Diagnostic]]:
     """The templates below ``paths`` and where their builds write, in one walk of the repository:
     ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
     pfgen.yaml found. The output directories are not searched for templates. Third: discovery's
-    warnings (near-miss file names), for the command's report."""
-    from pfgen.load.discover import DEFAULT_OUT, find_jobs  # not from output.layout: a served build never loads it
+    warnings (near-miss file names), for the command's report. With ``cached`` (and the build
+    cache on), the answer comes from the record of the same discovery when the directories it
+    listed are unchanged (pfgen/output/wholestamp.py, ``Discovery``)."""
+    from pfgen.load.discover import DEFAULT_OUT  # not from output.layout: a served build never loads it
 
     where = roots(paths, fmt)
     problems: list[Diagnostic] = []
     if out is not None:
-        found, output_dirs = find_jobs(where, None, [out], problems)[0], [out]
+        found, output_dirs = _discover(where, None, [out], problems, cached)[0], [out]
     else:
-        found, beside_configs = find_jobs(where, DEFAULT_OUT, [Path(DEFAULT_OUT)], problems)
+        found, beside_configs = _discover(where, DEFAULT_OUT, [Path(DEFAULT_OUT)], problems, cached)
         output_dirs = [Path(DEFAULT_OUT), *beside_configs]
     warnings = discovered(problems, fmt)
     if not found and not allow_none:
         none_found(where, fmt, warnings)
     return found, output_dirs, warnings
+
+
+def _discover(where: list[Path], outputs: Optional[str], skip: list[Path], problems: list[Diagnostic],
+              cached: bool) -> tuple[list[Path], list[Path]]:
+    """discover.find_jobs, answered by its record when that holds (and then recorded when it did not)."""
+    from pfgen.load.discover import Trace, find_jobs
+    from pfgen.output import cache
+
+    if not cached or not cache.enabled() or not any(p.is_dir() for p in where):
+        return find_jobs(where, outputs, skip, problems)
+    from pfgen.output.wholestamp import Discovery
+
+    record = Discovery(where, outputs, skip)
+    served = record.serve()
+    if served is not None:
+        problems.extend(served[2])
+        return served[0], served[1]
+    trace = Trace(record.ignored)  # git's answers, already taken
+    before = len(problems)
+    found = find_jobs(where, outputs, skip, problems, trace)
+    record.save(trace, found[0], found[1], problems[before:])
+    return found

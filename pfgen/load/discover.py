@@ -47,18 +47,46 @@ SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "
 def git_ignored(root: Path) -> Optional[set[str]]:
     """Ignored paths below ``root``, relative to it, as git shows them (directories end
     with '/'); None outside a git work tree."""
+    return git_answer(ask_git(root))
+
+
+def ask_git(root: Path) -> object:
+    """Start git's listing of the ignored paths below ``root`` (for :func:`git_answer`), so that
+    it can run while something else is checked; None when git is not installed."""
     import subprocess
 
     try:
-        proc = subprocess.run(
+        return subprocess.Popen(
             ["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
-            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False,
+            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
     except OSError:  # git is not installed
         return None
-    if proc.returncode != 0:  # not a work tree
+
+
+def git_answer(proc: object) -> Optional[set[str]]:
+    """What :func:`git_ignored` returns, from the process :func:`ask_git` started."""
+    if proc is None:
         return None
-    return {os.fsdecode(item) for item in proc.stdout.split(b"\0") if item}
+    out, _ = proc.communicate()  # type: ignore[attr-defined]
+    if proc.returncode != 0:  # type: ignore[attr-defined]  # not a work tree
+        return None
+    return {os.fsdecode(item) for item in out.split(b"\0") if item}
+
+
+class Trace:
+    """What one discovery looked at, so that a record of it (pfgen/output/wholestamp.py) can answer
+    the same question again by the stats of these directories instead of listing them: a
+    directory's entries (their names, and so the inodes and types behind them) change only with
+    its mtime and ctime."""
+
+    __slots__ = ("dirs", "venvs", "exact", "ignored")
+
+    def __init__(self, ignored: Optional[dict] = None):
+        self.dirs: list[str] = []  # the real path of every directory listed, in order
+        self.venvs: list[str] = []  # directories not entered because they hold a pyvenv.cfg
+        self.exact = True  # False: the answer rests on something stats do not show (see _walk)
+        self.ignored: dict = dict(ignored or {})  # str(root) -> git's ignored paths (None: not in git)
 
 
 def _is_virtualenv(path: str) -> bool:
@@ -92,7 +120,7 @@ def near_miss(name: str) -> Optional[str]:
 
 def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[str] = None,
           found_outputs: Optional[list[tuple[str, Path]]] = None,
-          problems: Optional[list[Diagnostic]] = None) -> list[tuple[str, Path]]:
+          problems: Optional[list[Diagnostic]] = None, trace: Optional[Trace] = None) -> list[tuple[str, Path]]:
     """(real path, path) of the files called one of ``names`` below ``root``.
 
     Directories whose real path is in ``skip`` are not entered. With ``outputs``
@@ -105,8 +133,20 @@ def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[s
     directories. Symlinked directories are never entered, so a directory's real
     path is its parent's real path plus its name; only symlinked files are
     resolved one by one.
+
+    With ``trace``, every directory listed and every virtualenv left out is noted in it, and git's
+    answer taken from it when it has one for ``root`` (else stored there); ``trace.exact`` is
+    cleared when the answer rests on more than the entries of those directories: a listing that
+    failed, or a link whose name counts (a template's, a config's, a near miss's, pyvenv.cfg: what
+    it points to can change without any directory changing).
     """
-    ignored = git_ignored(root) or set()
+    if trace is not None and str(root) in trace.ignored:
+        ignored = trace.ignored[str(root)] or set()
+    else:
+        answer = git_ignored(root)
+        if trace is not None:
+            trace.ignored[str(root)] = answer
+        ignored = answer or set()
     found: list[tuple[str, Path]] = []
 
     def visit(path: str, real: str, prefix: str) -> None:
@@ -114,7 +154,13 @@ def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[s
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:  # vanished or unreadable: skipped, as os.walk does
+            if trace is not None:
+                trace.exact = False
             return
+        if trace is not None:
+            trace.dirs.append(real)
+            if any(e.is_symlink() and _counts(e.name, names) for e in entries):
+                trace.exact = False
         files = [e for e in entries if not _is_dir(e)]
         configs = [e.name for e in files if e.name in CONFIG_NAMES] if outputs is not None else []
         if configs:
@@ -133,13 +179,21 @@ def _walk(root: Path, names: frozenset[str], skip: set[str], outputs: Optional[s
         for entry in entries:
             name = entry.name
             if (not _is_dir(entry) or entry.is_symlink() or name in SKIP_DIRS or name.startswith(".pfgen-")
-                    or prefix + name + "/" in ignored or os.path.join(real, name) in skip
-                    or _is_virtualenv(entry.path)):
+                    or prefix + name + "/" in ignored or os.path.join(real, name) in skip):
+                continue
+            if _is_virtualenv(entry.path):
+                if trace is not None:
+                    trace.venvs.append(os.path.join(real, name))
                 continue
             visit(entry.path, os.path.join(real, name), prefix + name + "/")
 
     visit(str(root), os.path.realpath(root), "")
     return found
+
+
+def _counts(name: str, names: frozenset[str]) -> bool:
+    """A name whose entry's type matters to discovery (is it a file?), not only its presence."""
+    return name in names or name in CONFIG_NAMES or name == "pyvenv.cfg" or near_miss(name) is not None
 
 
 def _clash(entries: list[os.DirEntry]) -> list[Diagnostic]:
@@ -187,20 +241,22 @@ def find_templates(paths: Iterable[Path], problems: Optional[list[Diagnostic]] =
 
 
 def find_jobs(paths: Iterable[Path], outputs: Optional[str], skip: Iterable[Path],
-              problems: Optional[list[Diagnostic]] = None) -> tuple[list[Path], list[Path]]:
+              problems: Optional[list[Diagnostic]] = None,
+              trace: Optional[Trace] = None) -> tuple[list[Path], list[Path]]:
     """Templates named by ``paths`` (as :func:`find_templates`), leaving out ``skip`` and the
     ``outputs`` directory beside every project config found on the way; and those output
     directories, in the order of their configs' real paths. One walk instead of a walk
     for the configs and another for the templates.
 
     With ``problems``, what the walk found wrong is appended to it: an error for each
-    template of a directory holding several, a warning for each near-miss file name."""
+    template of a directory holding several, a warning for each near-miss file name. With
+    ``trace``, what the walk looked at is noted there (see :func:`_walk`)."""
     skipped = {os.path.realpath(p) for p in skip}
     found: list[tuple[str, Path]] = []
     configs: list[tuple[str, Path]] = []  # (a config's real path, the output directory beside it)
     for path in paths:
         if path.is_dir():
-            found.extend(_walk(path, frozenset(TEMPLATE_NAMES), skipped, outputs, configs, problems))
+            found.extend(_walk(path, frozenset(TEMPLATE_NAMES), skipped, outputs, configs, problems, trace))
         else:
             found.append((os.path.realpath(path), path))
     return _by_real_path(found), _by_real_path(configs)

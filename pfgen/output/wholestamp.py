@@ -50,7 +50,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 
 from pfgen.output import cache
 
@@ -64,10 +63,10 @@ MAX_FILE_BYTES = 32 << 20  # one record
 _CONFIGS = ("pfgen.yaml", "pfgen.yml")
 
 
-def _file(name: str) -> str:
-    """The record file of the key named ``name`` (a MAC) in the current working directory."""
+def _file(name: str, kind: str = "whole") -> str:
+    """The record file of the key named ``name`` (a MAC, or a hash) in the current working directory."""
     where = os.path.realpath(os.getcwd())
-    return os.path.join(str(cache.cache_root()), f"whole-{hashlib.sha256(where.encode()).hexdigest()[:24]}-{name[:32]}.json")
+    return os.path.join(str(cache.cache_root()), f"{kind}-{hashlib.sha256(where.encode()).hexdigest()[:24]}-{name[:32]}.json")
 
 
 class Unstampable(Exception):
@@ -218,28 +217,13 @@ class Record:
         assert self.key is not None
         return hmac.new(self.key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
-    def _read(self) -> Any:
-        """The raw record of this command's key ([MAC, text]), or None (missing, hostile, oversized)."""
-        assert self.path is not None
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    return None
-                data = handle.read(MAX_FILE_BYTES + 1)
-            if len(data) > MAX_FILE_BYTES:
-                return None
-            return json.loads(data)
-        except (OSError, ValueError, RecursionError, UnicodeDecodeError):
-            return None
-
     def serve(self) -> Optional[dict]:
         """The recorded report when every stat is as recorded; None otherwise."""
         from pfgen import safefs
 
         if self.path is None:
             return None
-        raw = self._read()
+        raw = _read(self.path)
         if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw)):
             return None
         mac, text = raw
@@ -280,21 +264,182 @@ class Record:
         data = json.dumps([self._mac("record\0" + self.context + "\0" + text), text], ensure_ascii=True)
         if len(data) > MAX_FILE_BYTES:
             return False
-        directory = os.path.dirname(self.path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".whole-", suffix=".tmp", dir=directory)
+        return _write(self.path, data)
+
+
+FOUND_MIN_DIRS = 200  # directories listed: below this, a record of the listing saves less than it costs
+
+
+class Discovery:
+    """The record of one discovery (``discover.find_jobs``): its answer (templates, output
+    directories, what it found wrong) and the stats of every directory it listed, of every
+    virtualenv it left out (and its pyvenv.cfg) and of pfgen's own files; git's answer (the
+    ignored paths below each directory walked) is compared, not recorded: git is asked again,
+    in a process running while the stats are taken. Same stats and same git answer, the same
+    walk would find the same (see ``discover.Trace``); anything else is a miss and discovery
+    runs. The file is named by a hash of the question (so that looking for it needs no secret);
+    its text and its stamp are authenticated as a :class:`Record`'s."""
+
+    def __init__(self, paths: list, outputs: Optional[str], skip: list):
+        from pfgen.load.discover import ask_git
+
+        self.paths, self.outputs, self.skip = list(paths), outputs, list(skip)
+        roots = [[str(p), p.is_dir(), os.path.realpath(p)] for p in self.paths]
+        self.context = json.dumps({"format": FORMAT, "python": sys.version, "cwd": os.getcwd(), "outputs": outputs,
+                                   "skip": [os.path.realpath(p) for p in self.skip], "roots": roots},
+                                  ensure_ascii=True)
+        self.walked = sorted({str(p) for p in self.paths if p.is_dir()})
+        self.asked = {root: ask_git(root) for root in self.walked}  # running while the record is checked
+        self.ignored: dict = {}
+        name = hashlib.sha256(self.context.encode("utf-8", "surrogateescape")).hexdigest()
+        self.path = _file(name, "found")
+        self.key: Optional[bytes] = None  # read only when a record is there to check, or one is written
+
+    def _mac(self, text: str) -> str:
+        assert self.key is not None
+        return hmac.new(self.key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+    def _answers(self) -> dict:
+        """git's answer for each directory walked (waiting for it), kept for a discovery that runs after."""
+        from pfgen.load.discover import git_answer
+
+        if not self.ignored:
+            self.ignored = {root: git_answer(proc) for root, proc in self.asked.items()}
+        return self.ignored
+
+    def serve(self) -> Optional[tuple[list, list, list]]:
+        """(templates, output directories, diagnostics) as recorded, when every stat and git's answer
+        are as recorded; None otherwise."""
+        from pathlib import Path
+
+        from pfgen.errors import Diagnostic
+
+        raw = _read(self.path)
+        record = None
+        if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw):
+            self.key = cache.secret()
+        if self.key is not None:
+            mac, text = raw
+            if hmac.compare_digest(mac, self._mac("found\0" + self.context + "\0" + text)):
+                try:
+                    record = json.loads(text)
+                except (ValueError, RecursionError):
+                    record = None
+        stats = None
+        if _found_valid(record):
             try:
-                with os.fdopen(fd, "w", encoding="ascii") as handle:
-                    handle.write(data)
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError:
+                stats = _found_stats(record["dirs"], record["venvs"])
+            except (OSError, Unstampable):
+                stats = None
+        answers = self._answers()
+        if stats is None:
+            return None
+        stats.parts.extend(f"G\0{root}\0{_digest_ignored(answers[root])}" for root in self.walked)
+        if not hmac.compare_digest(record["stamp"], self._mac("found-stats\0" + self.context + "\0" + stats.text())):
+            return None
+        return ([Path(t) for t in record["templates"]], [Path(d) for d in record["output_dirs"]],
+                [Diagnostic(w[0], w[1], w[2], w[3], w[4]) for w in record["problems"]])
+
+    def save(self, trace: Any, templates: list, output_dirs: list, problems: list) -> bool:
+        """Record this answer of discovery with the stats of now; False (nothing written) when the walk
+        was small, not exact (see ``discover.Trace``) or any stat is too recent to be trusted."""
+        if not trace.exact or len(trace.dirs) < FOUND_MIN_DIRS:
             return False
-        _prune(self.path)
-        return True
+        self.key = self.key or cache.secret()
+        if self.key is None:
+            return False
+        if sorted(trace.ignored) != self.walked:
+            return False
+        try:
+            stats = _found_stats(trace.dirs, trace.venvs)
+        except (OSError, Unstampable):
+            return False
+        if stats.fresh:
+            return False
+        stats.parts.extend(f"G\0{root}\0{_digest_ignored(trace.ignored[root])}" for root in self.walked)
+        record = {"dirs": trace.dirs, "venvs": trace.venvs, "templates": [str(t) for t in templates],
+                  "output_dirs": [str(d) for d in output_dirs], "problems": warning_rows(problems),
+                  "stamp": self._mac("found-stats\0" + self.context + "\0" + stats.text())}
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
+        data = json.dumps([self._mac("found\0" + self.context + "\0" + text), text], ensure_ascii=True)
+        if len(data) > MAX_FILE_BYTES:
+            return False
+        return _write(self.path, data)
+
+
+def _digest_ignored(answer: Optional[set]) -> str:
+    if answer is None:
+        return "none"
+    return hashlib.sha256("\0".join(sorted(answer)).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _found_stats(dirs: list, venvs: list) -> cache.Stats:
+    """The stats a discovery record covers: pfgen's own files, each directory listed, each virtualenv
+    left out and its pyvenv.cfg (a regular file: a link could come to point nowhere)."""
+    stats = cache.Stats()
+    _tool(stats)
+    add = stats.add
+    lstat = os.lstat
+    isdir = stat.S_ISDIR
+    for directory in dirs:
+        st = lstat(directory)
+        if not isdir(st.st_mode):
+            raise Unstampable(directory)
+        add(directory, st)
+    for directory in venvs:
+        st = lstat(directory)
+        marker = lstat(os.path.join(directory, "pyvenv.cfg"))
+        if not (isdir(st.st_mode) and stat.S_ISREG(marker.st_mode)):
+            raise Unstampable(directory)
+        add("V " + directory, st)
+        add("V " + directory, marker)
+    return stats
+
+
+def _found_valid(record: Any) -> bool:
+    """The shape :meth:`Discovery.save` writes."""
+    return (isinstance(record, dict) and _strs(record.get("dirs")) and _strs(record.get("venvs"))
+            and _strs(record.get("templates")) and _strs(record.get("output_dirs"))
+            and isinstance(record.get("stamp"), str) and isinstance(record.get("problems"), list)
+            and all(isinstance(w, list) and len(w) == 5 and isinstance(w[0], str) and type(w[1]) is int
+                    and type(w[2]) is int and isinstance(w[3], str) and isinstance(w[4], str)
+                    for w in record["problems"]))
+
+
+def _read(path: str) -> Any:
+    """The JSON value of the record file ``path``, or None (missing, hostile, oversized)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            return None
+        return json.loads(data)
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+
+
+def _write(path: str, data: str) -> bool:
+    """Replace the record file ``path`` with ``data`` atomically, and prune its neighbours."""
+    import tempfile
+
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".whole-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        return False
+    _prune(path)
+    return True
 
 
 def _prune(kept: str) -> None:

@@ -729,3 +729,164 @@ def test_whole_record_of_a_build_compiled_in_workers_covers_its_pfgen_yaml(proje
     _same_size_edit(project / "pfgen.yaml", b"namespace: ml-team", b"namespace: ml-teax")
     result = check()
     assert result.exit_code == 1 and "namespace: ml-teax" in result.output
+
+
+# --- the discovery record (wholestamp.Discovery): the templates found, by the stats of the directories listed ---
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Discovery recorded even for the few directories of the test project."""
+    monkeypatch.setattr(wholestamp, "FOUND_MIN_DIRS", 1)
+
+
+def found(monkeypatch, cached: bool = True) -> tuple[bool, tuple]:
+    """(answered by the record, what `pfgen build` discovers: templates, output directories, warnings)."""
+    from pfgen.cli import commands
+    from pfgen.load import discover
+
+    walks = []
+    real = discover.find_jobs
+
+    def spy(*args, **kwargs):
+        walks.append(args)
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(discover, "find_jobs", spy)
+        answer = commands.jobs((), None, allow_none=True, cached=cached)
+    return not walks, answer
+
+
+def walked(monkeypatch) -> tuple:
+    """What discovery finds by walking (no record read or written)."""
+    return found(monkeypatch, cached=False)[1]
+
+
+def git(project: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=project, check=True,
+                   capture_output=True)
+
+
+def test_discovery_is_answered_by_its_record_while_no_directory_changes(project, settled, recorded, monkeypatch):
+    (project / "jobs" / "c").mkdir()
+    (project / "jobs" / "c" / "pf-config.yml").write_text("x: 1\n")  # a near miss: a warning discovery gives
+    assert found(monkeypatch)[0] is False  # walked, and recorded
+    assert len(list(cache.cache_root().glob("found-*.json"))) == 1
+    served, answer = found(monkeypatch)
+    assert served and answer == walked(monkeypatch) and len(answer[0]) == 2 and len(answer[2]) == 1
+    build()  # makes deploy/: the directory listed first changed, the next discovery walks and records
+    before = snapshot(project)
+    assert not build().wrote and found(monkeypatch)[0] and not build().wrote  # builds on a served discovery
+    assert not build("--no-cache").wrote and snapshot(project) == before
+
+
+def test_discovery_of_a_small_repository_is_not_recorded(project, settled, monkeypatch):
+    found(monkeypatch)
+    assert found(monkeypatch)[0] is False and not list(cache.cache_root().glob("found-*.json"))
+
+
+@pytest.mark.parametrize("change", ["template in a new directory", "deleted template", "renamed directory",
+                                    "near miss renamed", "nearer pfgen.yaml", "virtualenv made", "virtualenv unmade",
+                                    "gitignore edited", "git exclude edited", "ignored file tracked"])
+def test_discovery_record_misses_on_every_change_a_walk_would_see(project, settled, recorded, monkeypatch, change):
+    """Each change makes discovery find something else; after it the record must not answer, and what is
+    found is what a walk finds. The git changes leave every directory as it was (only git's answer shows
+    them), so git is asked on every use of the record."""
+    jobs = project / "jobs"
+    (jobs / "old-venv").mkdir()
+    (jobs / "old-venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    (jobs / "old-venv" / "j").mkdir()
+    (jobs / "old-venv" / "j" / "pf-template.yml").write_text((jobs / "b" / "pf-template.yml").read_text())
+    if change.startswith(("git", "ignored")):
+        (project / ".gitignore").write_text("# nothing yet:\n#jobs/b/\n")
+        git(project, "init", "-q")
+        git(project, "add", "pfgen.yaml", ".gitignore")
+        git(project, "commit", "-qm", "x")
+        if change == "ignored file tracked":
+            (project / ".gitignore").write_text("jobs/b/\n#######\n")
+    assert found(monkeypatch)[0] is False
+    served, before = found(monkeypatch)
+    assert served and before == walked(monkeypatch)
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    if change == "template in a new directory":
+        (jobs / "c" / "deeper").mkdir(parents=True)
+        shutil.copy(jobs / "b" / "pf-template.yml", jobs / "c" / "deeper" / "pf-template.yml")
+    elif change == "deleted template":
+        (jobs / "b" / "pf-template.yml").unlink()
+    elif change == "renamed directory":
+        (jobs / "b").rename(jobs / "c")
+    elif change == "near miss renamed":
+        (jobs / "b" / "pf-template.yml").rename(jobs / "b" / "pf-config.yml")
+    elif change == "nearer pfgen.yaml":
+        shutil.copy(project / "pfgen.yaml", jobs / "b" / "pfgen.yaml")
+    elif change == "virtualenv made":
+        (jobs / "b" / "pyvenv.cfg").write_text("home = /usr\n")
+    elif change == "virtualenv unmade":
+        (jobs / "old-venv" / "pyvenv.cfg").unlink()
+    elif change == "gitignore edited":
+        _same_size_edit(project / ".gitignore", b"#jobs/b/", b"/jobs/b/")
+    elif change == "git exclude edited":
+        with open(project / ".git" / "info" / "exclude", "a") as handle:
+            handle.write("jobs/a/\n")
+    elif change == "ignored file tracked":
+        git(project, "add", "-f", "jobs/b/pf-template.yml")
+    served, after = found(monkeypatch)
+    assert not served and after == walked(monkeypatch) and after != before, change
+
+
+def test_discovery_is_not_recorded_when_a_link_s_target_decides(project, settled, recorded, monkeypatch, tmp_path):
+    """A link named pf-template.yml to a directory is no template; what it points to can become a file
+    without any directory discovery lists changing: such a discovery is never recorded."""
+    outside = tmp_path / "outside"
+    (outside / "thing").mkdir(parents=True)
+    (project / "jobs" / "c").mkdir()
+    (project / "jobs" / "c" / "pf-template.yml").symlink_to(outside / "thing")
+    found(monkeypatch)
+    served, before = found(monkeypatch)
+    assert not served and not list(cache.cache_root().glob("found-*.json"))
+    (outside / "thing").rmdir()
+    shutil.copy(project / "jobs" / "b" / "pf-template.yml", outside / "thing")
+    served, after = found(monkeypatch)
+    assert not served and len(after[0]) == len(before[0]) + 1
+
+
+def test_forged_or_hostile_discovery_records_are_misses(project, settled, recorded, monkeypatch):
+    """A record that leaves template b out, signed with a guessed key, is a miss (with the secret the same
+    forgery is served: the secret is what keeps it out); so are junk and a tampered text."""
+    made: list = []
+    real_init = wholestamp.Discovery.__init__
+
+    def spy(self, *args):
+        real_init(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(wholestamp.Discovery, "__init__", spy)
+    found(monkeypatch)
+    context = made[-1].context
+    path = next(cache.cache_root().glob("found-*.json"))
+    good = json.loads(path.read_text())
+    truth = walked(monkeypatch)
+
+    def forge(key: bytes) -> None:
+        def mac(text: str) -> str:
+            return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+        record = json.loads(good[1])
+        record["templates"] = [t for t in record["templates"] if "/b/" not in t]
+        text = json.dumps(record)
+        path.write_text(json.dumps([mac("found\0" + context + "\0" + text), text]))
+
+    for key in (b"guessed", os.urandom(32)):
+        forge(key)
+        assert found(monkeypatch) == (False, truth)
+    forge(cache.secret())
+    served, answer = found(monkeypatch)
+    assert served and len(answer[0]) == 1  # the forgery itself works, with the secret
+    record = json.loads(good[1])
+    record["templates"] = record["templates"][:1]
+    path.write_text(json.dumps([good[0], json.dumps(record)]))  # the text changed under its MAC
+    assert found(monkeypatch) == (False, truth)
+    for junk in (b"not json", b"[" * 100_000, b'["a", "b"]', b"\xff"):
+        path.write_bytes(junk)
+        assert found(monkeypatch) == (False, truth)

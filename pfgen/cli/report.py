@@ -162,6 +162,8 @@ def notes_of_created_jobs(notes: Sequence[Diagnostic], trees: Sequence[tuple]) -
         for unit, state in units.items():
             if state == "created" and unit in sources and not unit.startswith("_"):
                 new.add(os.path.realpath(os.path.join(root, unit, sources[unit])))
+    if not new:  # nothing created (a no-op build): no real path of every note's file to take
+        return []
     return sorted(d for d in notes if os.path.realpath(d.file) in new)
 
 

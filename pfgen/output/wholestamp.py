@@ -57,7 +57,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterable, Optional
 
-FORMAT = 1
+FORMAT = 2  # 2: the OUTs' listings recorded (_replay), and the discovery record
 MAX_RECORDS = 8  # per working directory (build, build of a subtree, validate, ...): the newest are kept
 MAX_FILE_BYTES = 32 << 20  # one record
 _CONFIGS = ("pfgen.yaml", "pfgen.yml")
@@ -94,9 +94,11 @@ def _ancestors(start: str, stops: set, found: dict, stats: cache.Stats) -> None:
         directory = parent
 
 
-def _walk(root: str, stats: cache.Stats, label: str, skip: str = "") -> None:
+def _walk(root: str, stats: cache.Stats, label: str, skip: str = "", listed: Optional[list] = None) -> None:
     """lstat ``root`` and every entry below it (but directories named ``skip``), links not followed,
-    in name order; a missing ``root`` counts as missing (making it changes its parent, stamped too)."""
+    in name order; a missing ``root`` counts as missing (making it changes its parent, stamped too).
+    With ``listed``, [directory, its entries' names] is appended to it for each directory listed, in
+    the order they were listed (what :func:`_replay` needs)."""
     try:
         top = os.lstat(root)
     except FileNotFoundError:
@@ -110,6 +112,8 @@ def _walk(root: str, stats: cache.Stats, label: str, skip: str = "") -> None:
         path = stack.pop()
         with os.scandir(path) as listing:
             entries = sorted(listing, key=lambda e: e.name)
+        if listed is not None:
+            listed.append([path, [e.name for e in entries if e.name != skip]])
         for entry in entries:
             if entry.name == skip:
                 continue
@@ -117,6 +121,30 @@ def _walk(root: str, stats: cache.Stats, label: str, skip: str = "") -> None:
             stats.add(entry.path, st)
             if stat.S_ISDIR(st.st_mode):
                 stack.append(entry.path)
+
+
+def _replay(root: str, stats: cache.Stats, label: str, listed: list) -> None:
+    """The stats :func:`_walk` takes, in the same order, without listing a directory again: the
+    entries of each directory are the ones ``listed`` recorded. While a directory's own stat is
+    as recorded (taken with its parent's entries, or first for ``root``), so are its entries (their
+    names, and the inodes behind them: creating, removing or renaming one changes the directory's
+    mtime and ctime); an entry gone is an OSError, anything else changed is another stat."""
+    try:
+        top = os.lstat(root)
+    except FileNotFoundError:
+        if listed:
+            raise
+        stats.parts.append(f"M\0{label}{root}")
+        return
+    if not stat.S_ISDIR(top.st_mode):
+        raise Unstampable(root)
+    stats.add(label + root, top)
+    add, lstat = stats.add, os.lstat
+    for path, names in listed:
+        prefix = path if path.endswith("/") else path + "/"  # as os.path.join, and so scandir's entry.path
+        for name in names:
+            entry = prefix + name
+            add(entry, lstat(entry))
 
 
 def _tool(stats: cache.Stats) -> None:
@@ -157,9 +185,12 @@ def _git_root(start: str) -> set:
 
 
 def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[list], roots: Iterable[str],
-            tops: Iterable[str] = ()) -> cache.Stats:
-    """The stats a record covers (see the module's docstring); raises Unstampable or OSError."""
+            tops: Iterable[str] = (), listings: Optional[list] = None, replay: bool = False) -> cache.Stats:
+    """The stats a record covers (see the module's docstring); raises Unstampable or OSError. With
+    ``listings`` (a list), what each OUT's walk listed is appended to it, one list per root; with
+    ``replay`` too, those recorded lists are the entries, and no OUT is listed (:func:`_replay`)."""
     from pfgen import safefs
+    from pfgen.realpaths import real
 
     stats = cache.Stats()
     _tool(stats)
@@ -183,13 +214,21 @@ def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[lis
         elif kind == "tree":
             if os.path.islink(path) or not os.path.isdir(path):
                 raise Unstampable(path)
-            stats.parts.append(f"R\0{path}\0{os.path.realpath(path)}")
+            stats.parts.append(f"R\0{path}\0{real(path)}")
             for rel, st in safefs.walk(path):
                 stats.add(f"F {path}/{rel}", st)
         else:
             raise Unstampable(kind)
-    for root in roots:
-        _walk(root, stats, "O ")
+    for n, root in enumerate(roots):
+        if replay:
+            assert listings is not None
+            _replay(root, stats, "O ", listings[n])
+        else:
+            listed: Optional[list] = None
+            if listings is not None:
+                listed = []
+                listings.append(listed)
+            _walk(root, stats, "O ", listed=listed)
         _ancestors(os.path.dirname(root), _git_root(os.path.dirname(root)), seen, stats)
     for top in tops:  # an OUT whose files do not matter (validate), only what it is and where
         try:
@@ -236,7 +275,8 @@ class Record:
         if not _valid(record):
             return None
         try:
-            stats = collect(record["templates"], record["configs"], record["deps"], record["roots"], record["tops"])
+            stats = collect(record["templates"], record["configs"], record["deps"], record["roots"], record["tops"],
+                            record["listings"], replay=True)
         except (OSError, Unstampable, ValueError, safefs.Refused):
             return None
         if not hmac.compare_digest(record["stamp"], self._mac("stats\0" + self.context + "\0" + stats.text())):
@@ -253,12 +293,14 @@ class Record:
             return False
         try:
             tops = list(tops)
-            stats = collect(templates, configs, deps, roots, tops)
+            listings: list = []
+            stats = collect(templates, configs, deps, roots, tops, listings)
         except (OSError, Unstampable, ValueError, safefs.Refused):
             return False
         if stats.fresh:
             return False
-        record = {"templates": templates, "configs": configs, "deps": deps, "roots": roots, "tops": tops, "report": report,
+        record = {"templates": templates, "configs": configs, "deps": deps, "roots": roots, "tops": tops,
+                  "listings": listings, "report": report,
                   "stamp": self._mac("stats\0" + self.context + "\0" + stats.text())}
         text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
         data = json.dumps([self._mac("record\0" + self.context + "\0" + text), text], ensure_ascii=True)
@@ -467,6 +509,9 @@ def _valid(record: Any) -> bool:
     report = record.get("report")
     return (_strs(record.get("templates")) and _strs(record.get("configs")) and _strs(record.get("roots"))
             and _strs(record.get("tops"))
+            and isinstance(record.get("listings"), list) and len(record["listings"]) == len(record["roots"])
+            and all(isinstance(listed, list) and all(isinstance(d, list) and len(d) == 2 and isinstance(d[0], str)
+                                                     and _strs(d[1]) for d in listed) for listed in record["listings"])
             and isinstance(record.get("deps"), list)
             and all(isinstance(d, list) and len(d) == 2 and _strs(d) for d in record["deps"])
             and isinstance(record.get("stamp"), str) and isinstance(report, dict)

@@ -552,6 +552,27 @@ def test_whole_record_sees_a_hand_edited_output_file_by_its_ctime(project, settl
     assert result.exit_code == 1 and "job-a/pytorchjob.yaml" in result.output
 
 
+@pytest.mark.parametrize("where", ["deploy/job-b/notes.txt", "deploy/job-b/sub/notes.txt", "deploy/notes.txt"])
+def test_whole_record_sees_a_file_added_to_an_output_directory(project, settled, monkeypatch, where):
+    """The record does not list the OUT again: it takes the stats of the entries it recorded. A file
+    added (foreign: the build leaves it) shows only in its directory's own stat, which must be taken."""
+    proven(project)
+    ran: list = []
+    real_build = stream.build
+
+    def spy(*args, **kwargs):
+        ran.append(1)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "build", spy)
+    assert check().exit_code == 0 and not ran  # served by the record
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    (project / where).parent.mkdir(exist_ok=True)
+    (project / where).write_text("mine\n")
+    check()
+    assert ran  # the record missed: the build ran job by job
+
+
 @pytest.mark.parametrize("change", ["deleted output", "foreign file in the way", "new template", "deleted template",
                                     "edited template", "workspace file", "pfgen.yaml", "nearer pfgen.yaml",
                                     "entered directory", "staging directory"])

@@ -62,13 +62,19 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     if verbose and quiet:
         raise click.UsageError("-v and -q contradict each other")
     out_path = Path(out) if out else None
-    templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True, cached=not no_cache)
+    # discovery answered by its record without waiting for git, whose answer is compared (discovery_holds)
+    # once the whole-build record was checked: git runs meanwhile
+    for deferred in (True, False):
+        templates, output_dirs, found_warnings = _jobs(paths, out_path, fmt, allow_none=True, cached=not no_cache,
+                                                       deferred=deferred)
+        record = None if no_cache or verify or not templates else _whole_record(
+            paths, out_path, {"secrets_mode": secrets_mode, "target": target}, templates, output_dirs, found_warnings)
+        served = record.serve() if record is not None else None
+        if commands.discovery_holds():
+            break
     # OUT directories kept up to date even when none of their templates is found any more
     extra_roots = output_dirs if not paths or out_path is not None else output_dirs[1:]
     tty = fmt == "text" and not quiet and sys.stderr.isatty()
-    record = None if no_cache or verify or not templates else _whole_record(
-        paths, out_path, {"secrets_mode": secrets_mode, "target": target}, templates, output_dirs, found_warnings)
-    served = record.serve() if record is not None else None
     try:
         if served is not None:
             from pfgen.output.wholestamp import Served

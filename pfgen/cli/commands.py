@@ -125,31 +125,47 @@ def templates(paths: tuple[str, ...], fmt: str = "text") -> list[Path]:
     return found
 
 
-def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text",
-         allow_none: bool = False, cached: bool = True) -> tuple[list[Path], list[Path], list[Diagnostic]]:
+def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_none: bool = False,
+         cached: bool = True, deferred: bool = False) -> tuple[list[Path], list[Path], list[Diagnostic]]:
     """The templates below ``paths`` and where their builds write, in one walk of the repository:
     ``-o`` if given, else ./deploy (for templates without a pfgen.yaml) and deploy/ beside every
     pfgen.yaml found. The output directories are not searched for templates. Third: discovery's
     warnings (near-miss file names), for the command's report. With ``cached`` (and the build
     cache on), the answer comes from the record of the same discovery when the directories it
-    listed are unchanged (pfgen/output/wholestamp.py, ``Discovery``)."""
+    listed are unchanged (pfgen/output/wholestamp.py, ``Discovery``). With ``deferred`` too, the
+    record's answer is given before git's answer is compared with the recorded one (git runs
+    meanwhile): the caller must then ask :func:`discovery_holds` before using it, and call this
+    again (without ``deferred``) when it does not hold."""
     from pfgen.load.discover import DEFAULT_OUT  # not from output.layout: a served build never loads it
 
     where = roots(paths, fmt)
     problems: list[Diagnostic] = []
     if out is not None:
-        found, output_dirs = _discover(where, None, [out], problems, cached)[0], [out]
+        found, output_dirs = _discover(where, None, [out], problems, cached, deferred)[0], [out]
     else:
-        found, beside_configs = _discover(where, DEFAULT_OUT, [Path(DEFAULT_OUT)], problems, cached)
+        found, beside_configs = _discover(where, DEFAULT_OUT, [Path(DEFAULT_OUT)], problems, cached, deferred)
         output_dirs = [Path(DEFAULT_OUT), *beside_configs]
+    if _PENDING and (any(d.is_error for d in problems) or (not found and not allow_none)) and not discovery_holds():
+        return jobs(paths, out, fmt, allow_none, cached)  # failing on a recorded answer: only if it holds
     warnings = discovered(problems, fmt)
     if not found and not allow_none:
         none_found(where, fmt, warnings)
     return found, output_dirs, warnings
 
 
+_PENDING: list = []  # discoveries answered by their records, git's answer not compared yet (jobs(deferred=True))
+
+
+def discovery_holds() -> bool:
+    """Whether the answers :func:`jobs` gave with ``deferred`` hold (waiting for git's); False: discover again."""
+    held = True
+    while _PENDING:
+        held = _PENDING.pop().confirm() and held
+    return held
+
+
 def _discover(where: list[Path], outputs: Optional[str], skip: list[Path], problems: list[Diagnostic],
-              cached: bool) -> tuple[list[Path], list[Path]]:
+              cached: bool, deferred: bool = False) -> tuple[list[Path], list[Path]]:
     """discover.find_jobs, answered by its record when that holds (and then recorded when it did not)."""
     from pfgen.load.discover import Trace, find_jobs
     from pfgen.output import cache
@@ -159,8 +175,10 @@ def _discover(where: list[Path], outputs: Optional[str], skip: list[Path], probl
     from pfgen.output.wholestamp import Discovery
 
     record = Discovery(where, outputs, skip)
-    served = record.serve()
+    served = record.serve(wait=not deferred)
     if served is not None:
+        if deferred:
+            _PENDING.append(record)
         problems.extend(served[2])
         return served[0], served[1]
     trace = Trace(record.ignored)  # git's answers, already taken

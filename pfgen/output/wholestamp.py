@@ -309,6 +309,7 @@ class Record:
         return _write(self.path, data)
 
 
+_ANSWERED: dict = {}  # Discovery.context -> git's answers taken by a record that did not hold (this command)
 FOUND_MIN_DIRS = 200  # directories listed: below this, a record of the listing saves less than it costs
 
 
@@ -331,11 +332,13 @@ class Discovery:
                                    "skip": [os.path.realpath(p) for p in self.skip], "roots": roots},
                                   ensure_ascii=True)
         self.walked = sorted({str(p) for p in self.paths if p.is_dir()})
-        self.asked = {root: ask_git(root) for root in self.walked}  # running while the record is checked
-        self.ignored: dict = {}
+        self.ignored: dict = _ANSWERED.pop(self.context, {})  # git's answers, when a discovery of this command took them
+        # else git runs while the record is checked
+        self.asked = {} if self.ignored else {root: ask_git(root) for root in self.walked}
         name = hashlib.sha256(self.context.encode("utf-8", "surrogateescape")).hexdigest()
         self.path = _file(name, "found")
         self.key: Optional[bytes] = None  # read only when a record is there to check, or one is written
+        self.pending: Optional[tuple[str, cache.Stats]] = None
 
     def _mac(self, text: str) -> str:
         assert self.key is not None
@@ -349,9 +352,10 @@ class Discovery:
             self.ignored = {root: git_answer(proc) for root, proc in self.asked.items()}
         return self.ignored
 
-    def serve(self) -> Optional[tuple[list, list, list]]:
+    def serve(self, wait: bool = True) -> Optional[tuple[list, list, list]]:
         """(templates, output directories, diagnostics) as recorded, when every stat and git's answer
-        are as recorded; None otherwise."""
+        are as recorded; None otherwise. With ``wait`` false, git's answer is not waited for: the
+        answer holds only if :meth:`confirm` says so, which must be asked before it is used."""
         from pathlib import Path
 
         from pfgen.errors import Diagnostic
@@ -373,14 +377,29 @@ class Discovery:
                 stats = _found_stats(record["dirs"], record["venvs"])
             except (OSError, Unstampable):
                 stats = None
-        answers = self._answers()
         if stats is None:
+            self._answers()  # for the walk that follows
             return None
-        stats.parts.extend(f"G\0{root}\0{_digest_ignored(answers[root])}" for root in self.walked)
-        if not hmac.compare_digest(record["stamp"], self._mac("found-stats\0" + self.context + "\0" + stats.text())):
+        self.pending = (record["stamp"], stats)
+        if wait and not self.confirm():
             return None
         return ([Path(t) for t in record["templates"]], [Path(d) for d in record["output_dirs"]],
                 [Diagnostic(w[0], w[1], w[2], w[3], w[4]) for w in record["problems"]])
+
+    def confirm(self) -> bool:
+        """Whether the answer :meth:`serve` gave holds: git's answers (waited for now) and the stats
+        taken then are the recorded ones. When not, git's answers are kept for the discovery of the
+        same paths that the command runs next (``Discovery`` of the same question takes them)."""
+        if self.pending is None:
+            return False
+        stamp, stats = self.pending
+        self.pending = None
+        answers = self._answers()
+        stats.parts.extend(f"G\0{root}\0{_digest_ignored(answers[root])}" for root in self.walked)
+        if hmac.compare_digest(stamp, self._mac("found-stats\0" + self.context + "\0" + stats.text())):
+            return True
+        _ANSWERED[self.context] = answers
+        return False
 
     def save(self, trace: Any, templates: list, output_dirs: list, problems: list) -> bool:
         """Record this answer of discovery with the stats of now; False (nothing written) when the walk

@@ -911,3 +911,35 @@ def test_forged_or_hostile_discovery_records_are_misses(project, settled, record
     for junk in (b"not json", b"[" * 100_000, b'["a", "b"]', b"\xff"):
         path.write_bytes(junk)
         assert found(monkeypatch) == (False, truth)
+
+
+def test_build_sees_a_gitignore_edit_that_leaves_every_directory_as_it_was(project, settled, recorded, monkeypatch):
+    """A build takes discovery's record without waiting for git (git runs while the whole-build record is
+    checked); a .gitignore rewritten so that it no longer hides job b must still be seen: both records
+    are set aside and job b is built."""
+    (project / ".gitignore").write_text("/jobs/b/\n")
+    git(project, "init", "-q")
+    build()
+    proven(project)
+    assert found(monkeypatch)[0] and not (project / "deploy" / "job-b").exists()  # discovery's record answers
+    _same_size_edit(project / ".gitignore", b"/jobs/b/", b"#jobs/b/")
+    result = check()
+    assert result.exit_code == 1 and "job-b" in result.output
+    assert build().wrote and (project / "deploy" / "job-b").is_dir()
+    assert check().exit_code == 0
+
+
+def test_a_recorded_discovery_error_fails_a_build_only_if_git_still_agrees(project, settled, recorded, monkeypatch):
+    """Two templates in one directory is an error discovery gives; once .gitignore hides one of them (no
+    directory changed), the build must not fail on the recorded error."""
+    (project / "jobs" / "b" / "pf_config.yml").write_text((project / "jobs" / "b" / "pf-template.yml").read_text())
+    (project / ".gitignore").write_text("#jobs/b/pf_config.yml\n")
+    git(project, "init", "-q")
+    assert build().exit_code == 2 and list(cache.cache_root().glob("found-*.json"))
+    from pfgen.load import discover
+
+    with monkeypatch.context() as patch:
+        patch.setattr(discover, "find_jobs", lambda *a, **k: pytest.fail("walked"))
+        assert build().exit_code == 2  # the error, from discovery's record
+    _same_size_edit(project / ".gitignore", b"#jobs/b/", b"/jobs/b/")
+    assert build().wrote and (project / "deploy" / "job-b").is_dir()

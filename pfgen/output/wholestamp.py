@@ -22,13 +22,18 @@ output directory, the options, and the templates discovery found), the
 * for ``build``, every OUT and everything below it, links not followed
   (hand edits, deleted and foreign files, an interrupted build's staging
   directories), and the directories above it up to its repository's root.
+  The OUT is listed when the record is made; the next command takes the
+  stats of the entries recorded then, without listing any directory again
+  (:func:`_replay`): while a directory's own stat is the same, so are its
+  entries (creating, removing or renaming one changes its mtime and ctime).
 
 pfgen's own source and data files and PyYAML's are covered by their stats too (what
 ``cache.tool_key`` hashes, without reading or importing them). The next identical command checks those stats, in the same order, against
 the recorded stamp (an HMAC under the cache secret, as every entry is) and,
 when every one is the same, reports the recorded result without compiling,
-decoding or comparing anything. Discovery still runs every time (its answer,
-with git's ignore rules, is part of the key). Any difference, or a link
+decoding or comparing anything. Discovery's answer (with git's ignore rules)
+is part of the key; it has a record of its own (:class:`Discovery`): the stats
+of every directory it listed, git asked again and its answer compared. Any difference, or a link
 where a directory or template is expected (then the path would not be the
 file), is a miss and the command runs as without this record. Stats of
 files changed less than ``cache.RACY_NS`` before the command started are
@@ -55,7 +60,7 @@ from pfgen.output import cache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterable, Optional
+    from typing import Any, Callable, Iterable, Optional
 
 FORMAT = 2  # 2: the OUTs' listings recorded (_replay), and the discovery record
 MAX_RECORDS = 8  # per working directory (build, build of a subtree, validate, ...): the newest are kept
@@ -262,16 +267,7 @@ class Record:
 
         if self.path is None:
             return None
-        raw = _read(self.path)
-        if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw)):
-            return None
-        mac, text = raw
-        if not hmac.compare_digest(mac, self._mac("record\0" + self.context + "\0" + text)):
-            return None
-        try:
-            record = json.loads(text)
-        except (ValueError, RecursionError):
-            return None
+        record = _unseal(_read(self.path), self._mac, "record", self.context)
         if not _valid(record):
             return None
         try:
@@ -302,11 +298,8 @@ class Record:
         record = {"templates": templates, "configs": configs, "deps": deps, "roots": roots, "tops": tops,
                   "listings": listings, "report": report,
                   "stamp": self._mac("stats\0" + self.context + "\0" + stats.text())}
-        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
-        data = json.dumps([self._mac("record\0" + self.context + "\0" + text), text], ensure_ascii=True)
-        if len(data) > MAX_FILE_BYTES:
-            return False
-        return _write(self.path, data)
+        data = _seal(self._mac, "record", self.context, record)
+        return data is not None and _write(self.path, data)
 
 
 _ANSWERED: dict = {}  # Discovery.context -> git's answers taken by a record that did not hold (this command)
@@ -361,16 +354,9 @@ class Discovery:
         from pfgen.errors import Diagnostic
 
         raw = _read(self.path)
-        record = None
-        if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw):
+        if raw is not None:
             self.key = cache.secret()
-        if self.key is not None:
-            mac, text = raw
-            if hmac.compare_digest(mac, self._mac("found\0" + self.context + "\0" + text)):
-                try:
-                    record = json.loads(text)
-                except (ValueError, RecursionError):
-                    record = None
+        record = _unseal(raw, self._mac, "found", self.context) if self.key is not None else None
         stats = None
         if _found_valid(record):
             try:
@@ -421,11 +407,8 @@ class Discovery:
         record = {"dirs": trace.dirs, "venvs": trace.venvs, "templates": [str(t) for t in templates],
                   "output_dirs": [str(d) for d in output_dirs], "problems": warning_rows(problems),
                   "stamp": self._mac("found-stats\0" + self.context + "\0" + stats.text())}
-        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
-        data = json.dumps([self._mac("found\0" + self.context + "\0" + text), text], ensure_ascii=True)
-        if len(data) > MAX_FILE_BYTES:
-            return False
-        return _write(self.path, data)
+        data = _seal(self._mac, "found", self.context, record)
+        return data is not None and _write(self.path, data)
 
 
 def _digest_ignored(answer: Optional[set]) -> str:
@@ -465,6 +448,27 @@ def _found_valid(record: Any) -> bool:
             and all(isinstance(w, list) and len(w) == 5 and isinstance(w[0], str) and type(w[1]) is int
                     and type(w[2]) is int and isinstance(w[3], str) and isinstance(w[4], str)
                     for w in record["problems"]))
+
+
+def _seal(mac: Callable[[str], str], label: str, context: str, record: dict) -> Optional[str]:
+    """The text of a record file: [its MAC, the record as JSON text]; None when it would be over the bound."""
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
+    data = json.dumps([mac(label + "\0" + context + "\0" + text), text], ensure_ascii=True)
+    return data if len(data) <= MAX_FILE_BYTES else None
+
+
+def _unseal(raw: Any, mac: Callable[[str], str], label: str, context: str) -> Any:
+    """The record in a record file's JSON value ``raw`` (see :func:`_seal`), or None: not that shape,
+    another MAC (another secret, another key, tampered), not JSON."""
+    if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw)):
+        return None
+    given, text = raw
+    if not hmac.compare_digest(given, mac(label + "\0" + context + "\0" + text)):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _read(path: str) -> Any:

@@ -33,6 +33,8 @@ def batch() -> None:
 
     gc.disable()
     realpaths.clear()  # a command run in-process (tests) must not see the last one's links
+    _PENDING.clear()  # nor its discoveries or git's answers
+    _ANSWERS.clear()
 
 
 def report(diagnostics: Iterable[Diagnostic]) -> None:
@@ -155,13 +157,17 @@ def jobs(paths: tuple[str, ...], out: Optional[Path], fmt: str = "text", allow_n
 
 
 _PENDING: list = []  # discoveries answered by their records, git's answer not compared yet (jobs(deferred=True))
+_ANSWERS: dict = {}  # git's answers taken by those that did not hold, for the discovery run again at once
 
 
 def discovery_holds() -> bool:
     """Whether the answers :func:`jobs` gave with ``deferred`` hold (waiting for git's); False: discover again."""
     held = True
     while _PENDING:
-        held = _PENDING.pop().confirm() and held
+        record = _PENDING.pop()
+        if not record.confirm():
+            held = False
+            _ANSWERS[record.context] = record.ignored
     return held
 
 
@@ -175,7 +181,7 @@ def _discover(where: list[Path], outputs: Optional[str], skip: list[Path], probl
         return find_jobs(where, outputs, skip, problems)
     from pfgen.output.wholestamp import Discovery
 
-    record = Discovery(where, outputs, skip)
+    record = Discovery(where, outputs, skip, _ANSWERS)
     served = record.serve(wait=not deferred)
     if served is not None:
         if deferred:

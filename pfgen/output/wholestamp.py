@@ -302,7 +302,6 @@ class Record:
         return data is not None and _write(self.path, data)
 
 
-_ANSWERED: dict = {}  # Discovery.context -> git's answers taken by a record that did not hold (this command)
 FOUND_MIN_DIRS = 200  # directories listed: below this, a record of the listing saves less than it costs
 
 
@@ -316,7 +315,9 @@ class Discovery:
     runs. The file is named by a hash of the question (so that looking for it needs no secret);
     its text and its stamp are authenticated as a :class:`Record`'s."""
 
-    def __init__(self, paths: list, outputs: Optional[str], skip: list):
+    def __init__(self, paths: list, outputs: Optional[str], skip: list, known: Optional[dict] = None):
+        """``known``: context -> git's answers, taken in this command by a record of the same question
+        that did not hold (see :meth:`confirm`); the one for this question is taken out of it."""
         from pfgen.load.discover import ask_git
 
         self.paths, self.outputs, self.skip = list(paths), outputs, list(skip)
@@ -325,8 +326,7 @@ class Discovery:
                                    "skip": [os.path.realpath(p) for p in self.skip], "roots": roots},
                                   ensure_ascii=True)
         self.walked = sorted({str(p) for p in self.paths if p.is_dir()})
-        self.ignored: dict = _ANSWERED.pop(self.context, {})  # git's answers, when a discovery of this command took them
-        # else git runs while the record is checked
+        self.ignored: dict = (known or {}).pop(self.context, {})  # else git runs while the record is checked
         self.asked = {} if self.ignored else {root: ask_git(root) for root in self.walked}
         name = hashlib.sha256(self.context.encode("utf-8", "surrogateescape")).hexdigest()
         self.path = _file(name, "found")
@@ -374,18 +374,14 @@ class Discovery:
 
     def confirm(self) -> bool:
         """Whether the answer :meth:`serve` gave holds: git's answers (waited for now) and the stats
-        taken then are the recorded ones. When not, git's answers are kept for the discovery of the
-        same paths that the command runs next (``Discovery`` of the same question takes them)."""
+        taken then are the recorded ones (git's answers stay in ``ignored``, for the walk that follows)."""
         if self.pending is None:
             return False
         stamp, stats = self.pending
         self.pending = None
         answers = self._answers()
         stats.parts.extend(f"G\0{root}\0{_digest_ignored(answers[root])}" for root in self.walked)
-        if hmac.compare_digest(stamp, self._mac("found-stats\0" + self.context + "\0" + stats.text())):
-            return True
-        _ANSWERED[self.context] = answers
-        return False
+        return hmac.compare_digest(stamp, self._mac("found-stats\0" + self.context + "\0" + stats.text()))
 
     def save(self, trace: Any, templates: list, output_dirs: list, problems: list) -> bool:
         """Record this answer of discovery with the stats of now; False (nothing written) when the walk

@@ -25,15 +25,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from pfgen.output import dump
-from pfgen.validate.config import config_for
+from pfgen.output.outdir import checked_out, out_dir_for
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError
 from pfgen.errors import display_path
-from pfgen.load.discover import DEFAULT_OUT, TEMPLATE_NAMES
+from pfgen.load.discover import TEMPLATE_NAMES
 from pfgen.load.document import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
@@ -77,31 +76,6 @@ def _resolved(path: Path) -> Path:
     return resolved(path)
 
 
-def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None) -> Path:
-    """Where ``template``'s job goes (``memo``: see config.find_config)."""
-    if out is not None:
-        return _checked_out(Path(os.path.abspath(out)))  # absolute: the memo must not outlive a chdir
-    key = ("out", os.path.dirname(template) if os.path.isabs(template) else (os.getcwd(), os.path.dirname(template)))
-    if memo is not None and key in memo:  # the templates of one directory share their OUT
-        return memo[key]
-    config = config_for(template, memo)
-    root = config.path.parent if config.path else Path.cwd()
-    found = _checked_out(Path(os.path.abspath(root / DEFAULT_OUT)))
-    if memo is not None:
-        memo[key] = found
-    return found
-
-
-@lru_cache(maxsize=None)
-def _checked_out(out: Path) -> Path:
-    """OUT resolved, once it is known not to lead out of its repository through a link
-    (pfgen.output.write.check_out)."""
-    from pfgen.output.write import check_out
-
-    check_out(out)
-    return _resolved(out)
-
-
 def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),
                 cache: Optional["BuildCache"] = None) -> tuple[list[Compiled], list[Diagnostic]]:
     """Compile every template; collect all errors from all of them. With a ``cache``
@@ -143,7 +117,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
         except UserError as exc:  # a broken pfgen.yaml
             errors.extend(exc.diagnostics)
     try:
-        explicit = {_checked_out(Path(os.path.abspath(out)))} if out is not None else set()
+        explicit = {checked_out(Path(os.path.abspath(out)))} if out is not None else set()
     except UserError as exc:
         errors.extend(exc.diagnostics)
         explicit = set()

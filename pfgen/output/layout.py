@@ -109,7 +109,9 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
 
     groups: dict[Path, list[Path]] = {}
     errors: list[Diagnostic] = []
-    seen = {_resolved(t) for t in templates}
+    from pfgen.realpaths import real
+
+    seen = {real(t) for t in templates}
     memo: dict = {}
     for template in templates:
         try:
@@ -134,7 +136,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
             if problem:
                 errors.append(Diagnostic(display_path(root / name), 1, 1, problem))
                 continue
-            if not source.is_file() or _resolved(source) in seen:
+            if real(source) in seen or not source.is_file():
                 continue
             try:
                 belongs = out_dir_for(source, out, memo) == root
@@ -142,7 +144,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
                 errors.extend(exc.diagnostics)
                 continue
             if belongs:
-                seen.add(_resolved(source))
+                seen.add(real(source))
                 groups[root].append(source)
     if errors:
         raise UserError(errors)
@@ -163,10 +165,26 @@ def _marker_problem(out: Path, source: Path, boundaries: Optional[dict] = None) 
         boundary = safefs.repository_root(out.parent)
         if boundaries is not None:
             boundaries[out.parent] = boundary
+    if _plainly_inside(source, boundary):
+        return None
     if not safefs.inside(source, boundary) or safefs.escaping_link(source, boundary) is not None:
         return (f"its pfgen markers name a template outside the repository ({safefs.shown(source)!r}); "
                 "pfgen does not read it (move the directory away)")
     return None
+
+
+def _plainly_inside(path: Path, boundary: Path) -> bool:
+    """Whether ``path`` is below ``boundary``'s real path with no symbolic link anywhere on its way:
+    then it is inside and no link leads it out (safefs.inside, safefs.escaping_link), and the
+    answer comes from the real paths the build already looked up, one ``lstat`` per new directory
+    (every job of a no-op or one-edit rebuild asks this of its directory's marker)."""
+    from pfgen.realpaths import real
+
+    full = os.path.abspath(path)
+    if real(full) != full:
+        return False  # a link somewhere (the boundary's own links too): the careful check decides
+    base = real(boundary)
+    return full.startswith(base.rstrip("/") + "/")
 
 
 def build_trees(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions(),

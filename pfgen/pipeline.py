@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pfgen.output import dump
 from pfgen.validate import plaintext
 from pfgen.validate import rules
 from pfgen.validate import schema
@@ -72,6 +71,8 @@ class CompiledJob:
 
 def files_for(objects: list[dict]) -> dict[str, str]:
     """One file per kind (``<kind>.yaml``) plus the kustomization.yaml that lists them."""
+    from pfgen.output import dump  # not at import: validate compiles, and never dumps
+
     by_kind: dict[str, list[dict]] = {}
     for obj in objects:
         by_kind.setdefault(f"{obj['kind'].lower()}.yaml", []).append(obj)

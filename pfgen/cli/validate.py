@@ -27,7 +27,12 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     found, _, warnings = jobs(paths, None, fmt)
     record = _whole_record(paths, found, warnings)
     served = record.serve() if record is not None else None
-    if served is not None:
+    if len(found) == 1:  # the pre-commit hook's usual case: no layout, no cache, no clash to look for
+        try:
+            count, warnings = 1, sorted({*warnings, *without_notes(_one(found[0]))})
+        except UserError as exc:
+            fail(UserError([*exc.diagnostics, *warnings]), fmt)
+    elif served is not None:
         from pfgen.output.wholestamp import warnings_of
 
         count, warnings = served["jobs"], warnings_of(served)
@@ -56,17 +61,33 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 
 
 
+def _one(template) -> list:
+    """The diagnostics of compiling ``template`` alone: what pfgen.output.stream.validate says of
+    one template (its OUT is checked, then it compiles; one job cannot clash), without importing
+    the stream, the layout, the writer or the build cache (measured in docs/performance.md)."""
+    from pfgen.errors import display_path
+    from pfgen.load.document import load_file
+    from pfgen.output.outdir import out_dir_for
+    from pfgen.pipeline import CompileOptions, compile_document
+
+    out_dir_for(template, None)
+    doc = load_file(template, display_path(template))
+    return list(compile_document(doc, template, None, CompileOptions(tag_images=False)).diagnostics)
+
+
 WHOLE_MIN = 50  # templates: below this, checking a record costs about what compiling them does
 
 
 def _whole_record(paths: tuple[str, ...], found: list, warnings: list):
     """The whole-command record of this validate (pfgen/output/wholestamp.py), for many templates only:
     for a few, reading it costs about what compiling them does."""
+    if len(found) < WHOLE_MIN:
+        return None
     import json
 
     from pfgen.output import cache
 
-    if len(found) < WHOLE_MIN or not cache.enabled():
+    if not cache.enabled():
         return None
     from pfgen.output.wholestamp import Record, warning_rows
 

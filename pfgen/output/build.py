@@ -109,7 +109,7 @@ def template_of_output_dir(path: str) -> str:
 def stale_manifests(compiled: list[tuple[Path, CompiledJob, object]]) -> list[tuple[Path, str]]:
     """(manifest, image reference) for each job whose PyTorchJob in the default output dir does not
     name the workspace image being built: those manifests need a `pfgen build`."""
-    from pfgen.output.layout import out_dir_for
+    from pfgen.output.outdir import out_dir_for
 
     found = []
     for template, job, _ in compiled:

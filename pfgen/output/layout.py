@@ -25,15 +25,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from pfgen.output import dump
-from pfgen.validate.config import config_for
+from pfgen.output.outdir import checked_out, out_dir_for
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError
 from pfgen.errors import display_path
-from pfgen.load.discover import DEFAULT_OUT, TEMPLATE_NAMES
+from pfgen.load.discover import TEMPLATE_NAMES
 from pfgen.load.document import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
 
@@ -77,31 +76,6 @@ def _resolved(path: Path) -> Path:
     return resolved(path)
 
 
-def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None) -> Path:
-    """Where ``template``'s job goes (``memo``: see config.find_config)."""
-    if out is not None:
-        return _checked_out(Path(os.path.abspath(out)))  # absolute: the memo must not outlive a chdir
-    key = ("out", os.path.dirname(template) if os.path.isabs(template) else (os.getcwd(), os.path.dirname(template)))
-    if memo is not None and key in memo:  # the templates of one directory share their OUT
-        return memo[key]
-    config = config_for(template, memo)
-    root = config.path.parent if config.path else Path.cwd()
-    found = _checked_out(Path(os.path.abspath(root / DEFAULT_OUT)))
-    if memo is not None:
-        memo[key] = found
-    return found
-
-
-@lru_cache(maxsize=None)
-def _checked_out(out: Path) -> Path:
-    """OUT resolved, once it is known not to lead out of its repository through a link
-    (pfgen.output.write.check_out)."""
-    from pfgen.output.write import check_out
-
-    check_out(out)
-    return _resolved(out)
-
-
 def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(),
                 cache: Optional["BuildCache"] = None) -> tuple[list[Compiled], list[Diagnostic]]:
     """Compile every template; collect all errors from all of them. With a ``cache``
@@ -135,7 +109,9 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
 
     groups: dict[Path, list[Path]] = {}
     errors: list[Diagnostic] = []
-    seen = {_resolved(t) for t in templates}
+    from pfgen.realpaths import real
+
+    seen = {real(t) for t in templates}
     memo: dict = {}
     for template in templates:
         try:
@@ -143,7 +119,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
         except UserError as exc:  # a broken pfgen.yaml
             errors.extend(exc.diagnostics)
     try:
-        explicit = {_checked_out(Path(os.path.abspath(out)))} if out is not None else set()
+        explicit = {checked_out(Path(os.path.abspath(out)))} if out is not None else set()
     except UserError as exc:
         errors.extend(exc.diagnostics)
         explicit = set()
@@ -160,7 +136,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
             if problem:
                 errors.append(Diagnostic(display_path(root / name), 1, 1, problem))
                 continue
-            if not source.is_file() or _resolved(source) in seen:
+            if real(source) in seen or not source.is_file():
                 continue
             try:
                 belongs = out_dir_for(source, out, memo) == root
@@ -168,7 +144,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
                 errors.extend(exc.diagnostics)
                 continue
             if belongs:
-                seen.add(_resolved(source))
+                seen.add(real(source))
                 groups[root].append(source)
     if errors:
         raise UserError(errors)
@@ -189,10 +165,26 @@ def _marker_problem(out: Path, source: Path, boundaries: Optional[dict] = None) 
         boundary = safefs.repository_root(out.parent)
         if boundaries is not None:
             boundaries[out.parent] = boundary
+    if _plainly_inside(source, boundary):
+        return None
     if not safefs.inside(source, boundary) or safefs.escaping_link(source, boundary) is not None:
         return (f"its pfgen markers name a template outside the repository ({safefs.shown(source)!r}); "
                 "pfgen does not read it (move the directory away)")
     return None
+
+
+def _plainly_inside(path: Path, boundary: Path) -> bool:
+    """Whether ``path`` is below ``boundary``'s real path with no symbolic link anywhere on its way:
+    then it is inside and no link leads it out (safefs.inside, safefs.escaping_link), and the
+    answer comes from the real paths the build already looked up, one ``lstat`` per new directory
+    (every job of a no-op or one-edit rebuild asks this of its directory's marker)."""
+    from pfgen.realpaths import real
+
+    full = os.path.abspath(path)
+    if real(full) != full:
+        return False  # a link somewhere (the boundary's own links too): the careful check decides
+    base = real(boundary)
+    return full.startswith(base.rstrip("/") + "/")
 
 
 def build_trees(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions(),

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pfgen.output import dump
-from pfgen.output.layout import SEALED_FILE, SECRETS_DIR, SHARED, group_templates, out_dir_for
+from pfgen.output.layout import SEALED_FILE, SECRETS_DIR, SHARED, group_templates
+from pfgen.output.outdir import out_dir_for
 from pfgen.realpaths import resolved as _resolved
 from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError, display_path

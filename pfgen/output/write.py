@@ -79,6 +79,7 @@ from typing import Container, Iterator, Mapping, Optional
 
 from pfgen.errors import Diagnostic, UserError
 from pfgen.output import fsops, markers
+from pfgen.output.outdir import check_out
 from pfgen.output.markers import add_header, has_marker
 
 LOCK = ".pfgen.lock"
@@ -578,26 +579,6 @@ def write_tree(
     except OSError as err:
         raise UserError([_write_error(err, out, display)]) from None
     return result
-
-
-def check_out(out: Path, display: Optional[str] = None) -> None:
-    """Refuse (UserError) an OUT that is, or is reached through, a symbolic link leading out of its
-    repository (pfgen.safefs.repository_root of its parent), or that cannot be a directory (a file
-    is there, or where one of its parents goes)."""
-    from pfgen import safefs
-
-    display = display or safefs.shown(out)
-    link = safefs.escaping_link(out, safefs.repository_root(out.parent))
-    if link is not None:
-        raise UserError([Diagnostic(display, 1, 1, f"the output directory leads out of the repository through the "
-                                    f"symbolic link {safefs.shown(link[0])!r} (to {link[1]!r}); pfgen does not write "
-                                    "through links out of the repository: make it a directory")])
-    here = Path(os.path.abspath(out))
-    while not os.path.lexists(here) and here != here.parent:
-        here = here.parent
-    if not here.is_dir():
-        what = "the output directory" if here == Path(os.path.abspath(out)) else f"{safefs.shown(here)!r}, where a parent of the output directory goes,"
-        raise UserError([Diagnostic(display, 1, 1, f"{what} is a file, not a directory; choose another -o or move the file away")])
 
 
 def _make_out(out: Path, display: str, faults: fsops.Faults) -> None:

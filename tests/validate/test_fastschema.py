@@ -55,6 +55,39 @@ def test_every_keyword_of_the_shipped_schemas_is_implemented(name):
     assert isinstance(schema._validator(name), fastschema.Validator)
 
 
+def patterns(node, found: list, parent: str = "") -> list:
+    """Every regular expression of a schema: ``pattern`` values and ``patternProperties`` keys."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if parent == "patternProperties":
+                found.append(key)
+            elif key == "pattern" and parent not in ("properties", "$defs", "definitions") and isinstance(value, str):
+                found.append(value)
+                continue
+            patterns(value, found, key)
+    elif isinstance(node, list):
+        for item in node:
+            patterns(item, found, parent)
+    return found
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_pattern_of_the_shipped_schemas_compiles(name):
+    """The validator compiles a schema's patterns on first use (fastschema.LazyRegex): a broken one
+    would only fail when a document first reaches it, so each is compiled here."""
+    found = patterns(load_schema(name), [])
+    assert found, f"{name} has no pattern: the walk is broken"
+    for pattern in found:
+        lazy = fastschema.LazyRegex(pattern)
+        assert lazy.source == fastschema.ecma_regex(pattern).pattern
+        lazy.search("")  # compiles; raises re.error for a pattern Python's re cannot read
+
+
+def test_lazy_patterns_keep_ecma_end_of_input():
+    lazy = fastschema.LazyRegex("^[a-z]+$")
+    assert lazy.search("abc") and not lazy.search("abc\n") and lazy._compiled is not None
+
+
 def test_unsupported_keyword_falls_back_to_jsonschema():
     with pytest.raises(fastschema.Unsupported):
         fastschema.compile_schema({"type": "object", "dependentRequired": {"a": ["b"]}})

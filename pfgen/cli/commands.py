@@ -175,21 +175,31 @@ def _discover(where: list[Path], outputs: Optional[str], skip: list[Path], probl
               cached: bool, deferred: bool = False) -> tuple[list[Path], list[Path]]:
     """discover.find_jobs, answered by its record when that holds (and then recorded when it did not)."""
     from pfgen.load.discover import Trace, find_jobs
-    from pfgen.output import cache
+    from pfgen.output import cachedir
 
-    if not cached or not cache.enabled() or not any(p.is_dir() for p in where):
+    if not cached or not cachedir.enabled() or not any(p.is_dir() for p in where):
         return find_jobs(where, outputs, skip, problems)
-    from pfgen.output.wholestamp import Discovery
+    record = None
+    if cachedir.has_records("found"):  # else (a small repository, or a first run) nothing more is imported
+        from pfgen.output.wholestamp import Discovery
 
-    record = Discovery(where, outputs, skip, _ANSWERS)
-    served = record.serve(wait=not deferred)
-    if served is not None:
-        if deferred:
-            _PENDING.append(record)
-        problems.extend(served[2])
-        return served[0], served[1]
-    trace = Trace(record.ignored)  # git's answers, already taken
+        record = Discovery(where, outputs, skip, _ANSWERS)
+        served = record.serve(wait=not deferred)
+        if served is not None:
+            if deferred:
+                _PENDING.append(record)
+            problems.extend(served[2])
+            return served[0], served[1]
+    # the racy rule's "start" (cache._START_NS) is when the cache was imported: if it was not yet (validate),
+    # the walk's own start is the one that counts
+    clock_set = "pfgen.output.cache" in sys.modules
+    trace = Trace(record.ignored if record is not None else None)  # git's answers, if already taken
     before = len(problems)
     found = find_jobs(where, outputs, skip, problems, trace)
-    record.save(trace, found[0], found[1], problems[before:])
+    if trace.exact and len(trace.dirs) >= cachedir.FOUND_MIN_DIRS:
+        from pfgen.output.wholestamp import Discovery
+
+        if record is None:
+            record = Discovery(where, outputs, skip, asking=False)
+        record.save(trace, found[0], found[1], problems[before:], None if clock_set else trace.started)
     return found

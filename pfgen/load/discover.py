@@ -80,9 +80,12 @@ class Trace:
     directory's entries (their names, and so the inodes and types behind them) change only with
     its mtime and ctime."""
 
-    __slots__ = ("dirs", "venvs", "exact", "ignored")
+    __slots__ = ("dirs", "venvs", "exact", "ignored", "started")
 
     def __init__(self, ignored: Optional[dict] = None):
+        import time
+
+        self.started = time.time_ns()  # before anything is listed: a directory changed after it is too recent
         self.dirs: list[str] = []  # the real path of every directory listed, in order
         self.venvs: list[str] = []  # directories not entered because they hold a pyvenv.cfg
         self.exact = True  # False: the answer rests on something stats do not show (see _walk)

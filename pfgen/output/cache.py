@@ -50,6 +50,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pfgen
+from pfgen.output.cachedir import cache_root, enabled  # noqa: F401  (cache.enabled, cache.cache_root: where they were)
 from pfgen.realpaths import real
 
 TYPE_CHECKING = False
@@ -63,18 +64,6 @@ MAX_BYTES = 64 << 20  # an index file larger than this is not read (and never wr
 MAX_ENTRY_BYTES = 1 << 20  # one entry's JSON text
 RACY_NS = 2_000_000_000  # a file changed less than this before the command started is never trusted by its stat
 _START_NS = time.time_ns()
-
-
-def enabled() -> bool:
-    return os.environ.get("PFGEN_CACHE", "").lower() not in ("0", "off", "no", "false")
-
-
-def cache_root() -> Path:
-    explicit = os.environ.get("PFGEN_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "pfgen"
 
 
 def _sha(data: bytes) -> str:

@@ -70,8 +70,9 @@ _CONFIGS = ("pfgen.yaml", "pfgen.yml")
 
 def _file(name: str, kind: str = "whole") -> str:
     """The record file of the key named ``name`` (a MAC, or a hash) in the current working directory."""
-    where = os.path.realpath(os.getcwd())
-    return os.path.join(str(cache.cache_root()), f"{kind}-{hashlib.sha256(where.encode()).hexdigest()[:24]}-{name[:32]}.json")
+    from pfgen.output.cachedir import records_prefix
+
+    return f"{records_prefix(kind)}{name[:32]}.json"
 
 
 class Unstampable(Exception):
@@ -302,9 +303,6 @@ class Record:
         return data is not None and _write(self.path, data)
 
 
-FOUND_MIN_DIRS = 200  # directories listed: below this, a record of the listing saves less than it costs
-
-
 class Discovery:
     """The record of one discovery (``discover.find_jobs``): its answer (templates, output
     directories, what it found wrong) and the stats of every directory it listed, of every
@@ -315,9 +313,11 @@ class Discovery:
     runs. The file is named by a hash of the question (so that looking for it needs no secret);
     its text and its stamp are authenticated as a :class:`Record`'s."""
 
-    def __init__(self, paths: list, outputs: Optional[str], skip: list, known: Optional[dict] = None):
+    def __init__(self, paths: list, outputs: Optional[str], skip: list, known: Optional[dict] = None,
+                 asking: bool = True):
         """``known``: context -> git's answers, taken in this command by a record of the same question
-        that did not hold (see :meth:`confirm`); the one for this question is taken out of it."""
+        that did not hold (see :meth:`confirm`); the one for this question is taken out of it. Without
+        ``asking``, git is not started (a record only to be saved, with the answers its walk took)."""
         from pfgen.load.discover import ask_git
 
         self.paths, self.outputs, self.skip = list(paths), outputs, list(skip)
@@ -327,7 +327,7 @@ class Discovery:
                                   ensure_ascii=True)
         self.walked = sorted({str(p) for p in self.paths if p.is_dir()})
         self.ignored: dict = (known or {}).pop(self.context, {})  # else git runs while the record is checked
-        self.asked = {} if self.ignored else {root: ask_git(root) for root in self.walked}
+        self.asked = {} if self.ignored or not asking else {root: ask_git(root) for root in self.walked}
         name = hashlib.sha256(self.context.encode("utf-8", "surrogateescape")).hexdigest()
         self.path = _file(name, "found")
         self.key: Optional[bytes] = None  # read only when a record is there to check, or one is written
@@ -383,9 +383,14 @@ class Discovery:
         stats.parts.extend(f"G\0{root}\0{_digest_ignored(answers[root])}" for root in self.walked)
         return hmac.compare_digest(stamp, self._mac("found-stats\0" + self.context + "\0" + stats.text()))
 
-    def save(self, trace: Any, templates: list, output_dirs: list, problems: list) -> bool:
+    def save(self, trace: Any, templates: list, output_dirs: list, problems: list,
+             started: Optional[int] = None) -> bool:
         """Record this answer of discovery with the stats of now; False (nothing written) when the walk
-        was small, not exact (see ``discover.Trace``) or any stat is too recent to be trusted."""
+        was small, not exact (see ``discover.Trace``) or any stat is too recent to be trusted (changed
+        less than cache.RACY_NS before the cache's clock, or before ``started`` when the walk began
+        before the cache was imported)."""
+        from pfgen.output.cachedir import FOUND_MIN_DIRS
+
         if not trace.exact or len(trace.dirs) < FOUND_MIN_DIRS:
             return False
         self.key = self.key or cache.secret()
@@ -394,7 +399,7 @@ class Discovery:
         if sorted(trace.ignored) != self.walked:
             return False
         try:
-            stats = _found_stats(trace.dirs, trace.venvs)
+            stats = _found_stats(trace.dirs, trace.venvs, started)
         except (OSError, Unstampable):
             return False
         if stats.fresh:
@@ -413,19 +418,26 @@ def _digest_ignored(answer: Optional[set]) -> str:
     return hashlib.sha256("\0".join(sorted(answer)).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _found_stats(dirs: list, venvs: list) -> cache.Stats:
+def _found_stats(dirs: list, venvs: list, started: Optional[int] = None) -> cache.Stats:
     """The stats a discovery record covers: pfgen's own files, each directory listed, each virtualenv
-    left out and its pyvenv.cfg (a regular file: a link could come to point nowhere)."""
+    left out and its pyvenv.cfg (a regular file: a link could come to point nowhere). ``started``:
+    when the walk began (time.time_ns()), if that was before the cache's clock (cache._START_NS,
+    set when the cache is imported): a directory changed less than cache.RACY_NS before it is
+    fresh too."""
     stats = cache.Stats()
     _tool(stats)
     add = stats.add
     lstat = os.lstat
     isdir = stat.S_ISDIR
+    newest = 0
     for directory in dirs:
         st = lstat(directory)
         if not isdir(st.st_mode):
             raise Unstampable(directory)
         add(directory, st)
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    if started is not None and newest >= started - cache.RACY_NS:
+        stats.fresh = True
     for directory in venvs:
         st = lstat(directory)
         marker = lstat(os.path.join(directory, "pyvenv.cfg"))

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import pfgen
 from pfgen.cli.main import main
-from pfgen.output import cache, stream, wholestamp
+from pfgen.output import cache, cachedir, stream, wholestamp
 from pfgen.output.cache import BuildCache
 from pfgen.validate.config import load_config
 from pfgen.errors import Diagnostic
@@ -758,7 +758,7 @@ def test_whole_record_of_a_build_compiled_in_workers_covers_its_pfgen_yaml(proje
 @pytest.fixture
 def recorded(monkeypatch):
     """Discovery recorded even for the few directories of the test project."""
-    monkeypatch.setattr(wholestamp, "FOUND_MIN_DIRS", 1)
+    monkeypatch.setattr(cachedir, "FOUND_MIN_DIRS", 1)
 
 
 def found(monkeypatch, cached: bool = True) -> tuple[bool, tuple]:
@@ -878,8 +878,8 @@ def test_forged_or_hostile_discovery_records_are_misses(project, settled, record
     made: list = []
     real_init = wholestamp.Discovery.__init__
 
-    def spy(self, *args):
-        real_init(self, *args)
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
         made.append(self)
 
     monkeypatch.setattr(wholestamp.Discovery, "__init__", spy)

@@ -22,7 +22,9 @@ def test_benchmark_runs_with_small_n(tmp_path):
     for label in ("python -c pass", "pfgen validate (1 template)", "pfgen render (1 template)", "load average",
                   "build, cold (empty cache, no deploy/)", "build again, nothing changed",
                   "build after editing 1 template", "build --check (cache warm)", "build --check --no-cache",
-                  "validate (cache warm)", "validate (PFGEN_CACHE=off)", "N=10", "N=20", "per job (ms)"):
+                  "validate (cache warm)", "validate (PFGEN_CACHE=off)", "N=10", "N=20", "per job (ms)",
+                  "build again, nothing changed, 2.5 s after that (one record)",
+                  "build --check right after that (one record)", "validate again, 2.5 s later (its record)"):
         assert label in out, out
     jobs = [p for p in (tmp_path / "n20" / "monorepo" / "deploy").glob("*/kustomization.yaml") if not p.parent.name.startswith("_")]
     assert len(jobs) == 20  # a PyTorchJob each, or a Katib Experiment for the tuned ones

@@ -113,4 +113,5 @@ def _validate_cache(templates: int):
     opened = cache.BuildCache.open()
     if not opened.active:
         return None
+    opened.read_only = True  # validate never writes the index: what it served need not stay in memory
     return opened

@@ -410,6 +410,7 @@ class BuildCache:
         self.stamps: dict[str, list[str]] = {}  # stamps made in this build, written by save()
         self._served: dict[str, str] = {}  # template -> the MAC of the entry it was served from
         self.trusted = 0  # lookups and output checks answered by a stamp (for tests and figures)
+        self.read_only = False  # validate: an entry's text is dropped once looked up, and save() refuses
 
     @classmethod
     def open(cls, cwd: Optional[Path] = None) -> "BuildCache":
@@ -460,6 +461,8 @@ class BuildCache:
             return None
         resolved = real(template)
         raw = self._index().get(resolved)
+        if self.read_only:
+            self._raw[resolved] = None  # type: ignore[index]  # looked up once per command: its text can go
         if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str) and isinstance(raw[1], str)):
             return None
         mac, text = raw[0], raw[1]
@@ -570,6 +573,8 @@ class BuildCache:
 
     def save(self) -> None:
         """Write the index (atomically) when this build recorded an entry or a stamp; failures only cost speed."""
+        if self.read_only:
+            raise RuntimeError("a read-only build cache has dropped the entries it served: it cannot be saved")
         if not self.active or not (self.pending or self.stamps):
             return
         serial = self._serial + 1

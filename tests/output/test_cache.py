@@ -943,3 +943,45 @@ def test_a_recorded_discovery_error_fails_a_build_only_if_git_still_agrees(proje
         assert build().exit_code == 2  # the error, from discovery's record
     _same_size_edit(project / ".gitignore", b"#jobs/b/", b"/jobs/b/")
     assert build().wrote and (project / "deploy" / "job-b").is_dir()
+
+
+def test_validate_serves_from_the_index_read_only_and_keeps_only_what_its_record_needs(project, monkeypatch):
+    """validate reads the build cache and never writes it: each entry's text is dropped once looked up
+    and its job keeps only the dependencies (10,000 entries held ~30 MB). The verdict is the one the
+    compiled templates give, the index file is not touched, and a save would be refused."""
+    from pfgen.cli import validate as validate_cli
+
+    build()
+    opened: list = []
+    real_open = validate_cli._validate_cache
+
+    def spy(templates: int):
+        found = real_open(templates)
+        opened.append(found)
+        return found
+
+    monkeypatch.setattr(validate_cli, "_validate_cache", spy)
+    monkeypatch.setattr(validate_cli, "WHOLE_MIN", 10**6)  # job by job, as after an edit
+    index = cache.index_path()
+    before = index.read_bytes()
+    served = CliRunner().invoke(main, ["validate"])
+    monkeypatch.setenv("PFGEN_CACHE", "off")
+    compiled = CliRunner().invoke(main, ["validate"])
+    assert served.exit_code == compiled.exit_code == 0 and served.output == compiled.output
+    assert index.read_bytes() == before
+    used = opened[0]
+    assert used is not None and used.read_only and used.hits  # served from the index, not compiled
+    assert all(used._raw.get(str(t.resolve())) is None for t in used.hits)
+    with pytest.raises(RuntimeError, match="read-only"):
+        used.save()
+    monkeypatch.delenv("PFGEN_CACHE")
+    fresh = BuildCache.open()
+    fresh.read_only = True
+    templates = sorted(used.hits)
+    from pfgen.output.outdir import out_dir_for
+    from pfgen.realpaths import resolved
+
+    roots = {resolved(t): out_dir_for(t, None) for t in templates}
+    jobs, _ = stream.collect(templates, roots, stream.CompileOptions(tag_images=False), texts=False, cache=fresh)
+    assert len(fresh.hits) == len(jobs) == len(templates)
+    assert all(job.entry is not None and set(job.entry) == {"deps"} for job in jobs)

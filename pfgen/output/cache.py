@@ -460,9 +460,8 @@ class BuildCache:
         if not self.active:
             return None
         resolved = real(template)
-        raw = self._index().get(resolved)
-        if self.read_only:
-            self._raw[resolved] = None  # type: ignore[index]  # looked up once per command: its text can go
+        index = self._index()
+        raw = index.pop(resolved, None) if self.read_only else index.get(resolved)  # read only: looked up once
         if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str) and isinstance(raw[1], str)):
             return None
         mac, text = raw[0], raw[1]

@@ -13,7 +13,6 @@ from pathlib import Path
 FOUND_MIN_DIRS = 200  # directories a discovery listed: below this, its record saves less than it costs
 
 
-
 def enabled() -> bool:
     return os.environ.get("PFGEN_CACHE", "").lower() not in ("0", "off", "no", "false")
 

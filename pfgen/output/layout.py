@@ -35,6 +35,7 @@ from pfgen.errors import display_path
 from pfgen.load.discover import TEMPLATE_NAMES
 from pfgen.load.document import Document, load_file
 from pfgen.pipeline import CompiledJob, CompileOptions, compile_document, files_for
+from pfgen.realpaths import real
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,8 +110,6 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
 
     groups: dict[Path, list[Path]] = {}
     errors: list[Diagnostic] = []
-    from pfgen.realpaths import real
-
     seen = {real(t) for t in templates}
     memo: dict = {}
     for template in templates:
@@ -178,8 +177,6 @@ def _plainly_inside(path: Path, boundary: Path) -> bool:
     then it is inside and no link leads it out (safefs.inside, safefs.escaping_link), and the
     answer comes from the real paths the build already looked up, one ``lstat`` per new directory
     (every job of a no-op or one-edit rebuild asks this of its directory's marker)."""
-    from pfgen.realpaths import real
-
     full = os.path.abspath(path)
     if real(full) != full:
         return False  # a link somewhere (the boundary's own links too): the careful check decides

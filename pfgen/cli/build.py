@@ -82,13 +82,17 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
             result = Served(served)
         else:  # the build itself (its modules are not even imported when the record answers)
             from pfgen.output.build import compile_trees, write_trees
-            from pfgen.output.cache import BuildCache
             from pfgen.pipeline import CompileOptions
 
             options = CompileOptions(secrets_mode=secrets_mode, target=target)  # -d was refused above
-            cache = BuildCache(None) if no_cache else BuildCache.open()
-            result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify,
-                                   progress=tty, warnings=found_warnings)
+            # a few files changed since the record: only their jobs compiled (pfgen/output/incremental.py)
+            result = _rebuilt(record, options, out_path, found_warnings)
+            if result is None:
+                from pfgen.output.cache import BuildCache
+
+                cache = BuildCache(None) if no_cache else BuildCache.open()
+                result = compile_trees(templates, out_path, options, extra_roots, cache=cache, verify=verify,
+                                       progress=tty, warnings=found_warnings)
         trees = result.trees
         claim_notes = [d for d in result.warnings if d.severity == NOTE]
         all_warnings = list(result.warnings)
@@ -106,7 +110,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
         inputs = result.inputs
         record.save(inputs.templates, inputs.configs, inputs.deps, [str(root) for root, _ in trees],
                     {"jobs": result.jobs, "warnings": warning_rows(all_warnings),
-                     "roots": [[str(root), tree.count] for root, tree in trees]})
+                     "roots": [[str(root), tree.count] for root, tree in trees]}, partial=inputs.partial)
     created = []  # the notes of the jobs this build created, after the warnings (not in --format json)
     if not check and not quiet and fmt != "json":
         from pfgen.cli.report import notes_of_created_jobs
@@ -143,6 +147,15 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
             if result.warnings:
                 click.echo(f"pfgen: {commands.plural(len(result.warnings), 'warning')}", err=True)
     sys.exit(exits.CHANGED if changes and (check or exit_code) else exits.OK)
+
+
+def _rebuilt(record: object, options: object, out: Optional[Path], found_warnings: list) -> object:
+    """The trees of a build that the whole-build record can narrow down to the jobs that changed, else None."""
+    if record is None or getattr(record, "near", None) is None:
+        return None
+    from pfgen.output.incremental import rebuild
+
+    return rebuild(record, options, out, found_warnings)  # type: ignore[arg-type]
 
 
 def _whole_record(paths: tuple[str, ...], out: Optional[Path], options: dict, templates: list[Path],

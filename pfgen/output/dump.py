@@ -158,12 +158,29 @@ _BREAKS = re.compile("[\r\x85\u2028\u2029]")
 _LONGEST = 60_000  # characters; the width is 1 << 16, and no block nests 5,000 levels deep
 
 
+_NAMELIKE = re.compile(r"[a-z][a-z0-9-]{0,62}")  # DNS-label-like: job and directory names, most values
+
+
 def _scalar(kind: str, text: str) -> tuple[str, Any]:
     """How libyaml writes ``text`` as a mapping key (``kind`` "key") or a block value ("value"):
     its text on the line, and a literal block's body lines (indented 2, as in the probe)."""
     found = _SCALARS.get((kind, text))
     if found is not None:
         return found
+    if _NAMELIKE.fullmatch(text) and not needs_quotes(text):
+        # lower-case letters, digits and inner dashes: no indicator, no space, nothing the resolver
+        # takes for another type (needs_quotes): libyaml writes it plain, as it is, as a key or a value
+        # (tests/output/test_fastdump.py asks libyaml about such names); spares a probe per job name
+        found = (text, None)
+        if len(_SCALARS) >= _MAX_SCALARS:
+            _SCALARS.clear()
+        _SCALARS[(kind, text)] = found
+        return found
+    return _probe(kind, text)
+
+
+def _probe(kind: str, text: str) -> tuple[str, Any]:
+    """_scalar's answer from libyaml: a one-entry mapping serialized."""
     if len(text) > _LONGEST:
         raise _Fallback  # libyaml folds lines past its width, which counts from the column the scalar starts at
     node = ScalarNode(_TAG + "str", text, style=_str_style(text))

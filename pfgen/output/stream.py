@@ -37,7 +37,7 @@ from pfgen.pipeline import CompileOptions, compile_document
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterable, Optional
+    from typing import Any, Container, Iterable, Optional
 
     from pfgen.output.cache import BuildCache
     from pfgen.pipeline import CompiledJob
@@ -79,6 +79,10 @@ class Job:
     entry: Optional[dict] = None  # the cache entry it was served from
     secrets: Optional[Any] = None  # external secrets mode: the compiled job, needed across jobs
     prepared: Optional[tuple] = None  # cache key and dependency digests (compiled jobs)
+    deps: Optional[list] = None  # [kind, path] of each dependency (pfgen/output/incremental.py: compiled or recorded)
+    resolved: Optional[str] = None  # the template's real path, when known without looking it up
+    source: Optional[str] = None  # the template as its directory's markers name it, when known
+    row: Optional[list] = None  # the summary it was taken from (pfgen/output/incremental.py), while it holds
 
 
 @dataclass
@@ -110,6 +114,7 @@ class Inputs:
     templates: list[str]
     configs: list[str]
     deps: list[list[str]]
+    partial: Optional[dict] = None  # every job's summary and each _shared/'s texts (incremental.summaries)
 
 
 def _inputs(jobs: list[Job], by_resolved: dict[Path, Path], cache: Optional[BuildCache]) -> Optional[Inputs]:
@@ -163,15 +168,16 @@ class Progress:
 
 
 def compile_one(template: Path, options: CompileOptions, root: Path, *, texts: bool,
-                cache: Optional[BuildCache] = None) -> Job:
-    """Compile ``template`` into a summary (raises UserError); with ``texts``, each object's YAML."""
+                cache: Optional[BuildCache] = None, deps: bool = False) -> Job:
+    """Compile ``template`` into a summary (raises UserError); with ``texts``, each object's YAML;
+    with ``deps``, what it read besides the template and its pfgen.yaml (``Job.deps``)."""
     doc = load_file(template, display_path(template))
     job = compile_document(doc, template, None, options)
-    return summarize(template, root, doc, job, texts=texts, cache=cache, options=options)
+    return summarize(template, root, doc, job, texts=texts, cache=cache, options=options, deps=deps)
 
 
 def summarize(template: Path, root: Path, doc: Any, job: CompiledJob, *, texts: bool,
-              cache: Optional[BuildCache] = None, options: Any = None) -> Job:
+              cache: Optional[BuildCache] = None, options: Any = None, deps: bool = False) -> Job:
     objects = [(_identity(o), object_digest(o), f"{o['kind'].lower()}.yaml") for o in job.objects]
     image = job.plan.workspace_image
     summary = Job(template, root, job.plan.name, doc.file,
@@ -183,6 +189,10 @@ def summarize(template: Path, root: Path, doc: Any, job: CompiledJob, *, texts: 
                   secrets=job if job.secret_objects else None)
     if cache is not None and not job.secret_objects:  # external secrets are merged across jobs: not cached
         summary.prepared = cache.prepare(template, options, job)
+    if deps:
+        from pfgen.output.cache import dependencies
+
+        summary.deps = [[kind, path] for kind, path in dependencies(_resolved(template), job, options)]
     return summary
 
 
@@ -376,9 +386,13 @@ def _unchanged(cache: Optional[BuildCache], template: Path, directory: Path, fil
 
 
 def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
-           cache: Optional[BuildCache] = None) -> Tree:
+           cache: Optional[BuildCache] = None, vouched: Container[str] = (),
+           known_shared: Optional[dict[str, str]] = None, summaries: Optional[list] = None) -> Tree:
     """The tree of one OUT, as layout.layout makes it; served jobs whose directory is as recorded are
-    only named in ``unchanged``, the others are compiled again here."""
+    only named in ``unchanged``, the others are compiled again here. For pfgen/output/incremental.py:
+    the served jobs named in ``vouched`` hold what their entry says without being looked at (the
+    whole-build record's stats say so), ``known_shared`` gives the texts of objects ``_shared/``
+    held then, and ``summaries`` (a list) receives [each job's summary, this OUT's _shared/ texts]."""
     owners, shared = arrange(jobs)
     hoisted = set(shared)
     tree = Tree(count=len(owners))
@@ -387,7 +401,7 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
     def need_texts(job: Job) -> Job:
         if job.texts is not None:
             return job
-        fresh = compile_one(job.template, options, root, texts=True, cache=cache)
+        fresh = compile_one(job.template, options, root, texts=True, cache=cache, deps=summaries is not None)
         owners[job.name] = fresh
         if cache is not None:
             cache.forget(job.template)
@@ -399,6 +413,8 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
         key = _ident_text(identity)
         stored = next((dict(owners[j.name].entry["shared"]).get(key) for j in sharers  # type: ignore[index]
                        if owners[j.name].texts is None and owners[j.name].entry is not None), None)
+        if stored is None and known_shared is not None:
+            stored = known_shared.get(key)  # every sharer is as recorded: so is the object (its digest)
         if stored is not None and not any(owners[j.name].texts is not None for j in sharers):
             shared_texts[identity] = stored
             continue
@@ -409,13 +425,15 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
 
     for name in sorted(owners):
         job = owners[name]
-        source = os.path.relpath(_resolved(job.template), root / name)
+        source = job.source if job.source is not None else os.path.relpath(_real_of(job), root / name)
         mine = sorted(_ident_text(i) for i, _, _ in job.objects if i in hoisted)
         entry = job.entry
         if entry is not None and job.texts is None and not texts and entry["hoisted"] == mine \
-                and _unchanged(cache, job.template, root / name, entry["files"]):
+                and (name in vouched or _unchanged(cache, job.template, root / name, entry["files"])):
             tree.unchanged.add(name)
             tree.sources[name] = source
+            if summaries is not None:
+                summaries.append(summary_of(job, mine, source))
             continue
         job = need_texts(job)
         files = _with_markers(files_of(job, hoisted), source)
@@ -430,6 +448,8 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
                 "files": {rel: final_digest(text) for rel, text in files.items()}})
         job.texts = None  # laid out: the tree holds its files now
         owners[name] = job
+        if summaries is not None:
+            summaries.append(summary_of(job, mine, source))
 
     if hoisted:
         by_kind: dict[str, list[str]] = {}
@@ -437,11 +457,12 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
             by_kind.setdefault(f"{identity[1].lower()}.yaml", []).append(shared_texts[identity])
         files = {n: t[0] if len(t) == 1 else "".join("---\n" + x for x in t) for n, t in by_kind.items()}
         files["kustomization.yaml"] = _kustomization(tuple(sorted(by_kind)))
-        templates = sorted({_resolved(j.template) for sharers in shared.values() for j in sharers}, key=str)
+        templates = sorted({_real_of(j) for sharers in shared.values() for j in sharers})
         tree.sources[SHARED] = ", ".join(os.path.relpath(t, root / SHARED) for t in templates)
         tree.jobs[SHARED] = _with_markers(dict(sorted(files.items())), tree.sources[SHARED])
-    in_order = sorted(owners.values(), key=lambda j: str(_resolved(j.template)))  # template order
-    secret_jobs = [j.secrets for j in in_order if j.secrets is not None]
+    # in template order
+    secret_jobs = [j.secrets for j in sorted((j for j in owners.values() if j.secrets is not None),
+                                             key=_real_of)]
     if secret_jobs:
         from pfgen.output.layout import OutTree, add_shared_secrets
 
@@ -450,11 +471,36 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
         tree.jobs.update({name: _with_markers(files, extra.sources.get(name, name)) for name, files in extra.jobs.items()})
         tree.sources.update(extra.sources)
     resources = sorted(set(tree.jobs) | tree.unchanged)
-    if any(j.mode == "sealed" for j in in_order) and (root / SEALED_FILE).is_file():
+    if any(j.mode == "sealed" for j in owners.values()) and (root / SEALED_FILE).is_file():
         resources.append(SEALED_FILE)
     if tree.jobs or tree.unchanged:
         tree.root_files["kustomization.yaml"] = dump.to_yaml(kustomization.build(resources))
+    if summaries is not None:
+        summaries.append({_ident_text(i): text for i, text in shared_texts.items()})
     return tree
+
+
+def _real_of(job: Job) -> str:
+    return job.resolved if job.resolved is not None else str(_resolved(job.template))
+
+
+def summary_of(job: Job, hoisted: list[str], source: str) -> Optional[list]:
+    """What pfgen/output/incremental.py needs of a laid-out job to lay it out again without it:
+    [template as given, its real path, name, display, line, col, secrets mode, objects, hoisted,
+    warnings, dependencies, source]; None when its dependencies are not known."""
+    if job.row is not None and job.row[8] == hoisted and job.row[11] == source:
+        return job.row
+    if job.deps is not None:
+        deps = job.deps
+    elif job.entry is not None and "deps" in job.entry:
+        deps = [[kind, path] for kind, path, _ in job.entry["deps"]]
+    elif job.prepared is not None:
+        deps = [[kind, path] for kind, path, _ in job.prepared[1]]
+    else:
+        return None
+    return [str(job.template), _real_of(job), job.name, job.display, job.pos[0], job.pos[1], job.mode,
+            [[*i, d, f] for i, d, f in job.objects], hoisted,
+            [[w.file, w.line, w.col, w.message, w.severity] for w in job.warnings], deps, source]
 
 
 def build(templates: list[Path], out: Optional[Path], options: CompileOptions = CompileOptions(),
@@ -480,14 +526,28 @@ def build(templates: list[Path], out: Optional[Path], options: CompileOptions = 
     for job in jobs:
         by_root[job.root].append(job)
     errors: list[Diagnostic] = []
+    # the summaries for the record's second file (pfgen/output/incremental.py), held to the end: only
+    # when most jobs came from the cache (a build that compiles most of them writes most of them, and
+    # its record is made by the next build; a cold build's peak memory does not grow)
+    summaries: Optional[list] = [] if cache is not None and cache.active and not texts \
+        and 2 * sum(1 for job in jobs if job.entry is not None) >= len(jobs) else None
+    partial: dict = {"jobs": [], "shared": []}  # by OUT, in path order (the record's roots)
     for root in sorted(by_root):
         try:
-            result.trees[root] = layout(root, by_root[root], options, texts=texts, cache=cache)
+            result.trees[root] = layout(root, by_root[root], options, texts=texts, cache=cache, summaries=summaries)
         except UserError as exc:
             errors.extend(exc.diagnostics)
+            continue
+        if summaries is not None:  # the jobs' summaries, then the OUT's _shared/ texts
+            partial["shared"].append(summaries.pop())
+            partial["jobs"].append(summaries[:])
+            summaries.clear()
     if cache is not None and not errors:
         cache.save()
         result.inputs = _inputs(jobs, by_resolved, cache)
+        if result.inputs is not None and summaries is not None \
+                and all(row is not None for rows in partial["jobs"] for row in rows):
+            result.inputs.partial = partial
     if errors:
         raise UserError(errors + result.warnings)  # the templates' warnings too: every problem at once
     return result

@@ -62,7 +62,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Optional
 
-FORMAT = 2  # 2: the OUTs' listings recorded (_replay), and the discovery record
+FORMAT = 3  # 2: the OUTs' listings recorded (_replay), and the discovery record; 3: a build's second section
 MAX_RECORDS = 8  # per working directory (build, build of a subtree, validate, ...): the newest are kept
 MAX_FILE_BYTES = 32 << 20  # one record
 _CONFIGS = ("pfgen.yaml", "pfgen.yml")
@@ -191,30 +191,44 @@ def _git_root(start: str) -> set:
 
 
 def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[list], roots: Iterable[str],
-            tops: Iterable[str] = (), listings: Optional[list] = None, replay: bool = False) -> cache.Stats:
+            tops: Iterable[str] = (), listings: Optional[list] = None, replay: bool = False,
+            marks: Optional[list] = None) -> cache.Stats:
     """The stats a record covers (see the module's docstring); raises Unstampable or OSError. With
     ``listings`` (a list), what each OUT's walk listed is appended to it, one list per root; with
-    ``replay`` too, those recorded lists are the entries, and no OUT is listed (:func:`_replay`)."""
+    ``replay`` too, those recorded lists are the entries, and no OUT is listed (:func:`_replay`).
+    With ``marks`` (a list), [index of its first stat, kind, n] is appended to it for each thing
+    covered, in order (kinds: tool, config, template, dep, out, above, top; n: its place among the
+    configs, templates, deps, roots or tops given): what a stat that differs stands for
+    (pfgen/output/incremental.py)."""
     from pfgen import safefs
     from pfgen.realpaths import real
 
     stats = cache.Stats()
+
+    def mark(kind: str, n: int) -> None:
+        if marks is not None:
+            marks.append([len(stats.parts), kind, n])
+
+    mark("tool", 0)
     _tool(stats)
     configs = list(configs)
     stops = {os.path.dirname(c) for c in configs}
-    for config in configs:
+    for n, config in enumerate(configs):
+        mark("config", n)
         st = os.lstat(config)
         if not stat.S_ISREG(st.st_mode):
             raise Unstampable(config)
         stats.add("C " + config, st)
     seen: dict = {}
-    for template in templates:
+    for n, template in enumerate(templates):
+        mark("template", n)  # its stat, then those of the directories above it not covered yet
         st = os.lstat(template)
         if not stat.S_ISREG(st.st_mode):
             raise Unstampable(template)
         stats.add("T " + template, st)
         _ancestors(os.path.dirname(template), stops, seen, stats)
-    for kind, path in deps:
+    for n, (kind, path) in enumerate(deps):
+        mark("dep", n)
         if kind == "isdir":
             stats.parts.append(f"D\0{path}\0{cache.digest_isdir(path)}")
         elif kind == "tree":
@@ -226,6 +240,7 @@ def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[lis
         else:
             raise Unstampable(kind)
     for n, root in enumerate(roots):
+        mark("out", n)  # the OUT's own stat, then every entry below it
         if replay:
             assert listings is not None
             _replay(root, stats, "O ", listings[n])
@@ -235,8 +250,10 @@ def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[lis
                 listed = []
                 listings.append(listed)
             _walk(root, stats, "O ", listed=listed)
+        mark("above", n)
         _ancestors(os.path.dirname(root), _git_root(os.path.dirname(root)), seen, stats)
-    for top in tops:  # an OUT whose files do not matter (validate), only what it is and where
+    for n, top in enumerate(tops):  # an OUT whose files do not matter (validate), only what it is and where
+        mark("top", n)
         try:
             st = os.lstat(top)
         except FileNotFoundError:
@@ -250,20 +267,30 @@ def collect(templates: Iterable[str], configs: Iterable[str], deps: Iterable[lis
 
 
 class Record:
-    """The record file of the working directory, and the one record of this command's key."""
+    """The record file of the working directory, and the one record of this command's key.
+
+    A build's record has a second file beside it, separately authenticated and bound to the record
+    by its stamp, read only when the stats differ: what :mod:`pfgen.output.incremental` needs to
+    rebuild the few jobs that changed (where each stat came from, a hash of each, every job's
+    summary, the texts in each ``_shared/``)."""
 
     def __init__(self, parts: list[str]):
         self.key = cache.secret() if cache.enabled() else None
         self.context = "\n".join([f"format={FORMAT}", f"cache={cache.FORMAT}", f"python={sys.version}",
                                   f"cwd={os.getcwd()}", *parts])  # pfgen's own files: by their stats (_tool)
-        self.path = _file(self._mac(self.context)) if self.key is not None else None
+        name = self._mac(self.context) if self.key is not None else None
+        self.path = _file(name) if name is not None else None
+        self.part_path = _file(name, "part") if name is not None else None
+        self.near: Optional[tuple[dict, cache.Stats, list]] = None  # a record whose stats differ (see serve)
 
     def _mac(self, text: str) -> str:
         assert self.key is not None
         return hmac.new(self.key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
     def serve(self) -> Optional[dict]:
-        """The recorded report when every stat is as recorded; None otherwise."""
+        """The recorded report when every stat is as recorded; None otherwise. When the stats could be
+        taken but some differ, ``near`` keeps (the record, the stats of now, their marks) for
+        :func:`pfgen.output.incremental.rebuild`."""
         from pfgen import safefs
 
         if self.path is None:
@@ -271,27 +298,39 @@ class Record:
         record = _unseal(_read(self.path), self._mac, "record", self.context)
         if not _valid(record):
             return None
+        marks: list = []
         try:
             stats = collect(record["templates"], record["configs"], record["deps"], record["roots"], record["tops"],
-                            record["listings"], replay=True)
+                            record["listings"], replay=True, marks=marks)
         except (OSError, Unstampable, ValueError, safefs.Refused):
             return None
         if not hmac.compare_digest(record["stamp"], self._mac("stats\0" + self.context + "\0" + stats.text())):
+            self.near = (record, stats, marks)
             return None
         return record["report"]
 
+    def section(self) -> Any:
+        """The second file of the record ``near`` holds, as JSON data (None: missing, hostile, not this
+        record's, or not JSON)."""
+        if self.near is None or self.part_path is None:
+            return None
+        return _unseal(_read(self.part_path), self._mac, "part", self.context + "\0" + self.near[0]["stamp"])
+
     def save(self, templates: list[str], configs: list[str], deps: list[list], roots: list[str], report: dict,
-             tops: list[str] = ()) -> bool:
+             tops: list[str] = (), partial: Optional[dict] = None) -> bool:
         """Record ``report`` with the stats of now; False (nothing written) when any of them is too recent
-        to be trusted or cannot be covered."""
+        to be trusted or cannot be covered. ``partial``: the jobs' summaries (their warnings as
+        found in ``report``) and ``_shared/`` texts of a build (see :mod:`pfgen.output.incremental`),
+        recorded in the second file with the marks and a hash of each stat."""
         from pfgen import safefs
 
-        if self.path is None:
-            return False
+        if self.path is None or (self.near is not None and self.near[1].fresh):
+            return False  # (a file this command found changed too recently is one of those the record covers)
+        marks: Optional[list] = [] if partial is not None else None
         try:
             tops = list(tops)
             listings: list = []
-            stats = collect(templates, configs, deps, roots, tops, listings)
+            stats = collect(templates, configs, deps, roots, tops, listings, marks=marks)
         except (OSError, Unstampable, ValueError, safefs.Refused):
             return False
         if stats.fresh:
@@ -300,7 +339,36 @@ class Record:
                   "listings": listings, "report": report,
                   "stamp": self._mac("stats\0" + self.context + "\0" + stats.text())}
         data = _seal(self._mac, "record", self.context, record)
-        return data is not None and _write(self.path, data)
+        if data is None:
+            return False
+        if partial is not None and self.part_path is not None:
+            jobs = _by_index(partial["jobs"], report["warnings"])
+            second = None if jobs is None else _seal(
+                self._mac, "part", self.context + "\0" + record["stamp"],
+                {"jobs": jobs, "shared": partial["shared"], "marks": marks, "hashes": part_hashes(stats.parts)})
+            if second is not None:
+                _write(self.part_path, second)  # first: a record is never newer than its second file
+        return _write(self.path, data)
+
+
+def _by_index(jobs: list[list], warnings: list[list]) -> Optional[list]:
+    """The jobs' summaries with each warning as its index in the report's ``warnings`` (which holds every
+    job's: a job's summary would otherwise repeat each message); None if one is not there."""
+    index = {(w[0], w[1], w[2], w[3], w[4]): i for i, w in enumerate(warnings)}
+    out = []
+    try:
+        for rows in jobs:
+            out.append([[*row[:3], "" if row[3] == row[0] else row[3], *row[4:9],
+                         [index[(w[0], w[1], w[2], w[3], w[4])] for w in row[9]], *row[10:]] for row in rows])
+    except KeyError:
+        return None
+    return out
+
+
+def part_hashes(parts: list[str]) -> str:
+    """A 16-hex-digit hash of each stat, concatenated (where a record's stats differ from those of now)."""
+    blake2b = hashlib.blake2b
+    return "".join([blake2b(p.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest() for p in parts])
 
 
 class Discovery:

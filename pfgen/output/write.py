@@ -254,7 +254,13 @@ def _subdirs(out: Path) -> list[Path]:
 def _owned_subdirs(out: Path, skip: Container[str] = ()) -> list[str]:
     """Directories directly in OUT that pfgen wrote (they hold a file with the marker), but for
     those named in ``skip`` (not even looked into)."""
-    return [path.name for path in _subdirs(out) if path.name not in skip and _first_owned(path) is not None]
+    try:
+        entries = sorted(os.scandir(out), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    # as _subdirs, without a Path for each of thousands of skipped directories
+    return [e.name for e in entries if not e.name.startswith(".") and e.name not in skip
+            and e.is_dir(follow_symlinks=False) and _first_owned(Path(e.path)) is not None]
 
 
 def recorded_sources(out: Path) -> dict[str, Path]:

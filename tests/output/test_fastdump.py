@@ -71,3 +71,15 @@ def test_scalars_near_the_width_take_the_fallback():
     long = "x" * 65_529 + " " + "y" * 9  # fits the probe's line, not the line 8 columns further in
     tree = {"a": {"b": [{"c": {"e": long}}]}}
     assert dump.to_yaml(tree) == dump._represented(dump.canonical(tree))
+
+
+_names = st.from_regex(r"[a-z][a-z0-9-]{0,62}", fullmatch=True) | st.sampled_from(
+    ["yes", "no", "on", "off", "y", "n", "true", "false", "null", "e", "inf", "nan", "a-", "x--y", "job-00094", "a" * 63])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=_names, kind=st.sampled_from(["key", "value"]))
+def test_names_are_written_as_libyaml_writes_them(text, kind):
+    """The shortcut for name-like scalars (dump._NAMELIKE) gives libyaml's own answer."""
+    dump._SCALARS.clear()
+    assert dump._scalar(kind, text) == dump._probe(kind, text)

@@ -1,0 +1,309 @@
+"""A build after a few files changed, narrowed down by the whole-build record (pfgen/output/incremental.py),
+writes and reports exactly what the per-job build writes and reports.
+
+Each test makes the record (two builds), changes something, and runs the same command twice on the
+same state: once with the record (the incremental path must have decided, or must have declined), once
+with the records moved aside (the per-job path, with the build cache). Exit code, output and every
+file of OUT must be the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pfgen.cli.main import main
+from pfgen.output import cache, incremental, stream
+from pfgen.validate.config import load_config
+
+from test_cache import _same_size_edit, build, project, settled, snapshot  # noqa: F401  (fixtures)
+
+RECORDS = ("whole-*.json", "part-*.json")
+
+
+def records() -> list[Path]:
+    return sorted(p for pattern in RECORDS for p in cache.cache_root().glob(pattern))
+
+
+def invoke(*args: str):
+    load_config.cache_clear()
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture
+def decided(monkeypatch):
+    """What each incremental.rebuild answered in this test: True (it built), False (it declined)."""
+    answers: list[bool] = []
+    real = incremental.rebuild
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        answers.append(result is not None)
+        return result
+
+    monkeypatch.setattr(incremental, "rebuild", spy)
+    return answers
+
+
+def made(project) -> None:
+    build()
+    build()
+    assert len(records()) == 2, records()  # the record and its second file
+
+
+def twice(project, tmp_path, decided, *args: str) -> bool:
+    """Run ``pfgen args`` on a copy of the project (another working directory: no record, the per-job
+    path), then on the project itself (its record); assert both did the same; return whether the
+    incremental path built the second."""
+    copy = tmp_path / f"per-job-{len(list(tmp_path.glob('per-job-*')))}" / project.name
+    shutil.copytree(project, copy, symlinks=True)
+    here = os.getcwd()
+    os.chdir(copy)
+    try:
+        decided.clear()
+        per_job = invoke(*args)
+        assert decided == [], "another working directory: no record, no incremental build"
+    finally:
+        os.chdir(here)
+    decided.clear()
+    result = invoke(*args)
+    assert (result.exit_code, result.output) == (per_job.exit_code, per_job.output), args
+    assert snapshot(project) == snapshot(copy), args
+    return decided == [True]
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    time.sleep(0.02)
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+CHANGES = {
+    # change -> whether the incremental path builds it (False: it declines, the per-job path decides)
+    "edited template": True,
+    "comment only": True,
+    "renamed job": True,
+    "no longer shared": True,
+    "shared again": True,
+    "warning gone (entered directory made)": True,
+    "workspace file": True,
+    "hand-edited output": True,
+    "foreign file in a job directory": True,
+    "template written anew and renamed over": True,
+    "marker names the other template": True,
+    "marker names a template discovery skips": False,
+    "a job that shares nothing edited": True,
+    "error": False,
+    "name clash": False,
+    "file added to OUT": False,
+    "output directory deleted": False,
+    "pfgen.yaml": False,
+}
+
+
+@pytest.mark.parametrize("args", [["build", "--check"], ["build"], ["build", "-v"], ["build", "--format", "json"]],
+                         ids=["check", "build", "verbose", "json"])
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_incremental_build_writes_and_reports_what_the_per_job_build_does(project, settled, decided, tmp_path, change,
+                                                                          args):
+    b = project / "jobs" / "b" / "pf-template.yml"
+    if change == "shared again":  # the record is made while b has its own dataset
+        _replace(b, "name: my-cifar-100", "name: cifar-other")
+    c = project / "jobs" / "c" / "pf-template.yml"
+    if change == "a job that shares nothing edited":  # _shared/ is laid out from what the record holds
+        c.parent.mkdir()
+        c.write_text(b.read_text().replace("name: job-b", "name: job-c").replace("name: my-cifar-100", "name: c-data"))
+    made(project)
+    if change == "a job that shares nothing edited":
+        _replace(c, "num_devices: 8", "num_devices: 4")
+    elif change == "edited template":
+        _replace(b, "num_devices: 8", "num_devices: 4")
+    elif change == "comment only":
+        with open(b, "a") as handle:
+            handle.write("# edited\n")
+    elif change == "renamed job":
+        _replace(b, "name: job-b", "name: job-c")
+    elif change == "no longer shared":
+        _replace(b, "name: my-cifar-100", "name: cifar-other")
+    elif change == "shared again":
+        _replace(b, "name: cifar-other", "name: my-cifar-100")
+    elif change == "warning gone (entered directory made)":
+        shutil.copytree(project / "jobs" / "a" / "cifar", project / "jobs" / "b" / "cifar")
+    elif change == "workspace file":
+        _same_size_edit(next((project / "jobs" / "a" / "cifar").rglob("*.py")), b"import", b"imporT")
+    elif change == "hand-edited output":
+        _replace(project / "deploy" / "job-a" / "pytorchjob.yaml", "nvidia.com/gpu", "nvidia.com/gpus")
+    elif change == "foreign file in a job directory":
+        time.sleep(0.02)
+        (project / "deploy" / "job-b" / "notes.txt").write_text("mine\n")
+    elif change == "template written anew and renamed over":
+        time.sleep(0.02)
+        fresh = b.with_name(".pf-template.yml.swp")
+        fresh.write_text(b.read_text().replace("num_devices: 8", "num_devices: 4"))
+        os.replace(fresh, b)
+    elif change == "marker names the other template":
+        target = project / "deploy" / "job-b" / "kustomization.yaml"
+        lines = target.read_text().split("\n")
+        assert "jobs/b/pf-template.yml" in lines[0]
+        lines[0] = lines[0].replace("jobs/b/pf-template.yml", "jobs/a/pf-template.yml")
+        time.sleep(0.02)
+        target.write_text("\n".join(lines))
+    elif change == "marker names a template discovery skips":  # the per-job path reads it (group_templates)
+        venv = project / "jobs" / "venv"
+        venv.mkdir()
+        (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        (venv / "pf-template.yml").write_text(b.read_text().replace("name: job-b", "name: job-v"))
+        target = project / "deploy" / "job-b" / "kustomization.yaml"
+        lines = target.read_text().split("\n")
+        lines[0] = lines[0].replace("jobs/b/pf-template.yml", "jobs/venv/pf-template.yml")
+        target.write_text("\n".join(lines))
+    elif change == "error":
+        _replace(b, "num_devices: 8", "num_devices: 7")
+    elif change == "name clash":
+        _replace(b, "name: job-b", "name: job-a")
+    elif change == "file added to OUT":
+        time.sleep(0.02)
+        (project / "deploy" / "README").write_text("mine\n")
+    elif change == "output directory deleted":
+        shutil.rmtree(project / "deploy" / "job-b")
+    elif change == "pfgen.yaml":
+        _replace(project / "pfgen.yaml", "namespace: ml-team", "namespace: ml-teax")
+    assert twice(project, tmp_path, decided, *args) == CHANGES[change], (change, args, decided)
+    twice(project, tmp_path, decided, "build")  # and the build after it (which records, or writes)
+    twice(project, tmp_path, decided, "build", "--check")
+
+
+def test_after_an_incremental_build_the_next_records_and_the_one_after_is_answered_by_the_record(project, settled,
+                                                                                                 decided, monkeypatch):
+    made(project)
+    _replace(project / "jobs" / "b" / "pf-template.yml", "num_devices: 8", "num_devices: 4")
+    with monkeypatch.context() as patch:
+        patch.setattr(stream, "build", lambda *a, **k: pytest.fail("the build ran job by job"))
+        first = invoke("build")  # writes job b's directory
+        assert first.exit_code == 0 and "deploy/job-b configured" in first.output, first.output
+        before = {p: p.stat().st_mtime_ns for p in records()}
+        second = invoke("build")  # compiles job b again, writes nothing, records the new state
+        assert second.exit_code == 0 and decided == [True, True]
+        assert all(p.stat().st_mtime_ns != before.get(p) for p in records())
+        third = invoke("build")
+        assert third.exit_code == 0 and decided == [True, True], "answered by the record alone"
+    assert 'nprocPerNode: "4"' in (project / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
+
+
+def test_many_changed_jobs_go_job_by_job(project, settled, decided, tmp_path, monkeypatch):
+    monkeypatch.setattr(incremental, "MIN_DIRTY", 0)  # two jobs: more than a quarter of them changes
+    made(project)
+    _replace(project / "jobs" / "b" / "pf-template.yml", "num_devices: 8", "num_devices: 4")
+    assert not twice(project, tmp_path, decided, "build")
+    assert decided == [False] and 'nprocPerNode: "4"' in (project / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
+
+
+def test_hostile_or_foreign_second_files_send_the_build_job_by_job(project, settled, decided, tmp_path):
+    """The second file is checked as the record is: another secret, another record's, a forged or
+    malformed one, junk, a link or a FIFO is the per-job path (which sees the edit), never a wrong output."""
+    import hashlib
+    import hmac
+
+    made(project)
+    part = next(p for p in records() if p.name.startswith("part-"))
+    good = part.read_bytes()
+    b = project / "jobs" / "b" / "pf-template.yml"
+    _replace(b, "num_devices: 8", "num_devices: 4")
+    assert twice(project, tmp_path, decided, "build", "--check")  # the genuine file: incremental
+
+    def declined() -> bool:
+        decided.clear()
+        result = invoke("build", "--check")
+        return decided == [False] and result.exit_code == 1 and "job-b/pytorchjob.yaml" in result.output
+
+    mac, text = json.loads(good)
+    context_mac_input = None  # recomputed below from the record itself
+
+    def reseal(change, key: bytes) -> bytes:
+        changed = json.loads(text)
+        change(changed)
+        body = json.dumps(changed)
+        # the label and context Record.save used: found by checking the genuine MAC
+        assert context_mac_input is not None
+        return json.dumps([hmac.new(key, (context_mac_input + body).encode(), hashlib.sha256).hexdigest(),
+                           body]).encode()
+
+    # the genuine MAC's input prefix (label, context, stamp), from the record the test made
+    from pfgen.output import wholestamp
+    whole = next(p for p in records() if p.name.startswith("whole-"))
+    record = json.loads(json.loads(whole.read_text())[1])
+    made_records: list = []
+    real_init = wholestamp.Record.__init__
+
+    def spy(self, parts):
+        real_init(self, parts)
+        made_records.append(self)
+
+    wholestamp.Record.__init__ = spy
+    try:
+        invoke("build", "--check")
+    finally:
+        wholestamp.Record.__init__ = real_init
+    context = made_records[-1].context
+    context_mac_input = "part\0" + context + "\0" + record["stamp"] + "\0"
+    secret = cache.secret()
+    assert hmac.new(secret, (context_mac_input + text).encode(), hashlib.sha256).hexdigest() == mac
+
+    cases = [
+        reseal(lambda s: None, b"guessed"),  # another secret
+        reseal(lambda s: s["jobs"][0][0].__setitem__(9, [10**6]), secret),  # a warning that is not reported
+        reseal(lambda s: s["marks"].__setitem__(0, [0, "elsewhere", 0]), secret),
+        reseal(lambda s: s.__setitem__("hashes", s["hashes"][:-16]), secret),
+        reseal(lambda s: s["jobs"][0][0].__setitem__(7, "objects"), secret),
+        reseal(lambda s: s["shared"].append({}), secret),
+        b"not json", b"[" * 100_000, b'["a", "b"]', b"\xff",
+    ]
+    for data in cases:
+        part.write_bytes(data)
+        assert declined(), data[:80]
+    part.unlink()
+    assert declined()
+    os.mkfifo(part)
+    assert declined()
+    part.unlink()
+    part.symlink_to("/dev/zero")
+    assert declined()
+    part.unlink()
+    part.write_bytes(good)  # the genuine one again, but for another record: the stamp binds it
+    _replace(project / "jobs" / "a" / "pf-template.yml", "# The name of job", "# The name of the job")
+    build()
+    time.sleep(0.02)
+    _replace(b, "num_devices: 4", "num_devices: 8")
+    build()  # writes job b
+    build()  # nothing to write: records the state of now, a new record and a new second file
+    assert part.read_bytes() != good
+    part.write_bytes(good)
+    _replace(b, "num_devices: 8", "num_devices: 4")
+    assert declined()
+
+
+def test_a_file_made_beside_a_template_compiles_it_again(project, settled, decided, tmp_path, monkeypatch):
+    """A directory between a template and its pfgen.yaml that changed (a file made, removed or renamed
+    there) compiles again every template below it, as the per-job path would read them."""
+    made(project)
+    compiled: list = []
+    real = stream.compile_one
+
+    def spy(template, *args, **kwargs):
+        compiled.append(template.parent.name)
+        return real(template, *args, **kwargs)
+
+    monkeypatch.setattr(stream, "compile_one", spy)
+    time.sleep(0.02)
+    (project / "jobs" / "b" / "notes.txt").write_text("mine\n")
+    decided.clear()
+    assert invoke("build", "--check").exit_code == 0
+    assert decided == [True] and compiled == ["b"], (decided, compiled)
+    twice(project, tmp_path, decided, "build", "--check")  # (answered by the record the check above made)

@@ -177,18 +177,15 @@ def _regular(path: str) -> bool:
 def _marker_known(root: Path, name: str, templates: set[str]) -> bool:
     """Whether the template the markers of OUT/``name`` name is one of the build's (or none, or no file):
     otherwise the per-job path reads it (layout.group_templates), or refuses it."""
-    from pfgen.output.layout import _marker_problem
-    from pfgen.output.markers import source_in
-    from pfgen.output.write import _first_owned
+    from pfgen.output.layout import marker_problem
+    from pfgen.output.write import recorded_source
     from pfgen.realpaths import real
 
     directory = root / name
-    first = _first_owned(directory, with_source=True) if directory.is_dir() and not directory.is_symlink() else None
-    source = source_in(first) if first is not None else None
-    if source is None:
+    named = recorded_source(directory) if directory.is_dir() and not directory.is_symlink() else None
+    if named is None:
         return True
-    named = Path(os.path.normpath(directory / source))
-    if _marker_problem(root, named) is not None:
+    if marker_problem(root, named) is not None:
         return False
     return real(named) in templates or not named.is_file()
 

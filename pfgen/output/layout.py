@@ -131,7 +131,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
         for name, source in recorded_sources(root).items():
             if name.startswith("_"):
                 continue  # _shared/, _secrets/: made from several templates, not one job's
-            problem = _marker_problem(root, source, boundaries)
+            problem = marker_problem(root, source, boundaries)
             if problem:
                 errors.append(Diagnostic(display_path(root / name), 1, 1, problem))
                 continue
@@ -150,7 +150,7 @@ def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Ite
     return groups
 
 
-def _marker_problem(out: Path, source: Path, boundaries: Optional[dict] = None) -> Optional[str]:
+def marker_problem(out: Path, source: Path, boundaries: Optional[dict] = None) -> Optional[str]:
     """Why the template a directory's markers name in OUT must not be read (None when it may be):
     it is not named like a template, or it is outside the repository OUT is in (a marker is text
     anyone can commit; following it out would read any file as a template)."""

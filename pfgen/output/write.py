@@ -267,11 +267,17 @@ def recorded_sources(out: Path) -> dict[str, Path]:
     """For each directory pfgen wrote in OUT: the template its markers name (normalised, may not exist)."""
     found = {}
     for path in _subdirs(out):
-        first = _first_owned(path, with_source=True)
-        source = markers.source_in(first) if first is not None else None
+        source = recorded_source(path)
         if source is not None:
-            found[path.name] = Path(os.path.normpath(path / source))
+            found[path.name] = source
     return found
+
+
+def recorded_source(path: Path) -> Optional[Path]:
+    """The template the markers of the directory ``path`` in OUT name (normalised, may not exist), if any."""
+    first = _first_owned(path, with_source=True)
+    source = markers.source_in(first) if first is not None else None
+    return Path(os.path.normpath(path / source)) if source is not None else None
 
 
 # --------------------------------------------------------------------------- locking and recovery

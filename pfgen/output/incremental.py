@@ -68,12 +68,14 @@ def rebuild(record: Record, options: CompileOptions, out: Optional[Path], found_
     section = record.section()
     if not _valid(section, recorded) or section["marks"] != marks:
         return None
-    dirty = _dirty(stats.parts, marks, section, recorded)
+    changed = _changed(stats.parts, section["hashes"])
+    dirty = _dirty(stats.parts, changed, marks, section, recorded) if changed is not None else None
     if dirty is None:
         return None
     built = _lay_out(dirty, section, recorded, options, out)
     if built is None:
         return None
+    record.changed = changed  # (a record of the new state may be made of the stats taken: Record.save)
     trees, jobs, partial = built
     warnings = sorted({*found_warnings, *(w for job in jobs for w in job.warnings)})
     deps = sorted({(kind, path) for rows in partial["jobs"] for row in rows for kind, path in row[10]})
@@ -94,13 +96,10 @@ def _changed(parts: list[str], hashes: str) -> Optional[list[int]]:
     return [i for i in range(len(parts)) if now[i * _HASH:(i + 1) * _HASH] != hashes[i * _HASH:(i + 1) * _HASH]]
 
 
-def _dirty(parts: list[str], marks: list, section: dict, recorded: dict) -> Optional[set[str]]:
+def _dirty(parts: list[str], changed: list[int], marks: list, section: dict, recorded: dict) -> Optional[set[str]]:
     """The real paths of the templates to compile again, or None (the per-job path decides)."""
     from pfgen.output.layout import SHARED
 
-    changed = _changed(parts, section["hashes"])
-    if changed is None:
-        return None
     roots: list[str] = recorded["roots"]
     templates: list[str] = recorded["templates"]
     names = [{row[2]: row for row in rows} for rows in section["jobs"]]

@@ -282,6 +282,7 @@ class Record:
         self.path = _file(name) if name is not None else None
         self.part_path = _file(name, "part") if name is not None else None
         self.near: Optional[tuple[dict, cache.Stats, list]] = None  # a record whose stats differ (see serve)
+        self.changed: Optional[list[int]] = None  # which of near's stats differ (set by incremental.rebuild)
 
     def _mac(self, text: str) -> str:
         assert self.key is not None
@@ -327,12 +328,16 @@ class Record:
         if self.path is None or (self.near is not None and self.near[1].fresh):
             return False  # (a file this command found changed too recently is one of those the record covers)
         marks: Optional[list] = [] if partial is not None else None
-        try:
-            tops = list(tops)
-            listings: list = []
-            stats = collect(templates, configs, deps, roots, tops, listings, marks=marks)
-        except (OSError, Unstampable, ValueError, safefs.Refused):
-            return False
+        tops = list(tops)
+        reused = self._as_served(templates, configs, deps, roots, tops)
+        if reused is not None:
+            stats, listings, marks = reused
+        else:
+            try:
+                listings = []
+                stats = collect(templates, configs, deps, roots, tops, listings, marks=marks)
+            except (OSError, Unstampable, ValueError, safefs.Refused):
+                return False
         if stats.fresh:
             return False
         record = {"templates": templates, "configs": configs, "deps": deps, "roots": roots, "tops": tops,
@@ -349,6 +354,34 @@ class Record:
             if second is not None:
                 _write(self.part_path, second)  # first: a record is never newer than its second file
         return _write(self.path, data)
+
+
+    def _as_served(self, templates: list[str], configs: list[str], deps: list[list], roots: list[str],
+                   tops: list[str]) -> Optional[tuple[cache.Stats, list, list]]:
+        """The stats :meth:`serve` took (before this command read anything), its listings and marks,
+        when they are what :func:`collect` would take now: the same things covered, and every
+        directory below an OUT whose stat differs from the record still holds the names recorded
+        (while a directory's stat is the same, so are its entries). A build that wrote has changes
+        and saves no record; one that did not spares listing the OUT again."""
+        if self.near is None or self.changed is None:
+            return None
+        record, stats, marks = self.near
+        if (templates, configs, deps, roots, tops) != (record["templates"], record["configs"], record["deps"],
+                                                     record["roots"], record["tops"]):
+            return None
+        listed = {path: names for listing in record["listings"] for path, names in listing}
+        for i in self.changed:
+            label = stats.parts[i].split("\0", 1)[0]
+            path = label[2:] if label.startswith("O ") else label
+            names = listed.get(path)
+            if names is None:
+                continue  # a file, or a directory above the OUTs (its entries are not recorded)
+            try:
+                if sorted(os.listdir(path)) != names:
+                    return None
+            except OSError:
+                return None
+        return stats, record["listings"], marks
 
 
 def _by_index(jobs: list[list], warnings: list[list]) -> Optional[list]:

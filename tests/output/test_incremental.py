@@ -307,3 +307,31 @@ def test_a_file_made_beside_a_template_compiles_it_again(project, settled, decid
     assert invoke("build", "--check").exit_code == 0
     assert decided == [True] and compiled == ["b"], (decided, compiled)
     twice(project, tmp_path, decided, "build", "--check")  # (answered by the record the check above made)
+
+
+@pytest.mark.parametrize("change", ["same files", "a file added"])
+def test_the_record_made_after_an_incremental_build_sees_every_output_file(project, settled, decided, change):
+    """The build after an incremental one records the stats it took before reading anything when no
+    directory of OUT lists other names than recorded (Record._as_served); a directory that gained a
+    file is listed again, or an in-place edit of that file would go unseen by the next record."""
+    made(project)
+    job_b = project / "deploy" / "job-b"
+    if change == "same files":
+        _replace(project / "jobs" / "b" / "pf-template.yml", "num_devices: 8", "num_devices: 4")
+        assert invoke("build").exit_code == 0  # writes deploy/job-b
+        edited = job_b / "pytorchjob.yaml"
+    else:  # a foreign file: the build leaves it, and it stays foreign until it starts with pfgen's marker
+        time.sleep(0.02)
+        edited = job_b / "notes.txt"
+        edited.write_text("# " + "x" * 200 + "\n")
+    assert invoke("build").exit_code == 0  # nothing to write: records the state of now
+    decided.clear()
+    assert invoke("build", "--check").exit_code == 0 and decided == [], "answered by the new record"
+    if change == "same files":
+        _same_size_edit(edited, b"nvidia.com/gpu", b"nvidia.com/gpX")
+    else:  # in place: its directory's stat stays as it was
+        marker = (job_b / "kustomization.yaml").read_text().split("\n")[0] + "\n"
+        with open(edited, "r+") as handle:
+            handle.write(marker)
+    result = invoke("build", "--check")
+    assert result.exit_code == 1 and f"job-b/{edited.name}" in result.output, result.output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 TYPE_CHECKING = False
@@ -49,6 +50,15 @@ def one_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def ordered(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """``sorted(set(diagnostics))``, sorted by a key: the order ``order=True`` gives (the fields in
+    order) without a generated ``__lt__`` call per comparison (10,000 jobs' warnings: ~0.1 s)."""
+    return sorted(set(diagnostics), key=_FIELDS)
+
+
+_FIELDS = attrgetter("file", "line", "col", "message", "severity")
 
 
 def without_notes(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

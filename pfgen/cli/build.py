@@ -86,7 +86,7 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
 
             options = CompileOptions(secrets_mode=secrets_mode, target=target)  # -d was refused above
             # a few files changed since the record: only their jobs compiled (pfgen/output/incremental.py)
-            result = _rebuilt(record, options, out_path, found_warnings)
+            result = _rebuilt(record, options, out_path, found_warnings, templates)
             if result is None:
                 from pfgen.output.cache import BuildCache
 
@@ -149,13 +149,13 @@ def build(paths: tuple[str, ...], out: Optional[str], check: bool, exit_code: bo
     sys.exit(exits.CHANGED if changes and (check or exit_code) else exits.OK)
 
 
-def _rebuilt(record: object, options: object, out: Optional[Path], found_warnings: list) -> object:
+def _rebuilt(record: object, options: object, out: Optional[Path], found_warnings: list, templates: list[Path]) -> object:
     """The trees of a build that the whole-build record can narrow down to the jobs that changed, else None."""
     if record is None or getattr(record, "near", None) is None:
         return None
     from pfgen.output.incremental import rebuild
 
-    return rebuild(record, options, out, found_warnings)  # type: ignore[arg-type]
+    return rebuild(record, options, out, found_warnings, templates)  # type: ignore[arg-type]
 
 
 def _whole_record(paths: tuple[str, ...], out: Optional[Path], options: dict, templates: list[Path],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pfgen.errors import Diagnostic, UserError, display_path
+from pfgen.errors import Diagnostic, UserError, display_path, ordered
 from pfgen.output.stream import Inputs, Tree
 
 TYPE_CHECKING = False
@@ -50,7 +50,7 @@ def compile_trees(templates: list[Path], out: Optional[Path], options: CompileOp
     result = build(templates, out, options, extra_roots, cache=cache, texts=verify, progress=progress)
     if verify:
         result.warnings.extend(verify_trees(result.trees))
-    return Trees(sorted(result.trees.items()), result.jobs, sorted({*warnings, *result.warnings}),
+    return Trees(sorted(result.trees.items()), result.jobs, ordered([*warnings, *result.warnings]),
                  None if verify else result.inputs)
 
 

@@ -42,11 +42,11 @@ import bisect
 import os
 from pathlib import Path
 
-from pfgen.errors import Diagnostic, UserError
+from pfgen.errors import Diagnostic, UserError, ordered
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, Iterable, Optional
 
     from pfgen.output.build import Trees
     from pfgen.output.wholestamp import Record
@@ -56,9 +56,11 @@ MIN_DIRTY = 64  # a rebuild compiles at most max(MIN_DIRTY, a quarter of the job
 _HASH = 16  # hex digits of each stat's hash (wholestamp.part_hashes)
 
 
-def rebuild(record: Record, options: CompileOptions, out: Optional[Path], found_warnings: list) -> Optional[Trees]:
+def rebuild(record: Record, options: CompileOptions, out: Optional[Path], found_warnings: list,
+            found: Iterable[Path] = ()) -> Optional[Trees]:
     """The build's trees, compiling only what the record's differing stats name; None when the
-    per-job path must decide (see the module's docstring)."""
+    per-job path must decide (see the module's docstring). ``found``: the templates discovery found
+    (their Path objects are reused for the jobs laid out from their summaries)."""
     from pfgen.output.build import Trees
     from pfgen.output.stream import Inputs
 
@@ -72,12 +74,12 @@ def rebuild(record: Record, options: CompileOptions, out: Optional[Path], found_
     dirty = _dirty(stats.parts, changed, marks, section, recorded) if changed is not None else None
     if dirty is None:
         return None
-    built = _lay_out(dirty, section, recorded, options, out)
+    built = _lay_out(dirty, section, recorded, options, out, {str(t): t for t in found})
     if built is None:
         return None
     record.changed = changed  # (a record of the new state may be made of the stats taken: Record.save)
     trees, jobs, partial = built
-    warnings = sorted({*found_warnings, *(w for job in jobs for w in job.warnings)})
+    warnings = ordered([*found_warnings, *(w for job in jobs for w in job.warnings)])
     deps = sorted({(kind, path) for rows in partial["jobs"] for row in rows for kind, path in row[10]})
     inputs = Inputs(list(recorded["templates"]), list(recorded["configs"]), [[kind, path] for kind, path in deps],
                     partial=partial)
@@ -190,7 +192,7 @@ def _marker_known(root: Path, name: str, templates: set[str]) -> bool:
 
 
 def _lay_out(dirty: set[str], section: dict, recorded: dict, options: CompileOptions,
-             out: Optional[Path]) -> Optional[tuple[list, list, dict]]:
+             out: Optional[Path], paths: dict) -> Optional[tuple[list, list, dict]]:
     """(the trees, every job, the new second section's summaries), or None."""
     from pfgen import realpaths
     from pfgen.output.outdir import out_dir_for
@@ -210,7 +212,7 @@ def _lay_out(dirty: set[str], section: dict, recorded: dict, options: CompileOpt
         vouched = set()
         for row in sorted(rows, key=lambda row: row[1]):  # template order, as stream.build's
             if row[1] not in dirty:
-                jobs.append(_from_summary(row, root, warnings))
+                jobs.append(_from_summary(row, root, warnings, paths))
                 vouched.add(row[2])
                 continue
             template = Path(row[0])
@@ -238,7 +240,7 @@ def _lay_out(dirty: set[str], section: dict, recorded: dict, options: CompileOpt
     return trees, everything, partial
 
 
-def _from_summary(row: list, root: Path, reported: list) -> Any:
+def _from_summary(row: list, root: Path, reported: list, paths: dict) -> Any:
     """A laid-out job as its summary (stream.summary_of) recorded it; ``row`` is made one again (its
     display, its warnings as in ``reported``, the record's report: Record.save wrote their indices)."""
     from pfgen.output.stream import Job
@@ -246,7 +248,8 @@ def _from_summary(row: list, root: Path, reported: list) -> Any:
     given, resolved, name, display, line, col, mode, objects, hoisted, indices, deps, source = row
     row[3] = display = display or given
     row[9] = warnings = [reported[i] for i in indices]
-    return Job(Path(given), root, name, display, (line, col), [((o[0], o[1], o[2], o[3]), o[4], o[5]) for o in objects],
+    template = paths.get(given)
+    return Job(template if template is not None else Path(given), root, name, display, (line, col), [((o[0], o[1], o[2], o[3]), o[4], o[5]) for o in objects],
                [Diagnostic(w[0], w[1], w[2], w[3], w[4]) for w in warnings], mode,
                entry={"hoisted": hoisted, "shared": []}, deps=deps, resolved=resolved, source=source, row=row)
 

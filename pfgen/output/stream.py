@@ -458,7 +458,7 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
         files = {n: t[0] if len(t) == 1 else "".join("---\n" + x for x in t) for n, t in by_kind.items()}
         files["kustomization.yaml"] = _kustomization(tuple(sorted(by_kind)))
         templates = sorted({_real_of(j) for sharers in shared.values() for j in sharers})
-        tree.sources[SHARED] = ", ".join(os.path.relpath(t, root / SHARED) for t in templates)
+        tree.sources[SHARED] = ", ".join(map(relative_to(str(root / SHARED)), templates))
         tree.jobs[SHARED] = _with_markers(dict(sorted(files.items())), tree.sources[SHARED])
     # in template order
     secret_jobs = [j.secrets for j in sorted((j for j in owners.values() if j.secrets is not None),
@@ -478,6 +478,27 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
     if summaries is not None:
         summaries.append({_ident_text(i): text for i, text in shared_texts.items()})
     return tree
+
+
+def relative_to(base: str) -> Any:
+    """``lambda path: os.path.relpath(path, base)`` for absolute, normalised paths (real paths), by
+    their components: thousands of sharers' templates are named in one _shared/ marker."""
+    if not base.startswith("/") or os.path.normpath(base) != base:
+        return lambda path: os.path.relpath(path, base)
+    above = [p for p in base.split("/") if p]
+
+    def rel(path: str) -> str:
+        if not path.startswith("/") or os.path.normpath(path) != path:
+            return os.path.relpath(path, base)
+        parts = [p for p in path.split("/") if p]
+        n = 0
+        for mine, theirs in zip(parts, above):
+            if mine != theirs:
+                break
+            n += 1
+        return "/".join([".."] * (len(above) - n) + parts[n:]) or "."
+
+    return rel
 
 
 def _real_of(job: Job) -> str:

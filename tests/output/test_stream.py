@@ -3,10 +3,13 @@ and serves from the cache exactly what it would compile."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pfgen.load.discover import find_templates
 from pfgen.output import layout as build_mod
@@ -105,3 +108,26 @@ def test_validate_from_the_cache_reports_the_same(monorepo):
     warm = BuildCache.open()
     assert stream.validate(templates, warm) == (count, warnings)
     assert len(warm.hits) == len(templates) and count == 60
+
+
+_components = st.lists(st.sampled_from(["a", "b", "..", ".", "", "c d", "é"]), max_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(base=_components, path=_components)
+def test_relative_to_is_relpath(base, path):
+    """stream.relative_to (the _shared/ marker's list of templates) answers as os.path.relpath."""
+    from pfgen.output.stream import relative_to
+
+    base_text, path_text = "/" + "/".join(base), "/" + "/".join(path)
+    assert relative_to(base_text)(path_text) == os.path.relpath(path_text, base_text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["b.yml", "a.yml", "a"]), st.integers(1, 3), st.integers(1, 3),
+                          st.sampled_from(["x", "y", ""]), st.sampled_from(["warning", "note", "error"])), max_size=30))
+def test_ordered_diagnostics_are_sorted_diagnostics(rows):
+    from pfgen.errors import Diagnostic, ordered
+
+    diagnostics = [Diagnostic(*row) for row in rows]
+    assert ordered(diagnostics) == sorted(set(diagnostics))

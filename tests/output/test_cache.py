@@ -695,19 +695,26 @@ def test_forged_or_hostile_whole_records_are_misses(project, settled, monkeypatc
                    lambda r: r["deps"].append(["file", "/etc/passwd"])):
         forge(cache.secret(), change)
         assert reported()
+    assert_each_hostile_file(path, reported)
+
+
+def assert_each_hostile_file(path: Path, holds) -> None:
+    """Put junk, a FIFO, a link to /dev/zero and an oversized file where the record file ``path`` is;
+    ``holds()`` must be true after each (the command runs as without the record)."""
     for junk in (b"not json", b"[" * 100_000, b'["a", "b"]', b"\xff"):
         path.write_bytes(junk)
-        assert reported()
+        assert holds(), junk
     path.unlink()
     os.mkfifo(path)
-    assert reported()
+    assert holds()
     path.unlink()
     path.symlink_to("/dev/zero")
-    assert reported()
+    assert holds()
     path.unlink()
     with open(path, "wb") as handle:  # larger than the bound: not read
         handle.truncate(wholestamp.MAX_FILE_BYTES + 1)
-    assert reported()
+    assert holds()
+    path.unlink()
 
 
 def test_at_most_a_few_whole_records_are_kept_per_working_directory(project, settled, monkeypatch):

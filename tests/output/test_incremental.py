@@ -22,7 +22,7 @@ from pfgen.cli.main import main
 from pfgen.output import cache, incremental, stream
 from pfgen.validate.config import load_config
 
-from test_cache import _same_size_edit, build, project, settled, snapshot  # noqa: F401  (fixtures)
+from test_cache import _same_size_edit, assert_each_hostile_file, build, project, settled, snapshot  # noqa: F401  (fixtures)
 
 RECORDS = ("whole-*.json", "part-*.json")
 
@@ -263,19 +263,12 @@ def test_hostile_or_foreign_second_files_send_the_build_job_by_job(project, sett
         reseal(lambda s: s.__setitem__("hashes", s["hashes"][:-16]), secret),
         reseal(lambda s: s["jobs"][0][0].__setitem__(7, "objects"), secret),
         reseal(lambda s: s["shared"].append({}), secret),
-        b"not json", b"[" * 100_000, b'["a", "b"]', b"\xff",
     ]
     for data in cases:
         part.write_bytes(data)
         assert declined(), data[:80]
-    part.unlink()
-    assert declined()
-    os.mkfifo(part)
-    assert declined()
-    part.unlink()
-    part.symlink_to("/dev/zero")
-    assert declined()
-    part.unlink()
+    assert_each_hostile_file(part, declined)
+    assert declined()  # missing
     part.write_bytes(good)  # the genuine one again, but for another record: the stamp binds it
     _replace(project / "jobs" / "a" / "pf-template.yml", "# The name of job", "# The name of the job")
     build()
@@ -335,3 +328,17 @@ def test_the_record_made_after_an_incremental_build_sees_every_output_file(proje
             handle.write(marker)
     result = invoke("build", "--check")
     assert result.exit_code == 1 and f"job-b/{edited.name}" in result.output, result.output
+
+
+@pytest.mark.parametrize("args", [["-o", "elsewhere"], ["jobs/b"], ["--strict"]], ids=["out", "subset", "strict"])
+def test_incremental_build_with_other_command_lines(project, settled, decided, tmp_path, args):
+    """The record is the command line's: an OUT given with -o, a subset of the templates (job a is then
+    in the build because deploy/job-a's markers name it), --strict (job b has a warning: both refuse it)."""
+    if args == ["jobs/b"]:
+        invoke("build")
+    for _ in range(2):
+        invoke("build", *args)
+    _replace(project / "jobs" / "a" / "pf-template.yml", "num_devices: 8", "num_devices: 4")
+    built = twice(project, tmp_path, decided, "build", *args)
+    assert built == (args != ["--strict"]), decided  # --strict: refused, so no record was ever made
+    twice(project, tmp_path, decided, "build", *args)

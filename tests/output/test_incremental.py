@@ -342,3 +342,36 @@ def test_incremental_build_with_other_command_lines(project, settled, decided, t
     built = twice(project, tmp_path, decided, "build", *args)
     assert built == (args != ["--strict"]), decided  # --strict: refused, so no record was ever made
     twice(project, tmp_path, decided, "build", *args)
+
+
+def test_incremental_builds_of_the_periflow_sdk_examples(tmp_path, monkeypatch, settled, decided):
+    """Real templates nobody here wrote (tests/corpus/periflow-sdk: the SDK's examples across its
+    history, each job given its own name): after each edit, the incremental build writes and reports
+    what the per-job build does, and the no-op after it records the new state."""
+    import re
+
+    corpus = Path(__file__).resolve().parents[1] / "corpus" / "periflow-sdk"
+    root = tmp_path / "sdk"
+    shutil.copytree(corpus, root)
+    shutil.copy(Path(__file__).resolve().parents[2] / "examples" / "cifar100" / "pfgen.yaml", root / "pfgen.yaml")
+    templates = sorted([*root.glob("*/pf-template.yml"), *root.glob("*/pf_config.yml")])
+    assert len(templates) >= 30
+    for template in templates:
+        suffix = template.parent.name.rsplit("-", 1)[-1]
+        template.write_text(re.sub(r"(?m)^name: *(.*)$", lambda m: f"name: {m.group(1)}-{suffix}",
+                                   template.read_text(), count=1))
+    monkeypatch.setenv("PFGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("PFGEN_CACHE", raising=False)
+    monkeypatch.chdir(root)
+    for _ in range(3):
+        assert invoke("build", "-q").exit_code == 0
+    edits = [("\n# edited\n", None), ("image:", "image: "), ("\nname: ", "\nname: renamed-")]
+    for n, (old, new) in enumerate(edits):
+        template = templates[(7 * n + 3) % len(templates)]
+        time.sleep(0.02)
+        text = template.read_text()
+        template.write_text(text + old if new is None else text.replace(old, new, 1))
+        assert twice(root, tmp_path, decided, "build", "--check"), template
+        twice(root, tmp_path, decided, "build", "-v")  # (answered by the record the check made, if it changed nothing)
+        invoke("build", "-q")  # records the new state (after a rename: job by job, an OUT entry is gone)

@@ -4,8 +4,7 @@ When an unchanged repository's build is answered by its record
 (:mod:`pfgen.output.wholestamp`), one edited template still used to cost the
 whole per-job path: finding every OUT's markers, looking up and checking the
 cache entry and the output directory of every job. Here, when the record's
-stats can still be taken (no recorded file or directory is gone, no OUT has
-an entry added or removed) but some differ, the record's second section says
+stats can still be taken (no recorded input is gone) but some differ, the record's second section says
 what each differing stat stands for (``wholestamp.collect``'s marks, and a
 hash of each recorded stat):
 
@@ -17,7 +16,11 @@ hash of each recorded stat):
   job is compiled again, and the writer compares its directory as always; the
   template its markers name must be one the build already has (else the
   per-job path decides, as it would read it);
-* the OUT's own stat: its entries must still be the names recorded;
+* an entry of OUT gone (a job renamed or its directory deleted: ``G`` in
+  ``wholestamp._replay``): the job whose directory it was; the OUT's own stat:
+  every entry it has that the record did not list must be the directory of a
+  job compiled again (a renamed job's new one), its markers naming a template
+  of the build;
 * a root file of the OUT or ``_shared/``: the writer compares those on every build anyway.
 
 Anything else (pfgen's own files, a pfgen.yaml, a directory above an OUT, a
@@ -71,10 +74,11 @@ def rebuild(record: Record, options: CompileOptions, out: Optional[Path], found_
     if not _valid(section, recorded) or section["marks"] != marks:
         return None
     changed = _changed(stats.parts, section["hashes"])
-    dirty = _dirty(stats.parts, changed, marks, section, recorded) if changed is not None else None
-    if dirty is None:
+    answer = _dirty(stats.parts, changed, marks, section, recorded) if changed is not None else None
+    if answer is None:
         return None
-    built = _lay_out(dirty, section, recorded, options, out, {str(t): t for t in found})
+    dirty, added = answer
+    built = _lay_out(dirty, added, section, recorded, options, out, {str(t): t for t in found})
     if built is None:
         return None
     record.changed = changed  # (a record of the new state may be made of the stats taken: Record.save)
@@ -98,8 +102,11 @@ def _changed(parts: list[str], hashes: str) -> Optional[list[int]]:
     return [i for i in range(len(parts)) if now[i * _HASH:(i + 1) * _HASH] != hashes[i * _HASH:(i + 1) * _HASH]]
 
 
-def _dirty(parts: list[str], changed: list[int], marks: list, section: dict, recorded: dict) -> Optional[set[str]]:
-    """The real paths of the templates to compile again, or None (the per-job path decides)."""
+def _dirty(parts: list[str], changed: list[int], marks: list, section: dict,
+           recorded: dict) -> Optional[tuple[set[str], dict[int, set[str]]]]:
+    """The real paths of the templates to compile again, and the entries each OUT (by its index)
+    has that its record did not list (each must be the directory of a job compiled again: checked
+    once they are compiled); None when the per-job path decides."""
     from pfgen.output.layout import SHARED
 
     roots: list[str] = recorded["roots"]
@@ -110,9 +117,13 @@ def _dirty(parts: list[str], changed: list[int], marks: list, section: dict, rec
     dirs: set[str] = set()
     deps: set[str] = set()
     outputs: list[tuple[int, str]] = []
+    added: dict[int, set[str]] = {}
     for i in changed:
         start, kind, n = marks[bisect.bisect_right(starts, i) - 1]
-        label = parts[i].split("\0", 1)[0]
+        label, _, rest = parts[i].partition("\0")
+        gone = label == "G"  # (wholestamp._replay: an entry of OUT it recorded is not there any more)
+        if gone:
+            label = rest
         if kind == "template":
             if label == "T " + templates[n]:
                 dirty.add(templates[n])
@@ -125,8 +136,10 @@ def _dirty(parts: list[str], changed: list[int], marks: list, section: dict, rec
         elif kind == "out":
             path = roots[n]
             if i == start:  # the OUT's own stat: an entry renamed in, or one added or removed
-                if label != "O " + path or not _same_entries(path, recorded["listings"][n]):
+                new = _added(path, recorded["listings"][n]) if label == "O " + path else None
+                if new is None:
                     return None
+                added[n] = new
                 continue
             if not label.startswith(path + "/"):
                 return None
@@ -134,7 +147,7 @@ def _dirty(parts: list[str], changed: list[int], marks: list, section: dict, rec
             name, _, below = rel.partition("/")
             if name in names[n]:
                 outputs.append((n, name))
-            elif name == SHARED or (not below and _regular(label)):
+            elif (name == SHARED and not gone) or (not below and _regular(label)):
                 continue  # compared by the writer on every build
             else:
                 return None  # a directory of no job's (it could come to hold pfgen's markers)
@@ -153,17 +166,22 @@ def _dirty(parts: list[str], changed: list[int], marks: list, section: dict, rec
     total = sum(len(rows) for rows in section["jobs"])
     if len(dirty) > max(MIN_DIRTY, total // 4):
         return None
-    return dirty
+    for n, new in added.items():
+        if not all(_marker_known(Path(roots[n]), name, known) for name in new):
+            return None
+    return dirty, added
 
 
-def _same_entries(root: str, listed: list) -> bool:
-    """Whether OUT ``root`` holds the entries its record listed (the first directory listed is OUT)."""
+def _added(root: str, listed: list) -> Optional[set[str]]:
+    """The entries OUT ``root`` holds that its record did not list (the first directory listed is
+    OUT); None when that cannot be told. (An entry it listed that is gone shows as a part of its own,
+    ``G``, which the rules of :func:`_dirty` take as any other.)"""
     if not listed or listed[0][0] != root:
-        return False
+        return None
     try:
-        return sorted(os.listdir(root)) == listed[0][1]
+        return set(os.listdir(root)) - set(listed[0][1])
     except OSError:
-        return False
+        return None
 
 
 def _regular(path: str) -> bool:
@@ -191,9 +209,10 @@ def _marker_known(root: Path, name: str, templates: set[str]) -> bool:
     return real(named) in templates or not named.is_file()
 
 
-def _lay_out(dirty: set[str], section: dict, recorded: dict, options: CompileOptions,
+def _lay_out(dirty: set[str], added: dict[int, set[str]], section: dict, recorded: dict, options: CompileOptions,
              out: Optional[Path], paths: dict) -> Optional[tuple[list, list, dict]]:
-    """(the trees, every job, the new second section's summaries), or None."""
+    """(the trees, every job, the new second section's summaries), or None (also when an entry
+    added to an OUT is not the directory of a job compiled here)."""
     from pfgen import realpaths
     from pfgen.output.outdir import out_dir_for
     from pfgen.output.stream import compile_one, layout
@@ -226,6 +245,8 @@ def _lay_out(dirty: set[str], section: dict, recorded: dict, options: CompileOpt
             if job.secrets is not None or (config is not None and str(config) not in configs):
                 return None
             jobs.append(job)
+        if not added.get(n, set()) <= {job.name for job in jobs if job.texts is not None}:
+            return None
         summaries: list = []
         try:
             trees.append((root, layout(root, jobs, options, texts=False, vouched=vouched,

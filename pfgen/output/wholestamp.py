@@ -134,7 +134,8 @@ def _replay(root: str, stats: cache.Stats, label: str, listed: list) -> None:
     entries of each directory are the ones ``listed`` recorded. While a directory's own stat is
     as recorded (taken with its parent's entries, or first for ``root``), so are its entries (their
     names, and the inodes behind them: creating, removing or renaming one changes the directory's
-    mtime and ctime); an entry gone is an OSError, anything else changed is another stat."""
+    mtime and ctime); an entry gone is a part of its own (``G``, no stat: never a recorded one),
+    anything else changed is another stat."""
     try:
         top = os.lstat(root)
     except FileNotFoundError:
@@ -145,12 +146,17 @@ def _replay(root: str, stats: cache.Stats, label: str, listed: list) -> None:
     if not stat.S_ISDIR(top.st_mode):
         raise Unstampable(root)
     stats.add(label + root, top)
-    add, lstat = stats.add, os.lstat
+    add, lstat, parts = stats.add, os.lstat, stats.parts
     for path, names in listed:
         prefix = path if path.endswith("/") else path + "/"  # as os.path.join, and so scandir's entry.path
         for name in names:
             entry = prefix + name
-            add(entry, lstat(entry))
+            try:
+                st = lstat(entry)
+            except FileNotFoundError:  # gone: a stat that differs (removing it changed its directory's too)
+                parts.append(f"G\0{entry}")
+                continue
+            add(entry, st)
 
 
 def _tool(stats: cache.Stats) -> None:
@@ -372,6 +378,8 @@ class Record:
         listed = {path: names for listing in record["listings"] for path, names in listing}
         for i in self.changed:
             label = stats.parts[i].split("\0", 1)[0]
+            if label == "G":
+                return None  # an entry gone: its directory lists other names
             path = label[2:] if label.startswith("O ") else label
             names = listed.get(path)
             if names is None:

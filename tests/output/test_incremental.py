@@ -103,7 +103,8 @@ CHANGES = {
     "error": False,
     "name clash": False,
     "file added to OUT": False,
-    "output directory deleted": False,
+    "directory added to OUT": False,
+    "output directory deleted": True,
     "pfgen.yaml": False,
 }
 
@@ -171,6 +172,9 @@ def test_incremental_build_writes_and_reports_what_the_per_job_build_does(projec
     elif change == "file added to OUT":
         time.sleep(0.02)
         (project / "deploy" / "README").write_text("mine\n")
+    elif change == "directory added to OUT":  # as a copy of a job's directory: its markers name job a
+        time.sleep(0.02)
+        shutil.copytree(project / "deploy" / "job-a", project / "deploy" / "job-x")
     elif change == "output directory deleted":
         shutil.rmtree(project / "deploy" / "job-b")
     elif change == "pfgen.yaml":
@@ -375,3 +379,24 @@ def test_incremental_builds_of_the_periflow_sdk_examples(tmp_path, monkeypatch, 
         assert twice(root, tmp_path, decided, "build", "--check"), template
         twice(root, tmp_path, decided, "build", "-v")  # (answered by the record the check made, if it changed nothing)
         invoke("build", "-q")  # records the new state (after a rename: job by job, an OUT entry is gone)
+
+
+@pytest.mark.parametrize("change", ["renamed", "directory deleted"])
+def test_the_build_after_one_that_renamed_or_lost_a_job_directory_is_incremental(project, settled, decided,
+                                                                                  tmp_path, change):
+    """The record names an OUT entry that is gone (wholestamp._replay: a part of its own) and OUT holds
+    one it did not list: both must be the directories of the jobs compiled again."""
+    made(project)
+    b = project / "jobs" / "b" / "pf-template.yml"
+    if change == "renamed":
+        _replace(b, "name: job-b", "name: job-c")
+        assert twice(project, tmp_path, decided, "build")  # writes deploy/job-c, removes deploy/job-b
+        assert (project / "deploy" / "job-c").is_dir() and not (project / "deploy" / "job-b").exists()
+    else:
+        shutil.rmtree(project / "deploy" / "job-b")
+    assert twice(project, tmp_path, decided, "build", "--check")  # incremental again
+    # renamed: nothing to write, so the check recorded and the build is answered by the record alone;
+    # deleted: the build writes the directory again, incrementally
+    assert twice(project, tmp_path, decided, "build") is (change == "directory deleted")
+    _replace(project / "jobs" / "a" / "pf-template.yml", "num_devices: 8", "num_devices: 4")
+    assert twice(project, tmp_path, decided, "build")

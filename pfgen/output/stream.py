@@ -501,6 +501,15 @@ def relative_to(base: str) -> Any:
     return rel
 
 
+def _has_directories(out: Path) -> bool:
+    """Whether OUT holds a directory (not a hidden one: a lock or staging): one it wrote before, mostly."""
+    try:
+        with os.scandir(out) as listing:
+            return any(not e.name.startswith(".") and e.is_dir(follow_symlinks=False) for e in listing)
+    except OSError:
+        return False
+
+
 def _real_of(job: Job) -> str:
     return job.resolved if job.resolved is not None else str(_resolved(job.template))
 
@@ -547,11 +556,13 @@ def build(templates: list[Path], out: Optional[Path], options: CompileOptions = 
     for job in jobs:
         by_root[job.root].append(job)
     errors: list[Diagnostic] = []
-    # the summaries for the record's second file (pfgen/output/incremental.py), held to the end: only
-    # when most jobs came from the cache (a build that compiles most of them writes most of them, and
-    # its record is made by the next build; a cold build's peak memory does not grow)
+    # the summaries for the record's second file (pfgen/output/incremental.py), held to the end: when
+    # most jobs came from the cache, or an OUT holds job directories already (a build after a pfgen
+    # upgrade compiles every job and may write nothing); not in a cold build into an empty OUT, which
+    # writes every job (its record is made by the next build): its peak memory does not grow
     summaries: Optional[list] = [] if cache is not None and cache.active and not texts \
-        and 2 * sum(1 for job in jobs if job.entry is not None) >= len(jobs) else None
+        and (2 * sum(1 for job in jobs if job.entry is not None) >= len(jobs)
+             or any(_has_directories(root) for root in by_root)) else None
     partial: dict = {"jobs": [], "shared": []}  # by OUT, in path order (the record's roots)
     for root in sorted(by_root):
         try:

@@ -400,3 +400,17 @@ def test_the_build_after_one_that_renamed_or_lost_a_job_directory_is_incremental
     assert twice(project, tmp_path, decided, "build") is (change == "directory deleted")
     _replace(project / "jobs" / "a" / "pf-template.yml", "num_devices: 8", "num_devices: 4")
     assert twice(project, tmp_path, decided, "build")
+
+
+def test_a_build_that_compiled_every_job_into_an_existing_out_records_summaries(project, settled, decided, tmp_path):
+    """After a pfgen upgrade every job is compiled again (the build cache's keys changed) and nothing
+    may change: that build keeps the summaries too, so the first edit after it is incremental. A cold
+    build into an empty OUT does not (its peak memory)."""
+    build()
+    assert not [p for p in records() if p.name.startswith("part-")]  # cold: no second file
+    for path in cache.cache_root().glob("*.json"):  # as after an upgrade: no entry, no record holds
+        path.unlink()
+    build()  # compiles both jobs, writes nothing: records, with the second file
+    assert [p for p in records() if p.name.startswith("part-")]
+    _replace(project / "jobs" / "b" / "pf-template.yml", "num_devices: 8", "num_devices: 4")
+    assert twice(project, tmp_path, decided, "build")

@@ -215,7 +215,7 @@ def _lay_out(dirty: set[str], added: dict[int, set[str]], section: dict, recorde
     added to an OUT is not the directory of a job compiled here)."""
     from pfgen import realpaths
     from pfgen.output.outdir import out_dir_for
-    from pfgen.output.stream import compile_one, layout
+    from pfgen.output.stream import compile_one, complete, layout
     from pfgen.validate.config import find_config
 
     realpaths.clear()
@@ -247,18 +247,13 @@ def _lay_out(dirty: set[str], added: dict[int, set[str]], section: dict, recorde
             jobs.append(job)
         if not added.get(n, set()) <= {job.name for job in jobs if job.texts is not None}:
             return None
-        summaries: list = []
         try:
             trees.append((root, layout(root, jobs, options, texts=False, vouched=vouched,
-                                       known_shared=section["shared"][n], summaries=summaries)))
+                                       known_shared=section["shared"][n], partial=partial)))
         except UserError:
             return None
-        partial["shared"].append(summaries.pop())
-        if any(row is None for row in summaries):
-            return None
-        partial["jobs"].append(summaries)
         everything.extend(jobs)
-    return trees, everything, partial
+    return (trees, everything, partial) if complete(partial) else None
 
 
 def _from_summary(row: list, root: Path, reported: list, paths: dict) -> Any:

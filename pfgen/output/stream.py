@@ -387,21 +387,23 @@ def _unchanged(cache: Optional[BuildCache], template: Path, directory: Path, fil
 
 def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
            cache: Optional[BuildCache] = None, vouched: Container[str] = (),
-           known_shared: Optional[dict[str, str]] = None, summaries: Optional[list] = None) -> Tree:
+           known_shared: Optional[dict[str, str]] = None, partial: Optional[dict] = None) -> Tree:
     """The tree of one OUT, as layout.layout makes it; served jobs whose directory is as recorded are
     only named in ``unchanged``, the others are compiled again here. For pfgen/output/incremental.py:
     the served jobs named in ``vouched`` hold what their entry says without being looked at (the
     whole-build record's stats say so), ``known_shared`` gives the texts of objects ``_shared/``
-    held then, and ``summaries`` (a list) receives [each job's summary, this OUT's _shared/ texts]."""
+    held then, and ``partial`` ({"jobs": [], "shared": []}, one item per OUT laid out) receives this
+    OUT's summaries (``summary_of``: None for a job whose dependencies are unknown) and _shared/ texts."""
     owners, shared = arrange(jobs)
     hoisted = set(shared)
     tree = Tree(count=len(owners))
     shared_texts: dict[Identity, str] = {}
+    summaries: list = []
 
     def need_texts(job: Job) -> Job:
         if job.texts is not None:
             return job
-        fresh = compile_one(job.template, options, root, texts=True, cache=cache, deps=summaries is not None)
+        fresh = compile_one(job.template, options, root, texts=True, cache=cache, deps=partial is not None)
         owners[job.name] = fresh
         if cache is not None:
             cache.forget(job.template)
@@ -432,7 +434,7 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
                 and (name in vouched or _unchanged(cache, job.template, root / name, entry["files"])):
             tree.unchanged.add(name)
             tree.sources[name] = source
-            if summaries is not None:
+            if partial is not None:
                 summaries.append(summary_of(job, mine, source))
             continue
         job = need_texts(job)
@@ -448,7 +450,7 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
                 "files": {rel: final_digest(text) for rel, text in files.items()}})
         job.texts = None  # laid out: the tree holds its files now
         owners[name] = job
-        if summaries is not None:
+        if partial is not None:
             summaries.append(summary_of(job, mine, source))
 
     if hoisted:
@@ -475,9 +477,15 @@ def layout(root: Path, jobs: list[Job], options: CompileOptions, *, texts: bool,
         resources.append(SEALED_FILE)
     if tree.jobs or tree.unchanged:
         tree.root_files["kustomization.yaml"] = dump.to_yaml(kustomization.build(resources))
-    if summaries is not None:
-        summaries.append({_ident_text(i): text for i, text in shared_texts.items()})
+    if partial is not None:
+        partial["jobs"].append(summaries)
+        partial["shared"].append({_ident_text(i): text for i, text in shared_texts.items()})
     return tree
+
+
+def complete(partial: Optional[dict]) -> bool:
+    """Whether every job's summary in ``partial`` (see layout) is known."""
+    return partial is not None and all(row is not None for rows in partial["jobs"] for row in rows)
 
 
 def relative_to(base: str) -> Any:
@@ -560,25 +568,18 @@ def build(templates: list[Path], out: Optional[Path], options: CompileOptions = 
     # most jobs came from the cache, or an OUT holds job directories already (a build after a pfgen
     # upgrade compiles every job and may write nothing); not in a cold build into an empty OUT, which
     # writes every job (its record is made by the next build): its peak memory does not grow
-    summaries: Optional[list] = [] if cache is not None and cache.active and not texts \
+    partial: Optional[dict] = {"jobs": [], "shared": []} if cache is not None and cache.active and not texts \
         and (2 * sum(1 for job in jobs if job.entry is not None) >= len(jobs)
-             or any(_has_directories(root) for root in by_root)) else None
-    partial: dict = {"jobs": [], "shared": []}  # by OUT, in path order (the record's roots)
+             or any(_has_directories(root) for root in by_root)) else None  # by OUT, in path order (the record's roots)
     for root in sorted(by_root):
         try:
-            result.trees[root] = layout(root, by_root[root], options, texts=texts, cache=cache, summaries=summaries)
+            result.trees[root] = layout(root, by_root[root], options, texts=texts, cache=cache, partial=partial)
         except UserError as exc:
             errors.extend(exc.diagnostics)
-            continue
-        if summaries is not None:  # the jobs' summaries, then the OUT's _shared/ texts
-            partial["shared"].append(summaries.pop())
-            partial["jobs"].append(summaries[:])
-            summaries.clear()
     if cache is not None and not errors:
         cache.save()
         result.inputs = _inputs(jobs, by_resolved, cache)
-        if result.inputs is not None and summaries is not None \
-                and all(row is not None for rows in partial["jobs"] for row in rows):
+        if result.inputs is not None and complete(partial):
             result.inputs.partial = partial
     if errors:
         raise UserError(errors + result.warnings)  # the templates' warnings too: every problem at once

@@ -361,7 +361,6 @@ class Record:
                 _write(self.part_path, second)  # first: a record is never newer than its second file
         return _write(self.path, data)
 
-
     def _as_served(self, templates: list[str], configs: list[str], deps: list[list], roots: list[str],
                    tops: list[str]) -> Optional[tuple[cache.Stats, list, list]]:
         """The stats :meth:`serve` took (before this command read anything), its listings and marks,

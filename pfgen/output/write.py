@@ -243,24 +243,23 @@ def _first_owned(directory: Path, *, with_source: bool = False) -> Optional[str]
     return None
 
 
-def _subdirs(out: Path) -> list[Path]:
+def _subdir_entries(out: Path) -> list[os.DirEntry]:
+    """The directories directly in OUT (not hidden: no lock or staging directory), in name order."""
     try:
         entries = sorted(os.scandir(out), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+    return [e for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+
+
+def _subdirs(out: Path) -> list[Path]:
+    return [Path(e.path) for e in _subdir_entries(out)]
 
 
 def _owned_subdirs(out: Path, skip: Container[str] = ()) -> list[str]:
     """Directories directly in OUT that pfgen wrote (they hold a file with the marker), but for
-    those named in ``skip`` (not even looked into)."""
-    try:
-        entries = sorted(os.scandir(out), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    # as _subdirs, without a Path for each of thousands of skipped directories
-    return [e.name for e in entries if not e.name.startswith(".") and e.name not in skip
-            and e.is_dir(follow_symlinks=False) and _first_owned(Path(e.path)) is not None]
+    those named in ``skip`` (not even looked into, nor made a Path: thousands of them)."""
+    return [e.name for e in _subdir_entries(out) if e.name not in skip and _first_owned(Path(e.path)) is not None]
 
 
 def recorded_sources(out: Path) -> dict[str, Path]:

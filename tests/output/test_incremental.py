@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from pfgen.cli.main import main
-from pfgen.output import cache, incremental, stream
+from pfgen.output import cache, incremental, stream, wholestamp
 from pfgen.validate.config import load_config
 
 from test_cache import _same_size_edit, assert_each_hostile_file, build, project, settled, snapshot  # noqa: F401  (fixtures)
@@ -209,7 +209,7 @@ def test_many_changed_jobs_go_job_by_job(project, settled, decided, tmp_path, mo
     assert decided == [False] and 'nprocPerNode: "4"' in (project / "deploy" / "job-b" / "pytorchjob.yaml").read_text()
 
 
-def test_hostile_or_foreign_second_files_send_the_build_job_by_job(project, settled, decided, tmp_path):
+def test_hostile_or_foreign_second_files_send_the_build_job_by_job(project, settled, decided, tmp_path, monkeypatch):
     """The second file is checked as the record is: another secret, another record's, a forged or
     malformed one, junk, a link or a FIFO is the per-job path (which sees the edit), never a wrong output."""
     import hashlib
@@ -227,22 +227,7 @@ def test_hostile_or_foreign_second_files_send_the_build_job_by_job(project, sett
         result = invoke("build", "--check")
         return decided == [False] and result.exit_code == 1 and "job-b/pytorchjob.yaml" in result.output
 
-    mac, text = json.loads(good)
-    context_mac_input = None  # recomputed below from the record itself
-
-    def reseal(change, key: bytes) -> bytes:
-        changed = json.loads(text)
-        change(changed)
-        body = json.dumps(changed)
-        # the label and context Record.save used: found by checking the genuine MAC
-        assert context_mac_input is not None
-        return json.dumps([hmac.new(key, (context_mac_input + body).encode(), hashlib.sha256).hexdigest(),
-                           body]).encode()
-
-    # the genuine MAC's input prefix (label, context, stamp), from the record the test made
-    from pfgen.output import wholestamp
-    whole = next(p for p in records() if p.name.startswith("whole-"))
-    record = json.loads(json.loads(whole.read_text())[1])
+    # what Record.save MACs the second file under: "part", the record's context and its stamp
     made_records: list = []
     real_init = wholestamp.Record.__init__
 
@@ -250,15 +235,21 @@ def test_hostile_or_foreign_second_files_send_the_build_job_by_job(project, sett
         real_init(self, parts)
         made_records.append(self)
 
-    wholestamp.Record.__init__ = spy
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(wholestamp.Record, "__init__", spy)
         invoke("build", "--check")
-    finally:
-        wholestamp.Record.__init__ = real_init
-    context = made_records[-1].context
-    context_mac_input = "part\0" + context + "\0" + record["stamp"] + "\0"
+    whole = next(p for p in records() if p.name.startswith("whole-"))
+    stamp = json.loads(json.loads(whole.read_text())[1])["stamp"]
+    prefix = "part\0" + made_records[-1].context + "\0" + stamp + "\0"
+    mac, text = json.loads(good)
     secret = cache.secret()
-    assert hmac.new(secret, (context_mac_input + text).encode(), hashlib.sha256).hexdigest() == mac
+    assert hmac.new(secret, (prefix + text).encode(), hashlib.sha256).hexdigest() == mac
+
+    def reseal(change, key: bytes) -> bytes:
+        changed = json.loads(text)
+        change(changed)
+        body = json.dumps(changed)
+        return json.dumps([hmac.new(key, (prefix + body).encode(), hashlib.sha256).hexdigest(), body]).encode()
 
     cases = [
         reseal(lambda s: None, b"guessed"),  # another secret

@@ -24,6 +24,7 @@ Keys that *refer* to a secret without holding it (``credential_id``, ``secret_na
 
 from __future__ import annotations
 
+import functools
 import re
 
 from pfgen.errors import Collector
@@ -100,8 +101,12 @@ def _locates_a_file(value: object) -> bool:
     return isinstance(value, str) and _FILE_LOCATION.fullmatch(value) is not None
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=4096)  # the same few dozen keys in every template (job_setting, image, env names)
 def is_secret_key(key: str) -> bool:
-    norm = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+    norm = _NOT_ALNUM.sub("_", key.lower()).strip("_")
     if norm in _ALWAYS_SECRET_KEYS:
         return True
     if norm in _REFERENCE_KEYS or _REFERENCE_SUFFIX.search(norm):
@@ -109,8 +114,24 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(norm))
 
 
+# Something each scan below needs in the text before it can find anything: the literal each pattern of
+# _VALUE_PATTERNS starts with or holds ("-----BEGIN" and the options' "--", "=" of AccountKey= and of
+# a base64 key's "==", ...), "eyJ" for a JSON web token, "login" for `docker login -p`, "=" for an
+# assignment. Most values (names, paths, numbers, VM types) hold none of them: one search answers
+# them (tests/validate/test_plaintext_linear.py generates each pattern's matches and checks them here).
+_CLUES = re.compile(r"=|--|://|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|gh[pousr]_|github_pat_|xox|hf_|AIza|eyJ"
+                    r"|\"private_key|sk-|login")
+
+
 def looks_like_secret(text: str) -> str | None:
     """What kind of credential ``text`` contains, or None."""
+    if _CLUES.search(text) is None:
+        return None
+    return _scan(text)
+
+
+def _scan(text: str) -> str | None:
+    """looks_like_secret, every pattern tried."""
     for what, pattern in _VALUE_PATTERNS:
         if pattern.search(text) if pattern is not None else _SCANNERS[what](text):
             return what

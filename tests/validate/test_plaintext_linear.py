@@ -88,3 +88,32 @@ def test_message_order_is_kept():
     text = "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJ AIza" + "A" * 35
     assert plaintext.looks_like_secret(text) == "a Google API key"
     assert plaintext.looks_like_secret("--token abcdef https://u:pw@host") == "a password in a URL"
+
+
+# --- the clues: one search answers the values no scan could find anything in ---------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+# what each scan of looks_like_secret needs to match before it can report anything
+SCANS = [pattern for _, pattern in plaintext._VALUE_PATTERNS if pattern is not None] + [  # noqa: SLF001
+    plaintext._OPTION, plaintext._LOGIN, plaintext._ASSIGNMENT, plaintext._JWT_HEAD]  # noqa: SLF001
+
+
+@pytest.mark.parametrize("pattern", SCANS, ids=lambda p: p.pattern[:24])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_text_a_scan_matches_holds_a_clue(pattern, data):
+    text = data.draw(st.from_regex(pattern))
+    assert pattern.search(text) and plaintext._CLUES.search(text), repr(text)  # noqa: SLF001
+
+
+CLUE_PIECES = ["=", "-", "--", ":", "/", "://", "AKIA", "AIza", "eyJ", "hf_", "ghp_", "xoxb-", "sk-", "login",
+               "docker ", '"private_key"', "password", "A" * 16, "a" * 36, "x", " ", "\n", "'", "$"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_clues_change_no_answer(seed):
+    texts = _generated(CLUE_PIECES, 4000, seed)
+    assert 0 < sum(plaintext._scan(t) is not None for t in texts) < len(texts)  # noqa: SLF001
+    for text in texts:
+        assert plaintext.looks_like_secret(text) == plaintext._scan(text), repr(text)  # noqa: SLF001

@@ -34,6 +34,7 @@ from pfgen.emit import kustomization
 from pfgen.errors import Diagnostic, UserError, display_path
 from pfgen.load.document import load_file
 from pfgen.pipeline import CompileOptions, compile_document
+from pfgen.validate.config import config_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -168,11 +169,12 @@ class Progress:
 
 
 def compile_one(template: Path, options: CompileOptions, root: Path, *, texts: bool,
-                cache: Optional[BuildCache] = None, deps: bool = False) -> Job:
+                cache: Optional[BuildCache] = None, deps: bool = False, lookups: Optional[dict] = None) -> Job:
     """Compile ``template`` into a summary (raises UserError); with ``texts``, each object's YAML;
-    with ``deps``, what it read besides the template and its pfgen.yaml (``Job.deps``)."""
+    with ``deps``, what it read besides the template and its pfgen.yaml (``Job.deps``). ``lookups``:
+    the pfgen.yaml lookups of one command (config.find_config's memo)."""
     doc = load_file(template, display_path(template))
-    job = compile_document(doc, template, None, options)
+    job = compile_document(doc, template, config_for(template, lookups) if lookups is not None else None, options)
     return summarize(template, root, doc, job, texts=texts, cache=cache, options=options, deps=deps)
 
 
@@ -221,10 +223,12 @@ def collect(templates: list[Path], roots: dict[Path, Path], options: CompileOpti
         else:
             misses.append((index, template, root))
 
+    lookups: dict = {}  # the directories every template's pfgen.yaml lookup goes up (in each worker its own)
+
     def run(task: tuple[int, Path, Path]) -> tuple[int, Any]:
         index, template, root = task
         try:
-            return index, compile_one(template, options, root, texts=texts, cache=cache)
+            return index, compile_one(template, options, root, texts=texts, cache=cache, lookups=lookups)
         except UserError as exc:
             return index, exc.diagnostics
 

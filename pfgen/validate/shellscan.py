@@ -10,6 +10,7 @@ warn only about what the command certainly does.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -38,37 +39,43 @@ class Reference:
     has_default: bool  # ${NAME:-x}, ${NAME-x}, ${NAME:=x}, ${NAME:+x}: unset is handled by the command
 
 
-def _unquoted(text: str) -> Iterator[tuple[int, str, bool]]:
-    """(index, char, in double quotes) for every character the shell may expand:
-    single-quoted text, escaped characters and comments are skipped."""
+_SPECIAL = re.compile(r"[\\'\"#$]")  # what changes how the shell reads what follows, and `$`
+
+
+def _expanded_dollars(text: str) -> Iterator[int]:
+    """The index of every ``$`` the shell may expand: single-quoted text, escaped characters and
+    comments are skipped (double quotes are not: ``$`` expands in them). Jumps from one of the
+    characters that matter to the next (``_SPECIAL``), not character by character."""
     i, n = 0, len(text)
     double = False
-    while i < n:
+    search = _SPECIAL.search
+    while True:
+        match = search(text, i)
+        if match is None:
+            return
+        i = match.start()
         ch = text[i]
         if ch == "\\":
             i += 2
-            continue
-        if not double and ch == "'":
+        elif ch == "'" and not double:
             end = text.find("'", i + 1)
             i = n if end == -1 else end + 1
-            continue
-        if not double and ch == "#" and (i == 0 or text[i - 1] in " \t\n;&|("):
+        elif ch == "#" and not double and (i == 0 or text[i - 1] in " \t\n;&|("):
             end = text.find("\n", i)
             i = n if end == -1 else end
-            continue
-        if ch == '"':
-            double = not double
+        else:
+            if ch == '"':
+                double = not double
+            elif ch == "$":
+                yield i
             i += 1
-            continue
-        yield i, ch, double
-        i += 1
 
 
 def references(text: str) -> list[Reference]:
     """Every variable the command expands, in order."""
     found: list[Reference] = []
-    for i, ch, _ in _unquoted(text):
-        if ch != "$" or i + 1 >= len(text):
+    for i in _expanded_dollars(text):
+        if i + 1 >= len(text):
             continue
         following = text[i + 1]
         if following == "{":
@@ -120,7 +127,8 @@ _ENTER = re.compile(r"(?:^|[\s;&|(){}`])(?:cd|pushd)\s+(?:--\s+)?['\"]?([^\s;&|(
 _SCRIPT_SUFFIXES = (".py", ".sh", ".bash")
 
 
-def entered_paths(text: str) -> list[tuple[str, int]]:
+@functools.lru_cache(maxsize=1024)  # asked of the same command by the workspace checks and the build cache
+def entered_paths(text: str) -> tuple[tuple[str, int], ...]:
     """(path, offset) of what the command needs from the image's file system: the directories
     it enters (``cd``/``pushd``) and the scripts and requirement files it names by absolute path."""
     found = [(m.group(1), m.start(1)) for m in _ENTER.finditer(text)]
@@ -131,4 +139,4 @@ def entered_paths(text: str) -> list[tuple[str, int]]:
             continue
         if word.endswith(_SCRIPT_SUFFIXES) or word.rsplit("/", 1)[-1].startswith("requirements"):
             found.append((word, match.start()))
-    return sorted(found, key=lambda item: item[1])
+    return tuple(sorted(found, key=lambda item: item[1]))

@@ -48,3 +48,41 @@ def test_entered_paths():
             "--data /workspace/data --out /workspace/runs; pushd \"/workspace/b\"")
     assert [p for p, _ in entered_paths(text)] == ["/workspace/cifar", "/workspace/cifar/requirements.txt",
                                                     "/opt/x/run.py", "/workspace/b"]
+
+
+def _dollars_one_by_one(text: str) -> list[int]:
+    """The scanner as it was: every character in turn (the reference _expanded_dollars must agree with)."""
+    found, i, n, double = [], 0, len(text), False
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if not double and ch == "'":
+            end = text.find("'", i + 1)
+            i = n if end == -1 else end + 1
+            continue
+        if not double and ch == "#" and (i == 0 or text[i - 1] in " \t\n;&|("):
+            end = text.find("\n", i)
+            i = n if end == -1 else end
+            continue
+        if ch == '"':
+            double = not double
+        elif ch == "$":
+            found.append(i)
+        i += 1
+    return found
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_scanner_jumping_to_what_matters_finds_every_dollar_the_old_one_did(seed):
+    import random
+
+    from pfgen.validate.shellscan import _expanded_dollars
+
+    rng = random.Random(seed)
+    pieces = ["$", "$A", "${B}", "'", '"', "\\", "#", " #", "\n", ";", "(", "x", " ", "\t", "$((C+1))", "&", "|"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 20))) for _ in range(5000)]
+    assert sum(bool(_dollars_one_by_one(t)) for t in texts) > 2000
+    for text in texts:
+        assert list(_expanded_dollars(text)) == _dollars_one_by_one(text), repr(text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pfgen.realpaths import resolved
 from pfgen.resolve import vms
 from pfgen.validate.config import ProjectConfig
 from pfgen.errors import Collector, Diagnostic
@@ -47,7 +48,7 @@ def job_name_source(doc: Document, template: Path) -> tuple[str, tuple, str]:
     for key in ("name", "experiment"):
         if isinstance(doc.data.get(key), str):
             return doc.data[key], (key,), key
-    return template.resolve().parent.name, (), "the template's directory name"
+    return resolved(template).parent.name, (), "the template's directory name"
 
 
 def label_value(text: str) -> str:
@@ -267,10 +268,10 @@ def workspace_image(doc: Document, config: ProjectConfig, template: Path, job: s
     if override is not None:
         directory, display = override, str(override)
     elif inferred is not None:
-        boundary = template.resolve().parent
+        boundary = resolved(template).parent
         directory, display, _ = inferred
     else:
-        boundary = template.resolve().parent
+        boundary = resolved(template).parent
         directory = boundary / str(written).replace("\\", "/")
         display = str(written)
     if override is None and inferred is not None:

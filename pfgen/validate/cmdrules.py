@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pfgen.realpaths import resolved
 from pfgen.validate import shellscan
 
 TYPE_CHECKING = False
@@ -129,7 +130,7 @@ def inferred_workspace(doc: Document, template: Path) -> Optional[tuple[Path, st
     """The directory beside ``template`` that the command enters below the mount path, as PeriFlow's
     ``pf job run -d ./<name>`` would have uploaded it (directory, name, where the command names it),
     or None."""
-    here = template.resolve().parent
+    here = resolved(template).parent
     candidates: dict[str, tuple[int, int]] = {}
     for name, part, text, offset, written in workspace_needs(doc):
         if (name not in candidates and not name.startswith(".") and (here / name).is_dir()
@@ -162,7 +163,7 @@ def check_workspace(doc: Document, plan: JobPlan, issues: Collector, infer: bool
                                   f"{mount}/{image.workspace_name}; nothing else is baked below {mount}: "
                                   f"point job_setting.workspace.path at the directory called '{name}'")
             continue
-        beside = template.resolve().parent / name
+        beside = resolved(template).parent / name
         if beside.is_dir() and not infer:
             fix = (f"add `path: {name}` under job_setting.workspace (the directory '{name}' beside this template), "
                    "or drop `workspace: {infer: false}` from pfgen.yaml so pfgen uses it")

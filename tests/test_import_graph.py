@@ -24,7 +24,7 @@ PACKAGE = Path(pfgen.__file__).resolve().parent
 ALLOWED = {
     "load": {"load", "errors", "safefs"},
     "validate": {"validate", "load", "errors", "resources", "kube", "secrets", "resolve.plan", "resolve.vms", "realpaths"},
-    "resolve": {"resolve", "load", "validate", "errors", "kube", "secrets", "safefs"},
+    "resolve": {"resolve", "load", "validate", "errors", "kube", "secrets", "safefs", "realpaths"},
     "emit": {"emit", "resolve.plan", "kube", "resources", "secrets.credentials"},
     "kube": {"kube", "errors", "resources", "load", "safefs"},
     "output": {"output", "pipeline", "load", "validate", "emit", "resolve.plan", "errors", "resources", "kube", "safefs",

@@ -175,3 +175,24 @@ def test_names_and_patterns_use_the_end_of_input():
     assert not rules.ENV_NAME.match("FOO\n")
     assert ecma_regex("^[a-z]+$").search("abc") and not ecma_regex("^[a-z]+$").search("abc\n")
     assert ecma_regex(r"^[$]\$$").search("$$") and ecma_regex(r"^[]$]$").search("$")
+
+
+def test_bounded_reads_return_what_one_read_of_the_bound_does(tmp_path):
+    """safefs.read_at_most asks for the file's size (by fstat) and one byte, not for the whole bound
+    (a buffered read allocates what it is asked for); a file that grew since, or a size that is
+    wrong, still reads as ``read(limit + 1)`` would."""
+    import random
+
+    from pfgen.safefs import read_at_most
+
+    rng = random.Random(5)
+    path = tmp_path / "f"
+    for _ in range(300):
+        limit = rng.choice([0, 1, 7, 64, 1000])
+        length = rng.randint(0, 2 * limit + 2)
+        path.write_bytes(bytes(rng.randrange(256) for _ in range(length)))
+        size = rng.choice([0, length, max(0, length - 1), length // 2, limit, limit + 5])  # the fstat, or a stale one
+        with open(path, "rb") as handle:
+            got = read_at_most(handle, limit, size)
+        with open(path, "rb") as handle:
+            assert got == handle.read(limit + 1), (limit, length, size)

@@ -432,6 +432,8 @@ class BuildCache:
 
     def _index(self) -> dict:
         """The index file's entries, still encoded (each is decoded when looked up)."""
+        from pfgen.safefs import read_at_most
+
         if self._raw is None:
             self._raw = {}
             try:
@@ -440,7 +442,7 @@ class BuildCache:
                 with os.fdopen(fd, "rb") as handle:
                     if not _regular(handle.fileno()):
                         raise OSError("not a regular file")
-                    data = handle.read(MAX_BYTES + 1)
+                    data = read_at_most(handle, MAX_BYTES, os.fstat(handle.fileno()).st_size)
                 if len(data) > MAX_BYTES:
                     raise ValueError("oversized")
                 loaded = json.loads(data)

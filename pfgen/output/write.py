@@ -81,6 +81,7 @@ from pfgen.errors import Diagnostic, UserError
 from pfgen.output import fsops, markers
 from pfgen.output.outdir import check_out
 from pfgen.output.markers import add_header, has_marker
+from pfgen.safefs import read_at_most
 
 LOCK = ".pfgen.lock"
 STAGE_PREFIX = ".pfgen-tmp-"
@@ -161,9 +162,10 @@ def _read(path: str) -> Optional[str]:
             return None
         raise
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             return None
-        data = handle.read(_MAX_OWNED + 1)
+        data = read_at_most(handle, _MAX_OWNED, st.st_size)
     return None if len(data) > _MAX_OWNED else data.decode("utf-8", errors="surrogateescape")
 
 

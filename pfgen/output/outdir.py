@@ -30,10 +30,13 @@ def out_dir_for(template: Path, out: Optional[Path], memo: Optional[dict] = None
     if memo is not None and key in memo:  # the templates of one directory share their OUT
         return memo[key]
     config = config_for(template, memo)
-    root = config.path.parent if config.path else Path.cwd()
-    found = checked_out(Path(os.path.abspath(root / DEFAULT_OUT)))
+    governing = ("config", config.path if config.path else os.getcwd())
+    found = memo.get(governing) if memo is not None else None  # the templates of one project share it too
+    if found is None:
+        root = config.path.parent if config.path else Path.cwd()
+        found = checked_out(Path(os.path.abspath(root / DEFAULT_OUT)))
     if memo is not None:
-        memo[key] = found
+        memo[key] = memo[governing] = found
     return found
 
 

@@ -35,7 +35,20 @@ def add_header(name: str, text: str, source: str) -> str:
     return "".join(lines[:keep]) + header(source) + "".join(lines[keep:])
 
 
+# the line breaks str.splitlines knows besides \n
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _first_line(text: str) -> Optional[str]:
+    """``text.splitlines()[0]`` when that is the text up to its first newline (every file pfgen
+    writes), else None: a file's first line without splitting all of it."""
+    first = text.partition("\n")[0]
+    return None if _OTHER_BREAKS.search(first) else first
+
+
 def has_marker(text: str) -> bool:
+    if text.startswith(MARKER):  # (the marker holds no line break: then it starts the first line)
+        return True
     for line in text.splitlines()[:8]:
         if line.startswith(MARKER):
             return True
@@ -46,6 +59,10 @@ def has_marker(text: str) -> bool:
 
 def source_in(text: str) -> Optional[str]:
     """The template that the marker in ``text`` names, or None."""
+    first = _first_line(text)
+    match = _SOURCE.match(first) if first is not None else None
+    if match:
+        return match.group(1)
     for line in text.splitlines()[:8]:
         match = _SOURCE.match(line)
         if match:

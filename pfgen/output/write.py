@@ -267,18 +267,18 @@ def _owned_subdirs(out: Path, skip: Container[str] = ()) -> list[str]:
 def recorded_sources(out: Path) -> dict[str, Path]:
     """For each directory pfgen wrote in OUT: the template its markers name (normalised, may not exist)."""
     found = {}
-    for path in _subdirs(out):
-        source = recorded_source(path)
+    for entry in _subdir_entries(out):
+        source = recorded_source(entry.path)
         if source is not None:
-            found[path.name] = source
+            found[entry.name] = source
     return found
 
 
-def recorded_source(path: Path) -> Optional[Path]:
+def recorded_source(path: str | os.PathLike[str]) -> Optional[Path]:
     """The template the markers of the directory ``path`` in OUT name (normalised, may not exist), if any."""
     first = _first_owned(path, with_source=True)
     source = markers.source_in(first) if first is not None else None
-    return Path(os.path.normpath(path / source)) if source is not None else None
+    return Path(os.path.normpath(os.path.join(path, source))) if source is not None else None
 
 
 # --------------------------------------------------------------------------- locking and recovery

@@ -405,7 +405,7 @@ class BuildCache:
         self.hits: list[Path] = []  # templates served from the cache in this build
         self.compiled: list[Path] = []  # templates compiled and recorded in this build
         self._configs: dict[Path, str] = {}  # pfgen.yaml -> its key material, read once per build
-        self._found: dict = {}  # directory -> its pfgen.yaml, looked up once per build
+        self.lookups: dict = {}  # directory -> its pfgen.yaml, looked up once per build (config.find_config)
         self._old_stamps: dict = {}  # template -> [input stamp, output stamp] as read (see Stats)
         self.stamps: dict[str, list[str]] = {}  # stamps made in this build, written by save()
         self._served: dict[str, str] = {}  # template -> the MAC of the entry it was served from
@@ -475,13 +475,13 @@ class BuildCache:
             return None
         if not _valid_entry(entry) or entry["out"] != str(out):
             return None
-        context = _context(Path(resolved), options, self._configs, self._found)
+        context = _context(Path(resolved), options, self._configs, self.lookups)
         stats = None if os.path.islink(template) else _input_stats(resolved, entry["deps"])  # before any read
         if stats is not None and self._stamped(resolved, 0, self._stamp("in", mac, context, stats)):
             self.trusted += 1
         else:
             data = _read(template)
-            if data is None or entry["key"] != job_key(Path(resolved), data, options, self._configs, self._found):
+            if data is None or entry["key"] != job_key(Path(resolved), data, options, self._configs, self.lookups):
                 return None
             for kind, path, digest in entry["deps"]:
                 if _digest(kind, path) != digest:
@@ -538,7 +538,7 @@ class BuildCache:
             if digest is None:
                 return None
             deps.append([kind, path, digest])
-        return job_key(resolved, data, options, self._configs, self._found), deps
+        return job_key(resolved, data, options, self._configs, self.lookups), deps
 
     def prepare(self, template: Path, options: Any, job: Any) -> Optional[tuple[str, list]]:
         """Digest what compiling ``job`` read, right after compiling it (before anything is written)."""
@@ -562,7 +562,7 @@ class BuildCache:
         """``template`` was compiled in a worker process (pfgen/output/parallel.py), whose prepare()
         looked up and hashed its pfgen.yaml there: do it here too, so configs_read() names it."""
         if self.active:
-            _config_material(Path(real(template)).parent, self._configs, self._found)
+            _config_material(Path(real(template)).parent, self._configs, self.lookups)
 
     def configs_read(self) -> list[Path]:
         """The pfgen.yaml files this build's keys covered."""

@@ -104,14 +104,16 @@ def compile_all(templates: list[Path], options: CompileOptions = CompileOptions(
     return compiled, warnings
 
 
-def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Path]) -> dict[Path, list[Path]]:
-    """Templates by OUT, completed with the templates that OUT's directories name."""
+def group_templates(templates: list[Path], out: Optional[Path], extra_roots: Iterable[Path],
+                    memo: Optional[dict] = None) -> dict[Path, list[Path]]:
+    """Templates by OUT, completed with the templates that OUT's directories name. ``memo``: the
+    command's pfgen.yaml lookups (config.find_config), if it keeps them."""
     from pfgen.output.write import recorded_sources
 
     groups: dict[Path, list[Path]] = {}
     errors: list[Diagnostic] = []
     seen = {real(t) for t in templates}
-    memo: dict = {}
+    memo = {} if memo is None else memo
     for template in templates:
         try:
             groups.setdefault(out_dir_for(template, out, memo), []).append(template)

@@ -223,7 +223,8 @@ def collect(templates: list[Path], roots: dict[Path, Path], options: CompileOpti
         else:
             misses.append((index, template, root))
 
-    lookups: dict = {}  # the directories every template's pfgen.yaml lookup goes up (in each worker its own)
+    # the directories every template's pfgen.yaml lookup goes up (in each worker its own copy)
+    lookups: dict = cache.lookups if cache is not None else {}
 
     def run(task: tuple[int, Path, Path]) -> tuple[int, Any]:
         index, template, root = task
@@ -553,7 +554,7 @@ def build(templates: list[Path], out: Optional[Path], options: CompileOptions = 
     from pfgen import realpaths
 
     realpaths.clear()
-    groups = group_templates(templates, out, extra_roots)
+    groups = group_templates(templates, out, extra_roots, cache.lookups if cache is not None else None)
     roots = {_resolved(t): root for root, group in groups.items() for t in group}
     everything = sorted(roots, key=str)
     by_resolved = {_resolved(t): t for group in groups.values() for t in group}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO, Callable, Iterator, Optional
+    from typing import Callable, Iterator, Optional
 
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 _DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
@@ -96,23 +96,32 @@ def read_regular(path: "str | os.PathLike[str]", limit: int, *, shown: "Optional
     a longer file is :class:`Refused`."""
     shown = shown or os.fspath(path)
     fd = open_regular(path, dir_fd=dir_fd, shown=shown)
-    with os.fdopen(fd, "rb") as handle:
-        data = read_at_most(handle, limit, os.fstat(fd).st_size)
+    try:
+        data = read_at_most(fd, limit, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise Refused(f"{shown!r} is larger than {_size(limit)}")
     return data
 
 
-def read_at_most(handle: "BinaryIO", limit: int, size: int) -> bytes:
-    """What ``handle.read(limit + 1)`` returns, without asking for ``limit + 1`` bytes of memory first
-    (a buffered read of n bytes allocates n: 8 MiB for each few-KiB file of an OUT): ``size`` (the
-    file's size by fstat) and one more byte, then the rest up to the bound only if the file grew."""
-    if size >= limit:
-        return handle.read(limit + 1)
-    data = handle.read(size + 1)
-    if len(data) <= size:
-        return data
-    return data + handle.read(limit + 1 - len(data))
+def read_at_most(fd: int, limit: int, size: int) -> bytes:
+    """The first ``limit + 1`` bytes of the regular file open at ``fd`` (all of it when shorter), read
+    with ``os.read``: ``size`` (its size by fstat) and one more byte asked for first, then, only if
+    it grew since, the rest up to the bound. A read of n bytes allocates n (a buffered
+    ``read(limit + 1)`` took 8 MiB for each few-KiB file of an OUT), and a file object costs an
+    ``ioctl`` and an ``lseek`` per file; a short read of a regular file is its end."""
+    chunks = []
+    total = 0
+    asked = min(size, limit) + 1
+    while total <= limit:
+        chunk = os.read(fd, asked)
+        chunks.append(chunk)
+        total += len(chunk)
+        if len(chunk) < asked or not chunk:
+            break
+        asked = min(1 << 20, limit + 1 - total)  # it grew: read on, in pieces, to the bound
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _size(n: int) -> str:

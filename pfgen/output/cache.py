@@ -442,7 +442,7 @@ class BuildCache:
                 with os.fdopen(fd, "rb") as handle:
                     if not _regular(handle.fileno()):
                         raise OSError("not a regular file")
-                    data = read_at_most(handle, MAX_BYTES, os.fstat(handle.fileno()).st_size)
+                    data = read_at_most(handle.fileno(), MAX_BYTES, os.fstat(handle.fileno()).st_size)
                 if len(data) > MAX_BYTES:
                     raise ValueError("oversized")
                 loaded = json.loads(data)

@@ -597,7 +597,7 @@ def _read(path: str) -> Any:
             st = os.fstat(handle.fileno())
             if not stat.S_ISREG(st.st_mode):
                 return None
-            data = read_at_most(handle, MAX_FILE_BYTES, st.st_size)
+            data = read_at_most(handle.fileno(), MAX_FILE_BYTES, st.st_size)
         if len(data) > MAX_FILE_BYTES:
             return None
         return json.loads(data)

@@ -161,11 +161,13 @@ def _read(path: str) -> Optional[str]:
         if err.errno == errno.ELOOP:
             return None
         raise
-    with os.fdopen(fd, "rb") as handle:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        data = read_at_most(handle, _MAX_OWNED, st.st_size)
+        data = read_at_most(fd, _MAX_OWNED, st.st_size)
+    finally:
+        os.close(fd)
     return None if len(data) > _MAX_OWNED else data.decode("utf-8", errors="surrogateescape")
 
 

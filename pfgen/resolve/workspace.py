@@ -234,7 +234,7 @@ def _read_files(workspace: Workspace, hasher: Optional[Hasher]) -> None:
         if hasher is not None:
             hasher.file(f)
         size = 0
-        for chunk in read_file(workspace.root, f.path):
+        for chunk in read_file(workspace.root, f.path, f.size):
             if hasher is not None:
                 hasher.h.update(chunk)
             size += len(chunk)
@@ -250,12 +250,23 @@ class WorkspaceChanged(Exception):
         self.path = path
 
 
-def read_file(root: Path, rel: str) -> Iterator[bytes]:
-    """The bytes of workspace file ``rel``, in chunks, opened below ``root`` as the scan saw it."""
+def read_file(root: Path, rel: str, size: Optional[int] = None) -> Iterator[bytes]:
+    """The bytes of workspace file ``rel``, in chunks, opened below ``root`` as the scan saw it.
+    ``size`` (the scan's): the first read asks for that and one more byte, not for a whole chunk
+    (a read of n bytes allocates n; most workspace files are a few KiB); a short read of a regular
+    file is its end (the caller compares the bytes read with the scan's size)."""
     try:
         fd = safefs.open_below(root, rel)
     except safefs.Refused as err:
         raise WorkspaceChanged(rel, str(err)) from None
-    with os.fdopen(fd, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            yield chunk
+    try:
+        asked = _CHUNK if size is None else min(_CHUNK, size + 1)
+        while True:
+            chunk = os.read(fd, asked)
+            if chunk:
+                yield chunk
+            if len(chunk) < asked:
+                return
+            asked = _CHUNK
+    finally:
+        os.close(fd)

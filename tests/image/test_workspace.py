@@ -250,3 +250,15 @@ def test_workspace_name_with_a_dollar_is_an_error(tmp_path):
     root = workspace(tmp_path / "ci$far")
     image, diagnostics = plan(root)
     assert image is None and "cannot be used in a Dockerfile path" in diagnostics[0].message
+
+
+@pytest.mark.parametrize("length", [0, 1, 4096, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7])
+def test_a_workspace_file_reads_whole_whatever_its_size_and_the_size_the_scan_saw(tmp_path, length):
+    """read_file asks for the scan's size and one byte first (not a 1 MiB chunk): the file reads
+    whole whether the scan's size is right, too small (it grew) or too large (it shrank)."""
+    from pfgen.resolve.workspace import read_file
+
+    data = os.urandom(length)
+    (tmp_path / "f.bin").write_bytes(data)
+    for seen in {length, max(0, length - 1), length + 1, 0, None}:
+        assert b"".join(read_file(tmp_path, "f.bin", seen)) == data, seen

@@ -105,6 +105,26 @@ def read_regular(path: "str | os.PathLike[str]", limit: int, *, shown: "Optional
     return data
 
 
+def read_bounded(path: "str | os.PathLike[str]", limit: int) -> "Optional[bytes]":
+    """The first ``limit + 1`` bytes of ``path`` (all of it when shorter) if it is a regular file
+    reached without a final symbolic link; None when it is missing, a link, or anything but a
+    regular file (a FIFO or device is opened without blocking and never read). Other errors
+    (permissions, I/O) are raised. For pfgen's own files: the output, the cache, its records."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        if err.errno == 40:  # ELOOP: the final component is a symbolic link
+            return None
+        raise
+    try:
+        st = os.fstat(fd)
+        return read_at_most(fd, limit, st.st_size) if stat.S_ISREG(st.st_mode) else None
+    finally:
+        os.close(fd)
+
+
 def read_at_most(fd: int, limit: int, size: int) -> bytes:
     """The first ``limit + 1`` bytes of the regular file open at ``fd`` (all of it when shorter), read
     with ``os.read``: ``size`` (its size by fstat) and one more byte asked for first, then, only if

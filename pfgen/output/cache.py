@@ -432,19 +432,15 @@ class BuildCache:
 
     def _index(self) -> dict:
         """The index file's entries, still encoded (each is decoded when looked up)."""
-        from pfgen.safefs import read_at_most
+        from pfgen.safefs import read_bounded
 
         if self._raw is None:
             self._raw = {}
             try:
                 assert self.path is not None
-                fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-                with os.fdopen(fd, "rb") as handle:
-                    if not _regular(handle.fileno()):
-                        raise OSError("not a regular file")
-                    data = read_at_most(handle.fileno(), MAX_BYTES, os.fstat(handle.fileno()).st_size)
-                if len(data) > MAX_BYTES:
-                    raise ValueError("oversized")
+                data = read_bounded(self.path, MAX_BYTES)
+                if data is None or len(data) > MAX_BYTES:
+                    raise ValueError("missing, not a regular file, or oversized")
                 loaded = json.loads(data)
                 if isinstance(loaded, dict) and loaded.get("format") == FORMAT and loaded.get("tool") == _sha(tool_key().encode()):
                     serial, entries, stamps = loaded.get("serial"), loaded.get("entries"), loaded.get("stamps")
@@ -628,7 +624,3 @@ class BuildCache:
         self._old_stamps, self.stamps = stamps, {}
 
 
-def _regular(fd: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(os.fstat(fd).st_mode)

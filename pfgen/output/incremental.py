@@ -238,10 +238,10 @@ def _lay_out(dirty: set[str], added: dict[int, set[str]], section: dict, recorde
             try:
                 if out_dir_for(template, out, memo) != root:
                     return None  # it moved to another OUT
-                job = compile_one(template, options, root, texts=True, deps=True)
+                job = compile_one(template, options, root, texts=True, deps=True, lookups=memo)
             except UserError:
                 return None  # the per-job path reports every error at once
-            config = find_config(Path(row[1]).parent)
+            config = find_config(Path(row[1]).parent, memo)
             if job.secrets is not None or (config is not None and str(config) not in configs):
                 return None
             jobs.append(job)

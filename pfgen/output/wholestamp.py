@@ -589,16 +589,11 @@ def _unseal(raw: Any, mac: Callable[[str], str], label: str, context: str) -> An
 
 def _read(path: str) -> Any:
     """The JSON value of the record file ``path``, or None (missing, hostile, oversized)."""
-    from pfgen.safefs import read_at_most
+    from pfgen.safefs import read_bounded
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            data = read_at_most(handle.fileno(), MAX_FILE_BYTES, st.st_size)
-        if len(data) > MAX_FILE_BYTES:
+        data = read_bounded(path, MAX_FILE_BYTES)
+        if data is None or len(data) > MAX_FILE_BYTES:
             return None
         return json.loads(data)
     except (OSError, ValueError, RecursionError, UnicodeDecodeError):

@@ -68,10 +68,8 @@ the two-rename fallback. Neither is meant for users.
 from __future__ import annotations
 
 import difflib
-import errno
 import os
 import shutil
-import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +79,7 @@ from pfgen.errors import Diagnostic, UserError
 from pfgen.output import fsops, markers
 from pfgen.output.outdir import check_out
 from pfgen.output.markers import add_header, has_marker
-from pfgen.safefs import read_at_most
+from pfgen.safefs import read_bounded
 
 LOCK = ".pfgen.lock"
 STAGE_PREFIX = ".pfgen-tmp-"
@@ -153,22 +151,8 @@ _MAX_OWNED = 8 << 20  # pfgen writes files of a few KiB; anything bigger is not 
 def _read(path: str) -> Optional[str]:
     """A file's text if it is a regular file (a FIFO or device in OUT is never opened for good, a
     link never followed) of at most 8 MiB; None otherwise (such a file is not pfgen's)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            return None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        data = read_at_most(fd, _MAX_OWNED, st.st_size)
-    finally:
-        os.close(fd)
-    return None if len(data) > _MAX_OWNED else data.decode("utf-8", errors="surrogateescape")
+    data = read_bounded(path, _MAX_OWNED)
+    return None if data is None or len(data) > _MAX_OWNED else data.decode("utf-8", errors="surrogateescape")
 
 
 def _entries(directory: Path, top_level_only: bool = False,
@@ -233,7 +217,7 @@ def _scan(directory: Path, *, top_level_only: bool = False) -> _DirState:
     return state
 
 
-def _first_owned(directory: Path, *, with_source: bool = False) -> Optional[str]:
+def _first_owned(directory: str | os.PathLike[str], *, with_source: bool = False) -> Optional[str]:
     """The text of the first file pfgen owns below ``directory`` (in path order; with
     ``with_source``, the first whose marker names a template), reading no further.
 
@@ -263,7 +247,7 @@ def _subdirs(out: Path) -> list[Path]:
 def _owned_subdirs(out: Path, skip: Container[str] = ()) -> list[str]:
     """Directories directly in OUT that pfgen wrote (they hold a file with the marker), but for
     those named in ``skip`` (not even looked into, nor made a Path: thousands of them)."""
-    return [e.name for e in _subdir_entries(out) if e.name not in skip and _first_owned(Path(e.path)) is not None]
+    return [e.name for e in _subdir_entries(out) if e.name not in skip and _first_owned(e.path) is not None]
 
 
 def recorded_sources(out: Path) -> dict[str, Path]:
